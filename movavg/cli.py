@@ -1,0 +1,194 @@
+"""The `movavg` command line: run the pipeline, inspect and roll back models, predict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from movavg.runtime import configure_environment
+
+app = typer.Typer(
+    help="Keep a Keras LSTM moving-average forecaster fresh as time-series files arrive.\n\n"
+    "Drop CSV or Parquet files (columns: timestamp, value[, series_id, features...]) into "
+    "<data-dir>/incoming/ and run `movavg run`. Without PREFECT_API_URL each run uses Prefect's "
+    "local ephemeral API; with it, runs show up on that server's UI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")]
+ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")]
+Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line reason to stderr and exit non-zero."""
+    err.print(f"[bold red]movavg:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def load_config(preset: str, config_file: Path | None, overrides: list[str] | None) -> Any:
+    """Build and validate the pipeline config; invalid values exit with the field named."""
+    from pydantic import ValidationError
+
+    from movavg.config import build_config
+
+    try:
+        return build_config(preset, config_file, overrides)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors())
+        fail(f"invalid config: {problems}", 2)
+    except (ValueError, OSError) as error:
+        fail(f"invalid config: {error}", 2)
+
+
+def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
+    """Run the retraining flow once and print its one-line outcome."""
+    configure_environment()
+    from flows.retrain import retrain
+
+    try:
+        summary = retrain(config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
+    except Exception as error:  # the flow already logged the traceback
+        fail(f"run failed: {type(error).__name__}: {error}")
+    console.print(f"[bold green]movavg:[/] {summary.message}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def run(
+    data_dir: DataDir = Path("data"),
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    config_file: ConfigFile = None,
+    preset: Preset = "default",
+    overrides: Overrides = None,
+) -> None:
+    """Run the pipeline once: ingest new files, retrain what changed, publish if better."""
+    run_pipeline(load_config(preset, config_file, overrides), data_dir, artifacts_dir)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = Path("data"),
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    sample: Annotated[str, typer.Option(help="co2 (bundled Mauna Loa weekly CO2) or synthetic (3 features).")] = "co2",
+    preset: Preset = "default",
+    overrides: Overrides = None,
+) -> None:
+    """Copy a sample into incoming/ (when it is empty) and run the pipeline on it."""
+    config = load_config(preset, None, overrides)
+    incoming = data_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    if not any(incoming.iterdir()):
+        copy_sample(sample, incoming)
+    run_pipeline(config, data_dir, artifacts_dir)
+
+
+def copy_sample(sample: str, incoming: Path) -> None:
+    """Put the chosen sample file into `incoming`."""
+    from movavg.samples import CO2_SAMPLE, synthetic_series
+
+    if sample == "co2":
+        shutil.copy2(CO2_SAMPLE, incoming / CO2_SAMPLE.name)
+    elif sample == "synthetic":
+        synthetic_series(5000, seed=0, features=2).to_csv(incoming / "synthetic_3_features.csv", index=False)
+    else:
+        fail(f"unknown sample {sample!r}: use co2 or synthetic", 2)
+
+
+@app.command()
+def models(
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """List published model versions with their test metrics; the champion is marked."""
+    from tasks.registry import list_versions
+
+    rows = list_versions(artifacts_dir)
+    if as_json:
+        listing = [{"version": r["version"], "created": r["created"], "champion": r["champion"],
+                    "metrics": {k: r["metrics"][k] for k in ("mae", "rmse", "baseline_mae")}} for r in rows]
+        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+        return
+    if not rows:
+        console.print(f"no published models in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
+        return
+    table = Table("version", "created", "MAE", "RMSE", "baseline MAE", "champion")
+    for r in rows:
+        m = r["metrics"]
+        table.add_row(r["version"], r["created"], f"{m['mae']:.4g}", f"{m['rmse']:.4g}", f"{m['baseline_mae']:.4g}",
+                      "*" if r["champion"] else "")
+    console.print(table)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Version to make champion, e.g. v1.")],
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+) -> None:
+    """Make an earlier version champion again (a rollback); recorded in history.jsonl."""
+    from tasks.registry import set_champion
+
+    try:
+        set_champion(artifacts_dir, version, f"promoted by hand to {version}")
+    except ValueError as error:
+        fail(str(error))
+    console.print(f"[bold green]movavg:[/] champion is now {version}")
+
+
+@app.command()
+def predict(
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet with the model's columns.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write .csv or .parquet here (default: stdout CSV).")] = None,
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    preset: Preset = "default",
+    overrides: Overrides = None,
+) -> None:
+    """Forecast with the champion: one predicted MA per window of the input series.
+
+    The input is read with the same column names as `run` (so pass the same --preset/--set).
+    """
+    configure_environment()
+    from tasks.forecast import forecast_frame, load_bundle
+    from tasks.ingest import SERIES, TIMESTAMP, ValidationError, read_source, validate_frame
+    from tasks.registry import current_champion
+
+    config = load_config(preset, None, overrides)
+    champion = current_champion(artifacts_dir)
+    if champion is None:
+        fail(f"no champion in {artifacts_dir}: run `movavg run` first")
+    try:
+        rows = validate_frame(read_source(input_file), config.ingest)
+    except (ValidationError, OSError) as error:
+        fail(f"cannot use {input_file}: {error}")
+    model, bundle = load_bundle(Path(champion.path))
+    if len(rows) < bundle.window.lookback:
+        fail(f"{input_file} has {len(rows)} rows; the champion needs at least lookback = {bundle.window.lookback}")
+    frames = [forecast_frame(model, bundle, part.sort_values(TIMESTAMP)) for _, part in rows.groupby(SERIES)]
+    import pandas as pd
+
+    result = pd.concat(frames, ignore_index=True).assign(model_version=champion.version)
+    if out is None:
+        result.to_csv(sys.stdout, index=False)
+    elif out.suffix == ".parquet":
+        result.to_parquet(out, index=False)
+    else:
+        result.to_csv(out, index=False)
+    if out is not None:
+        err.print(f"movavg: wrote {len(result)} forecast(s) from champion {champion.version} to {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,229 @@
+"""The pipeline's one pydantic config, nested per stage; presets; dotted overrides.
+
+Each stage's task receives only its own section. Field descriptions show up in the Prefect UI's
+run form for the deployment, so they are written for users.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestConfig(Section):
+    timestamp_column: str = Field("timestamp", description="Column holding the timestamps.")
+    target_column: str = Field("value", description="Numeric column whose moving average is predicted.")
+    feature_columns: list[str] = Field(
+        default_factory=list,
+        description="Extra numeric input columns fed to the model next to the target (the target is always feature 0).",
+    )
+    series_id_column: str = Field(
+        "series_id", description="Column naming the series a row belongs to; files without it are one series."
+    )
+    default_series_id: str = Field("default", description="Series id given to rows of files without a series column.")
+
+    @property
+    def model_columns(self) -> list[str]:
+        """Columns fed to the model, the target first."""
+        return [self.target_column, *self.feature_columns]
+
+
+class NormalizeConfig(Section):
+    series: str | None = Field(
+        None, description="Which series to model; may be left empty when the data holds a single series."
+    )
+    train_fraction: float = Field(0.7, gt=0, lt=1, description="Oldest share of the series used for training.")
+    val_fraction: float = Field(0.15, gt=0, lt=1, description="Next share, used for early stopping.")
+    test_fraction: float = Field(0.15, gt=0, lt=1, description="Newest share, used only to score models.")
+    per_window: bool = Field(
+        True,
+        description=(
+            "Subtract each window's last value from its inputs and target (RevIN-style). Best for trending, "
+            "random-walk-like series; turn off for stationary ones."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> NormalizeConfig:
+        total = self.train_fraction + self.val_fraction + self.test_fraction
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train_fraction + val_fraction + test_fraction must be 1, got {total:g}")
+        return self
+
+
+class WindowConfig(Section):
+    lookback: int = Field(52, ge=1, description="Past steps the model sees per prediction.")
+    ma_window: int = Field(4, ge=1, description="Length of the moving average that is predicted.")
+    horizon: int = Field(
+        4, ge=0, description="Steps after the last input step at which the moving average ends (0: the input window's own MA)."
+    )
+
+    @model_validator(mode="after")
+    def _ma_fits_lookback(self) -> WindowConfig:
+        if self.ma_window > self.lookback:
+            raise ValueError(f"ma_window ({self.ma_window}) must not exceed lookback ({self.lookback})")
+        return self
+
+
+class LayerSpec(Section):
+    kind: Literal["lstm", "dropout"] = Field("lstm", description="Layer type.")
+    units: int = Field(32, ge=1, description="LSTM units (ignored for dropout).")
+    activation: str = Field("tanh", description="LSTM activation, e.g. tanh or relu.")
+    rate: float = Field(0.2, ge=0, lt=1, description="Dropout rate (dropout layers only).")
+
+
+class TrainConfig(Section):
+    layers: list[LayerSpec] = Field(
+        default_factory=lambda: [LayerSpec(units=32)],
+        description="Stacked layers before the Dense(1) output; every LSTM but the last returns sequences.",
+    )
+    epochs: int = Field(60, ge=1, description="Maximum training epochs.")
+    batch_size: int = Field(64, ge=1, description="Windows per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    early_stopping_patience: int | None = Field(
+        8, ge=1, description="Stop after this many epochs without validation improvement; empty to train all epochs."
+    )
+    seed: int = Field(0, description="Random seed; the same data and config give the same weights.")
+    jit_compile: bool = Field(False, description="XLA-compile the model (pays a few seconds once, faster epochs).")
+
+    @model_validator(mode="after")
+    def _has_lstm(self) -> TrainConfig:
+        if not any(layer.kind == "lstm" for layer in self.layers):
+            raise ValueError("train.layers needs at least one lstm layer")
+        return self
+
+
+class EvaluateConfig(Section):
+    min_improvement: float = Field(
+        0.0, ge=0, lt=1, description="Relative MAE gain over the champion needed to publish (0.02 = 2% better)."
+    )
+    require_beat_baseline: bool = Field(
+        False, description="Also refuse to publish a model whose MAE is not below the better naive baseline."
+    )
+
+
+class PublishConfig(Section):
+    plot: bool = Field(True, description="Save a PNG of forecast vs actual on the test slice with each model.")
+
+
+class PipelineConfig(Section):
+    """Everything one retraining run needs, one section per stage."""
+
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Reading and validating input files.")
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="Series choice, split, scaling.")
+    window: WindowConfig = Field(default_factory=WindowConfig, description="Supervised window construction.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Model architecture and training.")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Scoring and the publish gate.")
+    publish: PublishConfig = Field(default_factory=PublishConfig, description="What a published model carries.")
+
+
+def _seed_window(size: int) -> dict[str, Any]:
+    return {"lookback": size, "ma_window": size, "horizon": 0}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # The three examples of the Keras Q&A the project started from, layer for layer.
+    "seed-basic": {
+        "window": _seed_window(5),
+        "train": {
+            "layers": [{"kind": "lstm", "units": 50, "activation": "relu"}],
+            "epochs": 100,
+            "batch_size": 32,
+            "early_stopping_patience": None,
+        },
+    },
+    "seed-multifeature": {
+        "ingest": {"feature_columns": ["feature_1", "feature_2"]},
+        "window": _seed_window(5),
+        "train": {
+            "layers": [{"kind": "lstm", "units": 100, "activation": "tanh"}],
+            "epochs": 100,
+            "batch_size": 32,
+            "early_stopping_patience": None,
+        },
+    },
+    "seed-stacked": {
+        "window": _seed_window(10),
+        "train": {
+            "layers": [
+                {"kind": "lstm", "units": 100, "activation": "relu"},
+                {"kind": "dropout", "rate": 0.2},
+                {"kind": "lstm", "units": 50, "activation": "relu"},
+            ],
+            "epochs": 200,
+            "batch_size": 64,
+            "early_stopping_patience": None,
+        },
+    },
+}
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Return `base` with `update` merged in; nested dicts merge, everything else is replaced."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(assignment: str) -> dict[str, Any]:
+    """Turn `window.horizon=5` into `{"window": {"horizon": 5}}`; values parse as JSON, else stay strings."""
+    if "=" not in assignment:
+        raise ValueError(f"--set expects key=value with a dotted key such as window.horizon=5, got {assignment!r}")
+    path, raw = assignment.split("=", 1)
+    keys = [part for part in path.strip().split(".") if part]
+    if not keys:
+        raise ValueError(f"--set has an empty key in {assignment!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    nested: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        nested = {key: nested}
+    return nested
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a JSON, TOML or YAML config file into a dict."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        data = json.loads(text)
+    elif path.suffix == ".toml":
+        data = tomllib.loads(text)
+    elif path.suffix in {".yaml", ".yml"}:
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ValueError(f"config file {path} must end in .json, .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of sections")
+    return data
+
+
+def build_config(
+    preset: str = "default", config_file: Path | None = None, overrides: list[str] | None = None
+) -> PipelineConfig:
+    """Preset, then config file, then `--set` overrides, validated as one `PipelineConfig`."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    data = PRESETS[preset]
+    if config_file is not None:
+        data = deep_merge(data, read_config_file(config_file))
+    for assignment in overrides or []:
+        data = deep_merge(data, parse_override(assignment))
+    return PipelineConfig.model_validate(data)

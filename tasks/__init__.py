@@ -1,0 +1,1 @@
+"""Pipeline stages: each module holds pure functions plus a thin Prefect `@task` wrapper."""

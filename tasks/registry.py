@@ -1,0 +1,92 @@
+"""Model registry on disk: versions under `<artifacts>/models/`, the champion pointer, its history.
+
+    models/v<N>/          model.keras, bundle.json, metrics.json, run.json, forecast_vs_actual.png
+    champion.json         {"version", "model_key", "since", "reason"}; replaced atomically
+    history.jsonl         one line per champion change (publish or promote)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from tasks.storage import append_jsonl, atomic_write_json, read_json, read_jsonl
+
+VERSION_PATTERN = re.compile(r"^v(\d+)$")
+
+
+class ChampionRef(BaseModel):
+    """The published model currently in charge."""
+
+    version: str
+    model_key: str
+    path: str
+
+
+def models_dir(artifacts_dir: Path) -> Path:
+    return artifacts_dir / "models"
+
+
+def version_numbers(artifacts_dir: Path) -> list[int]:
+    """Published version numbers, ascending (temp folders of unfinished publishes are ignored)."""
+    folder = models_dir(artifacts_dir)
+    if not folder.exists():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := VERSION_PATTERN.match(p.name)))
+
+
+def next_version(artifacts_dir: Path) -> str:
+    """The version name the next publish gets."""
+    return f"v{max(version_numbers(artifacts_dir), default=0) + 1}"
+
+
+def current_champion(artifacts_dir: Path | str) -> ChampionRef | None:
+    """The champion named by `champion.json`, or None before the first publish."""
+    pointer = Path(artifacts_dir) / "champion.json"
+    if not pointer.exists():
+        return None
+    record = read_json(pointer)
+    path = models_dir(Path(artifacts_dir)) / record["version"]
+    return ChampionRef(version=record["version"], model_key=record["model_key"], path=str(path))
+
+
+def set_champion(artifacts_dir: Path, version: str, reason: str) -> None:
+    """Point `champion.json` at `version` atomically and record the change in `history.jsonl`."""
+    folder = models_dir(artifacts_dir) / version
+    if not (folder / "metrics.json").exists():
+        raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
+    previous = current_champion(artifacts_dir)
+    run = read_json(folder / "run.json")
+    record = {"version": version, "model_key": run["model_key"], "since": _now(), "reason": reason}
+    atomic_write_json(artifacts_dir / "champion.json", record)
+    append_jsonl(artifacts_dir / "history.jsonl", {**record, "previous": previous.version if previous else None})
+
+
+def list_versions(artifacts_dir: Path) -> list[dict[str, Any]]:
+    """Every published version with its creation time, metrics and whether it is champion."""
+    champion = current_champion(artifacts_dir)
+    rows = []
+    for number in version_numbers(artifacts_dir):
+        version = f"v{number}"
+        folder = models_dir(artifacts_dir) / version
+        run = read_json(folder / "run.json")
+        rows.append({
+            "version": version,
+            "created": run["created"],
+            "metrics": read_json(folder / "metrics.json"),
+            "champion": champion is not None and champion.version == version,
+        })
+    return rows
+
+
+def history(artifacts_dir: Path) -> list[dict[str, Any]]:
+    """Champion changes, oldest first."""
+    return read_jsonl(artifacts_dir / "history.jsonl")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
