@@ -147,10 +147,11 @@ def report_markdown(summary: RunSummary, evaluation: Evaluation, plot_png: Path 
 @task(name="publish", retries=2, retry_delay_seconds=2)
 def publish(
     artifacts_dir: str, ingested: IngestResult, normalized: NormalizeResult, trained: TrainResult,
-    evaluation: Evaluation, run: dict[str, Any], config: PublishConfig,
+    evaluation: Evaluation, run_config: dict[str, Any], config: PublishConfig,
 ) -> RunSummary:
     """Prefect task: publish when the gate said so, write the forecast, create the run's artifacts."""
     root = Path(artifacts_dir)
+    run = {"config": run_config, "data_fingerprint": ingested.fingerprint, "series": normalized.series}
     published = publish_model(root, trained, evaluation, normalized, run, config) if evaluation.publish else None
     champion = current_champion(root)
     forecast = write_forecast(root, normalized, ingested.fingerprint)

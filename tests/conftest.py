@@ -1,0 +1,52 @@
+"""Shared fixtures: seeded synthetic series, a tiny config, a session-wide Prefect test API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from movavg.config import PipelineConfig, build_config
+from movavg.runtime import configure_environment
+from movavg.samples import synthetic_series
+
+TINY = [
+    "window.lookback=8", "window.ma_window=4", "window.horizon=2",
+    "train.layers=[{\"units\": 8}]", "train.epochs=2", "train.batch_size=64", "train.early_stopping_patience=null",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_environment()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One temporary Prefect API (SQLite) for every flow test; flow heartbeats off (they cost ~1 s a run)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+@pytest.fixture
+def tiny_config() -> PipelineConfig:
+    """Small windows and a 2-epoch, 8-unit LSTM: seconds per training."""
+    return build_config("default", None, TINY)
+
+
+@pytest.fixture
+def series() -> pd.DataFrame:
+    """600 hourly points of a seeded noisy sine on a trend."""
+    return synthetic_series(600, seed=1)
+
+
+def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
+    """Write `frame` as CSV into `folder` (created) and return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path

@@ -1,0 +1,81 @@
+"""The `movavg` CLI in-process: run, models --json, promote, predict, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from movavg.cli import app
+from movavg.samples import synthetic_series
+from tests.conftest import TINY, write_csv
+
+runner = CliRunner()
+
+
+def tiny_args() -> list[str]:
+    return [arg for item in TINY for arg in ("--set", item)]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_run_models_promote_predict(tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    series = synthetic_series(500, seed=6)
+    write_csv(series, data / "incoming", "a.csv")
+    dirs = ["-d", str(data), "-a", str(art)]
+
+    first = runner.invoke(app, ["run", *dirs, *tiny_args()])
+    assert first.exit_code == 0, first.output
+    assert "champion is now v1" in first.output
+    # A different target (horizon 3) cannot be compared with v1, so it is published as v2.
+    second = runner.invoke(app, ["run", *dirs, *tiny_args(), "--set", "window.horizon=3"])
+    assert second.exit_code == 0 and "champion is now v2" in second.output
+
+    listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
+    assert [(row["version"], row["champion"]) for row in listing] == [("v1", False), ("v2", True)]
+    assert set(listing[0]["metrics"]) == {"mae", "rmse", "baseline_mae"}
+    assert all(isinstance(value, float) for value in listing[0]["metrics"].values())
+
+    promoted = runner.invoke(app, ["promote", "v1", "-a", str(art)])
+    assert promoted.exit_code == 0 and "champion is now v1" in promoted.output
+    listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
+    assert [row["champion"] for row in listing] == [True, False]
+    history = [json.loads(line) for line in (art / "history.jsonl").read_text().splitlines()]
+    assert [h["version"] for h in history] == ["v1", "v2", "v1"] and history[-1]["previous"] == "v2"
+
+    source = write_csv(series.tail(100), tmp_path, "recent.csv")
+    out = tmp_path / "pred.parquet"
+    predicted = runner.invoke(app, ["predict", "--input", str(source), "--out", str(out), "-a", str(art)])
+    assert predicted.exit_code == 0, predicted.output
+    frame = pd.read_parquet(out)
+    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "model_version"]
+    assert len(frame) == 100 - 8 + 1 and set(frame["model_version"]) == {"v1"}
+    assert frame["predicted_ma"].between(series["value"].min() - 5, series["value"].max() + 5).all()
+
+
+def test_unknown_version_cannot_be_promoted(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["promote", "v7", "-a", str(tmp_path)])
+    assert result.exit_code == 1 and "no published model 'v7'" in result.output
+
+
+def test_invalid_config_names_the_field_before_any_work(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "-d", str(tmp_path / "d"), "--set", "window.lookback=0"])
+    assert result.exit_code == 2 and "window.lookback" in result.output
+    assert not (tmp_path / "d").exists()
+    result = runner.invoke(app, ["run", "--preset", "nope"])
+    assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
+
+
+def test_predict_without_champion_says_what_to_do(tmp_path: Path) -> None:
+    source = write_csv(synthetic_series(20), tmp_path, "x.csv")
+    result = runner.invoke(app, ["predict", "--input", str(source), "-a", str(tmp_path / "a")])
+    assert result.exit_code == 1 and "run `movavg run` first" in result.output
+
+
+def test_models_json_is_an_empty_list_before_any_publish(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["models", "--json", "-a", str(tmp_path)])
+    assert result.exit_code == 0 and json.loads(result.stdout) == []

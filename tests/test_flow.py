@@ -1,0 +1,96 @@
+"""The retraining flow end to end on a temporary Prefect API: publish, skip, retrain, reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.retrain import retrain
+from movavg.config import PipelineConfig
+from movavg.samples import synthetic_series
+from tests.conftest import write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+
+
+def cache_entries(data_dir: Path, stage: str) -> list[str]:
+    folder = data_dir / "cache" / stage
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" not in p.name) if folder.exists() else []
+
+
+def test_publish_then_skip_then_retrain_on_new_data(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    full = synthetic_series(900, seed=2)
+    day1, day2 = full[:600], full[600:]
+    write_csv(day1, data / "incoming", "day1.csv")
+
+    first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert first.status == "published" and first.published_version == "v1"
+    assert first.metrics["rows"] == {"train": 420, "val": 90, "test": 90}
+    v1 = art / "models" / "v1"
+    for name in ("model.keras", "bundle.json", "metrics.json", "run.json", "forecast_vs_actual.png"):
+        assert (v1 / name).exists(), name
+    assert json.loads((art / "champion.json").read_text())["version"] == "v1"
+    assert json.loads((v1 / "bundle.json").read_text())["stats"]["fitted_rows"] == 420
+    assert first.forecast_path and len(pd.read_parquet(first.forecast_path)) == 1
+    model_mtime = (Path(data / "cache" / "train") / cache_entries(data, "train")[0] / "model.keras").stat().st_mtime
+
+    second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert second.status == "unchanged" and second.message == "no new data; champion v1 unchanged"
+    assert len(cache_entries(data, "train")) == 1
+    assert (data / "cache" / "train" / cache_entries(data, "train")[0] / "model.keras").stat().st_mtime == model_mtime
+
+    write_csv(day2, data / "incoming", "day2.csv")
+    third = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert third.new_rows == 300
+    assert sum(third.metrics["rows"].values()) == 900  # trained and scored on both days
+    assert len(cache_entries(data, "train")) == 2
+    assert third.status in {"published", "kept"}
+    if third.status == "kept":
+        assert "does not beat champion" in third.message
+
+
+def test_changing_only_training_config_reuses_earlier_stages(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=3), data / "incoming", "a.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    before = {stage: cache_entries(data, stage) for stage in ("normalize", "window", "train")}
+
+    changed = tiny_config.model_copy(update={"train": tiny_config.train.model_copy(update={"epochs": 3})})
+    summary = retrain(config=changed, data_dir=str(data), artifacts_dir=str(art))
+    assert cache_entries(data, "normalize") == before["normalize"]
+    assert cache_entries(data, "window") == before["window"]
+    assert len(cache_entries(data, "train")) == 2
+    assert summary.metrics["epochs_run"] == 3
+
+
+def test_deleting_the_cache_is_safe(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    import shutil
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=4), data / "incoming", "a.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    shutil.rmtree(data / "cache")
+    again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    # Retrained from scratch, bit-identical (seeded), so recognised as the champion itself.
+    assert again.status == "unchanged" and len(cache_entries(data, "train")) == 1
+
+
+def test_bad_file_is_quarantined_and_the_champion_stays(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=5), data / "incoming", "good.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    champion = (art / "champion.json").read_text()
+    write_csv(pd.DataFrame({"when": ["x"], "value": [1]}), data / "incoming", "broken.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.status == "unchanged"
+    assert (data / "quarantine" / "broken.csv.reason.json").exists()
+    assert (art / "champion.json").read_text() == champion
+
+
+def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    with pytest.raises(ValueError, match="no data ingested yet"):
+        retrain(config=tiny_config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))

@@ -1,0 +1,73 @@
+"""Normalization: chronological split, statistics from the train slice only, per-window shift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movavg.config import NormalizeConfig
+from tasks.normalize import fit_stats, normalize_series, select_series, split_labels, to_model_space
+
+
+def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:
+    return pd.DataFrame({"series_id": series, "timestamp": pd.date_range("2024", periods=len(values), freq="h", tz="UTC"),
+                         "value": values})
+
+
+def test_split_is_chronological_with_configured_fractions() -> None:
+    labels = split_labels(100, NormalizeConfig(train_fraction=0.6, val_fraction=0.2, test_fraction=0.2))
+    assert list(labels[:60]) == ["train"] * 60
+    assert list(labels[60:80]) == ["val"] * 20
+    assert list(labels[80:]) == ["test"] * 20
+
+
+def test_scaler_is_fitted_on_the_train_slice_only() -> None:
+    values = np.random.default_rng(0).normal(5, 2, 200)
+    frame, stats = normalize_series(raw_frame(values), ["value"], NormalizeConfig())
+    changed = values.copy()
+    changed[140:] += 1000.0  # val and test slices only
+    _, stats_changed = normalize_series(raw_frame(changed), ["value"], NormalizeConfig())
+    assert stats == stats_changed
+    assert stats.fitted_rows == 140
+    assert stats.mean[0] == pytest.approx(values[:140].mean())
+    train = frame[frame["split"] == "train"]["value__z"]
+    assert train.mean() == pytest.approx(0, abs=1e-9) and train.std(ddof=0) == pytest.approx(1)
+
+
+def test_constant_column_does_not_divide_by_zero() -> None:
+    stats = fit_stats(np.full((50, 1), 7.0), ["value"], per_window=False)
+    assert stats.std == [1.0]
+    assert np.all(stats.transform(np.full((3, 1), 7.0)) == 0)
+
+
+def test_empty_train_slice_is_an_error() -> None:
+    with pytest.raises(ValueError, match="train slice is empty"):
+        fit_stats(np.empty((0, 1)), ["value"], per_window=True)
+
+
+def test_series_choice() -> None:
+    two = pd.concat([raw_frame(np.arange(5.0), "a"), raw_frame(np.arange(5.0), "b")])
+    with pytest.raises(ValueError, match="data holds 2 series .* normalize.series"):
+        select_series(two, None)
+    with pytest.raises(ValueError, match="series 'c' not found"):
+        select_series(two, "c")
+    assert select_series(two, "b")["series_id"].unique().tolist() == ["b"]
+    with pytest.raises(ValueError, match="no data ingested yet"):
+        select_series(two.iloc[0:0], None)
+
+
+def test_fractions_must_sum_to_one() -> None:
+    with pytest.raises(ValueError, match="must be 1"):
+        NormalizeConfig(train_fraction=0.5, val_fraction=0.2, test_fraction=0.2)
+
+
+def test_per_window_shift_is_relative_to_last_target_value() -> None:
+    x = np.arange(24, dtype="float32").reshape(2, 4, 3)
+    y = np.array([100.0, 200.0], dtype="float32")
+    shifted, shifted_y, offset = to_model_space(x, y, per_window=True)
+    np.testing.assert_array_equal(offset, x[:, -1, 0])
+    np.testing.assert_array_equal(shifted[:, -1, :], 0)
+    np.testing.assert_array_equal(shifted_y + offset, y)
+    same, same_y, zero = to_model_space(x, y, per_window=False)
+    assert same is x and same_y is y and np.all(zero == 0)

@@ -1,0 +1,66 @@
+"""Training: the presets rebuild the seed's three models; tiny fits are seeded and finite."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from movavg.config import build_config
+from tasks.train import build_model, fit_model, summarize_history
+
+
+def layer_summary(model: object) -> list[tuple[str, object]]:
+    rows = []
+    for layer in model.layers:  # type: ignore[attr-defined]
+        config = layer.get_config()
+        name = type(layer).__name__
+        if name == "LSTM":
+            rows.append((name, (config["units"], config["activation"], config["return_sequences"])))
+        elif name == "Dropout":
+            rows.append((name, config["rate"]))
+        else:
+            rows.append((name, config["units"]))
+    return rows
+
+
+@pytest.mark.parametrize(("preset", "features", "expected"), [
+    ("seed-basic", 1, [("LSTM", (50, "relu", False)), ("Dense", 1)]),
+    ("seed-multifeature", 3, [("LSTM", (100, "tanh", False)), ("Dense", 1)]),
+    ("seed-stacked", 1, [("LSTM", (100, "relu", True)), ("Dropout", 0.2), ("LSTM", (50, "relu", False)), ("Dense", 1)]),
+])
+def test_presets_rebuild_the_seed_models(preset: str, features: int, expected: list[tuple[str, object]]) -> None:
+    config = build_config(preset)
+    model = build_model(config.train, config.window.lookback, features)
+    assert layer_summary(model) == expected
+    assert model.input_shape == (None, config.window.lookback, features)
+    assert model.loss == "mse" and type(model.optimizer).__name__ == "Adam"
+
+
+def test_seed_training_settings() -> None:
+    basic, stacked = build_config("seed-basic").train, build_config("seed-stacked").train
+    assert (basic.epochs, basic.batch_size, basic.early_stopping_patience) == (100, 32, None)
+    assert (stacked.epochs, stacked.batch_size) == (200, 64)
+
+
+@pytest.mark.slow
+def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 8, 1)).astype("float32"), rng.normal(size=200).astype("float32")
+    epochs: list[int] = []
+    model_a, history_a = fit_model(tiny_config.train, (x, y), (x[:50], y[:50]), True,  # type: ignore[attr-defined]
+                                   lambda epoch, total, logs: epochs.append(epoch))
+    model_b, history_b = fit_model(tiny_config.train, (x, y), (x[:50], y[:50]), True)  # type: ignore[attr-defined]
+    assert epochs == [1, 2]
+    assert history_a == history_b
+    for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_history_is_flagged(tmp_path: Path) -> None:
+    result = summarize_history({"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k")
+    assert not result.finite and result.stop_reason == "non-finite loss" and result.epochs_run == 2
+    ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k")
+    assert ok.finite and ok.stop_reason == "early stopping" and ok.best_val_loss == 0.7
