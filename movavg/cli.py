@@ -189,6 +189,103 @@ def predict(
         err.print(f"movavg: wrote {len(result)} forecast(s) from champion {champion.version} to {out}")
 
 
+@app.command()
+def ingest(
+    data_dir: DataDir = Path("data"),
+    config_file: ConfigFile = None,
+    preset: Preset = "default",
+    overrides: Overrides = None,
+    report: Annotated[bool, typer.Option("--report", help="Print a table of every file handled.")] = False,
+) -> None:
+    """Validate and ingest the files in incoming/ now, then emit `movavg.data.arrived` so a served
+    `on-data` deployment retrains right away (needs PREFECT_API_URL)."""
+    config = load_config(preset, config_file, overrides)
+    configure_environment()
+    from tasks.ingest import ingest_files
+    from tasks.lock import RunLockedError, run_lock
+
+    try:
+        with run_lock([data_dir], wait_seconds=60):
+            result = ingest_files(data_dir, config.ingest)
+    except RunLockedError as error:
+        fail(str(error))
+    if report:
+        table = Table("file", "outcome", "rows", "reason")
+        for entry in result.files:
+            table.add_row(str(entry["file"]), str(entry["outcome"]), str(entry["rows"]), str(entry["reason"]))
+        console.print(table)
+    console.print(f"movavg: {len(result.new_files)} file(s) ingested ({result.new_rows} rows), "
+                  f"{len(result.quarantined)} quarantined; {result.total_rows} rows in total", highlight=False)
+    if result.new_files:
+        announce_new_data(data_dir, result.new_files, result.new_rows, result.fingerprint)
+
+
+def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: str) -> None:
+    """Emit the data-arrived event for this data folder on the configured Prefect server."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("movavg: PREFECT_API_URL is not set, so no event was sent; `movavg run` retrains now.")
+        return
+    from prefect.events import emit_event
+
+    from flows.deployments import DATA_ARRIVED, data_resource_id
+
+    emit_event(event=DATA_ARRIVED, resource={"prefect.resource.id": data_resource_id(data_dir)},
+               payload={"files": files, "rows": rows, "fingerprint": fingerprint})
+    console.print(f"movavg: sent {DATA_ARRIVED} for {data_dir.resolve()}")
+
+
+@app.command()
+def serve(
+    interval: Annotated[float | None, typer.Option(help="Seconds between scheduled runs (default 3600).")] = None,
+    cron: Annotated[str | None, typer.Option(help="Cron schedule instead of an interval, e.g. '0 * * * *'.")] = None,
+    data_dir: DataDir = Path("data"),
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    config_file: ConfigFile = None,
+    preset: Preset = "default",
+    overrides: Overrides = None,
+) -> None:
+    """Serve the `scheduled` and `on-data` retraining deployments until SIGTERM or Ctrl-C.
+
+    Start a server first (`movavg ui`) and export PREFECT_API_URL so the runs show in its UI.
+    """
+    import os
+
+    if interval is not None and cron is not None:
+        fail("choose --interval or --cron, not both", 2)
+    if interval is not None and interval <= 0:
+        fail("--interval must be positive", 2)
+    config = load_config(preset, config_file, overrides)
+    configure_environment()
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "
+                  "scheduler; start `movavg ui` and export PREFECT_API_URL first.")
+    from flows.deployments import build_deployments, serve_until_stopped
+
+    schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
+    console.print(f"movavg: serving deployments movavg-retrain/scheduled ({schedule}) and movavg-retrain/on-data; "
+                  "stop with Ctrl-C or SIGTERM", highlight=False)
+    serve_until_stopped(build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron))
+    console.print("movavg: stopped; schedules paused")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port for the API and the UI.")] = 4200,
+    host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless others must reach it.")] = "127.0.0.1",
+) -> None:
+    """Start a Prefect server with its UI (foreground), bound to 127.0.0.1 by default."""
+    import os
+
+    env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+    console.print(f"movavg: Prefect UI on http://{host}:{port}; in other shells: "
+                  f"export PREFECT_API_URL=http://{host}:{port}/api", highlight=False)
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    os.execve(prefect, [prefect, "server", "start"], env)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -63,7 +63,7 @@ def decide(
     if config.require_beat_baseline and model.mae >= baseline_mae:
         return False, f"not published: MAE {model.mae:.4g} does not beat the naive baseline {baseline_mae:.4g}"
     if champion is None or not math.isfinite(champion.mae):
-        return True, "published: no comparable champion yet"
+        return True, "published: no champion to compare with"
     needed = champion.mae * (1 - config.min_improvement)
     if model.mae < needed:
         return True, f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"
@@ -110,9 +110,9 @@ def _score_champion(
     try:
         model, champion_bundle = load_bundle(folder)
     except Exception as error:  # missing or corrupt files: the champion can no longer serve
-        return None, f" (champion unreadable: {type(error).__name__}: {error})", empty
+        return None, f" (the champion's files are unreadable: {type(error).__name__}: {error})", empty
     if not champion_bundle.same_target(bundle):
-        return None, " (champion predicts a different target: not comparable)", empty
+        return None, " (the champion predicts a different target)", empty
     theirs = score_frame(model, champion_bundle, test).set_index(TIMESTAMP)["predicted"]
     matched = predictions[TIMESTAMP].map(theirs)
     both = matched.notna()

@@ -46,6 +46,7 @@ class IngestResult:
     new_rows: int = 0
     quarantined: list[str] = field(default_factory=list)
     total_rows: int = 0
+    files: list[dict[str, object]] = field(default_factory=list)  # one entry per handled file, as in the ledger
 
 
 def read_source(path: Path) -> pd.DataFrame:
@@ -155,8 +156,9 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
             seen.add(digest)
             result.new_files.append(path.name)
             result.new_rows += rows
-        append_jsonl(ledger_path, {"file": path.name, "sha256": digest, "outcome": outcome, "rows": rows,
-                                   "reason": reason, "at": _now()})
+        entry = {"file": path.name, "sha256": digest, "outcome": outcome, "rows": rows, "reason": reason, "at": _now()}
+        append_jsonl(ledger_path, entry)
+        result.files.append(entry)
     result.fingerprint = fingerprint(raw_dir)
     result.total_rows = sum(_row_count(part) for part in raw_parts(raw_dir))
     return result

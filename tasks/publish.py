@@ -18,7 +18,7 @@ from tasks.evaluate import Evaluation
 from tasks.forecast import BUNDLE_FILE, MODEL_FILE, forecast_frame, load_bundle
 from tasks.ingest import IngestResult
 from tasks.normalize import NormalizeResult
-from tasks.registry import current_champion, models_dir, next_version, set_champion
+from tasks.registry import current_champion, list_versions, models_dir, next_version, set_champion
 from tasks.storage import atomic_directory, atomic_write_json, atomic_write_parquet
 from tasks.train import TrainResult
 
@@ -127,20 +127,44 @@ def summarize(ingested: IngestResult, evaluation: Evaluation, published: str | N
                       forecast_path=str(forecast) if forecast else None)
 
 
-def report_markdown(summary: RunSummary, evaluation: Evaluation, plot_png: Path | None) -> str:
-    """Markdown run report; the plot is embedded as a data URL so the Prefect UI shows it."""
-    import base64
-
-    lines = [f"# movavg run: {summary.status}", "", summary.message, ""]
-    lines += ["| | MAE | RMSE |", "|---|---|---|", f"| new model | {evaluation.model.mae:.4g} | {evaluation.model.rmse:.4g} |",
-              f"| naive: last value | {evaluation.baseline_last.mae:.4g} | {evaluation.baseline_last.rmse:.4g} |",
-              f"| naive: current MA | {evaluation.baseline_ma.mae:.4g} | {evaluation.baseline_ma.rmse:.4g} |"]
+def metrics_table(evaluation: Evaluation, trained: TrainResult, normalized: NormalizeResult,
+                  published: str | None) -> list[dict[str, Any]]:
+    """One row per contender on the test slice, with the run's data size, train time and decision."""
+    contenders = [("new model", evaluation.model), ("naive: last value", evaluation.baseline_last),
+                  ("naive: current MA", evaluation.baseline_ma)]
     if evaluation.champion:
-        lines.append(f"| champion {evaluation.champion_version} | {evaluation.champion.mae:.4g} | "
-                     f"{evaluation.champion.rmse:.4g} |")
+        contenders.append((f"champion {evaluation.champion_version}", evaluation.champion))
+    common = {"data_rows": sum(normalized.rows.values()), "test_windows": evaluation.test_windows,
+              "train_seconds": trained.train_seconds, "published": published or "no", "why": evaluation.reason}
+    return [{"contender": name, "mae": round(s.mae, 6), "rmse": round(s.rmse, 6), **common} for name, s in contenders]
+
+
+def registry_table(artifacts_dir: Path) -> list[dict[str, Any]]:
+    """Every published version, the champion marked."""
+    return [{"version": row["version"], "created": row["created"], "mae": row["metrics"]["mae"],
+             "rmse": row["metrics"]["rmse"], "baseline_mae": row["metrics"]["baseline_mae"],
+             "champion": "yes" if row["champion"] else ""} for row in list_versions(artifacts_dir)]
+
+
+def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, model_key: str,
+                    run_config: dict[str, Any], plot_png: Path | None) -> str:
+    """Markdown run report; the champion's plot is embedded as a data URL so the Prefect UI shows it."""
+    import base64
+    import json
+
+    lines = [f"# movavg run: {summary.status}", "", summary.message, "",
+             f"- champion: **{summary.champion_version or 'none'}**; published this run: {summary.published_version or 'no'}",
+             f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`; model key `{model_key[:12]}`", ""]
+    if summary.status == "unchanged":
+        lines += ["No new data: every stage was served from the cache; nothing was trained.", ""]
+    lines += ["| contender | MAE | RMSE |", "|---|---|---|"]
+    lines += [f"| {row['contender']} | {row['mae']:.4g} | {row['rmse']:.4g} |" for row in table]
     if plot_png and plot_png.exists():
         encoded = base64.b64encode(plot_png.read_bytes()).decode()
-        lines += ["", f"![forecast vs actual](data:image/png;base64,{encoded})"]
+        lines += ["", "## Champion: forecast vs actual on the test slice", "",
+                  f"![forecast vs actual](data:image/png;base64,{encoded})"]
+    lines += ["", "<details><summary>config</summary>", "", "```json", json.dumps(run_config, indent=2), "```",
+              "", "</details>"]
     return "\n".join(lines)
 
 
@@ -157,14 +181,11 @@ def publish(
     forecast = write_forecast(root, normalized, ingested.fingerprint)
     summary = summarize(ingested, evaluation, published, champion.version if champion else None,
                         metrics_record(evaluation, trained, normalized), forecast)
-    create_table_artifact(key="movavg-metrics", table=[{
-        "model_mae": evaluation.model.mae, "model_rmse": evaluation.model.rmse,
-        "baseline_last_mae": evaluation.baseline_last.mae, "baseline_ma_mae": evaluation.baseline_ma.mae,
-        "champion_mae": evaluation.champion.mae if evaluation.champion else None,
-        "data_rows": sum(normalized.rows.values()), "train_seconds": trained.train_seconds,
-        "published": bool(published), "reason": evaluation.reason}], description="Test-slice metrics of this run")
+    table = metrics_table(evaluation, trained, normalized, published)
+    create_table_artifact(key="movavg-metrics", table=table, description="Test-slice metrics of this run")
+    create_table_artifact(key="movavg-registry", table=registry_table(root), description="Published model versions")
     plot = Path(champion.path) / PLOT_FILE if champion else None
-    create_markdown_artifact(key="movavg-report", markdown=report_markdown(summary, evaluation, plot),
-                             description=summary.message)
+    create_markdown_artifact(key="movavg-report", description=summary.message, markdown=report_markdown(
+        summary, table, ingested.fingerprint, trained.model_key, run_config, plot))
     get_run_logger().info(summary.message)
     return summary

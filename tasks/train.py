@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel
 
 from movavg.config import TrainConfig
@@ -157,11 +158,18 @@ def train(cache_dir: str, windows: WindowResult, normalized: NormalizeResult, co
     """Prefect task: cached on the windows' content, the scaler, this config and this code."""
     out_dir = stage_output_dir("train", fit_model, cache_dir, windows=windows, normalized=normalized, config=config)
     logger = get_run_logger()
-    hook, close = progress_reporter(logger.info)
+    show, close = progress_reporter(logger.info)
+    artifact = create_progress_artifact(0.0, key="movavg-training-progress", description="Training epochs done")
+
+    def hook(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        show(epoch, epochs, logs)
+        update_progress_artifact(artifact, 100.0 * epoch / epochs)
+
     try:
         result = train_and_save(windows, normalized, config, out_dir, hook)
     finally:
         close()
+    update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
     logger.info("trained %d epoch(s) in %.1f s (%s); best val_loss %.4g", result.epochs_run, result.train_seconds,
                 result.stop_reason, result.best_val_loss)
     return result

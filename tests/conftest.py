@@ -50,3 +50,36 @@ def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
     path = folder / name
     frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `prefect server` (via `movavg ui`) on a free loopback port with a temporary PREFECT_HOME.
+
+    The scheduler loops every 2 s instead of 60 s so scheduled runs appear quickly.
+    """
+    from movavg.localserver import prefect_server as start
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    with start(home, extra_env={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}) as base:
+        yield base
+
+
+def client_env(base: str, home: Path) -> dict[str, str]:
+    """Environment for a `movavg` subprocess talking to the test server."""
+    import os
+
+    return {**os.environ, "PREFECT_API_URL": f"{base}/api", "PREFECT_HOME": str(home),
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
+
+
+def movavg_command(*args: str) -> list[str]:
+    """The installed `movavg` console script with arguments."""
+    import sys
+
+    return [str(Path(sys.executable).with_name("movavg")), *args]
+
+
+def tiny_args() -> list[str]:
+    """TINY as repeated --set options."""
+    return [arg for item in TINY for arg in ("--set", item)]

@@ -11,13 +11,9 @@ from typer.testing import CliRunner
 
 from movavg.cli import app
 from movavg.samples import synthetic_series
-from tests.conftest import TINY, write_csv
+from tests.conftest import tiny_args, write_csv
 
 runner = CliRunner()
-
-
-def tiny_args() -> list[str]:
-    return [arg for item in TINY for arg in ("--set", item)]
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ def test_scores() -> None:
 
 
 @pytest.mark.parametrize(("model", "finite", "champion", "config", "publish", "why"), [
-    (s(1.0), True, None, EvaluateConfig(), True, "no comparable champion"),
+    (s(1.0), True, None, EvaluateConfig(), True, "no champion to compare with"),
     (s(0.9), True, s(1.0), EvaluateConfig(), True, "beats champion"),
     (s(1.0), True, s(1.0), EvaluateConfig(), False, "does not beat champion"),
     (s(0.99), True, s(1.0), EvaluateConfig(min_improvement=0.02), False, "needed < 0.98"),
@@ -30,7 +30,7 @@ def test_scores() -> None:
     (s(math.nan), True, None, EvaluateConfig(), False, "not finite"),
     (s(0.5), False, None, EvaluateConfig(), False, "not finite"),
     (s(2.0), True, None, EvaluateConfig(require_beat_baseline=True), False, "naive baseline"),
-    (s(1.0), True, s(math.nan), EvaluateConfig(), True, "no comparable champion"),
+    (s(1.0), True, s(math.nan), EvaluateConfig(), True, "no champion to compare with"),
 ])
 def test_gate(model: Scores, finite: bool, champion: Scores | None, config: EvaluateConfig, publish: bool, why: str) -> None:
     decision, reason = decide(model, finite, baseline_mae=1.5, champion=champion, config=config)

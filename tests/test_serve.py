@@ -1,0 +1,84 @@
+"""`movavg serve` against a real Prefect server: scheduled runs, no overlap, event-triggered runs, SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from movavg.localserver import api, deployment_runs
+from movavg.samples import synthetic_series
+from tests.conftest import client_env, movavg_command, tiny_args, write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def served(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`movavg serve --interval 20` on a data folder holding one file; stopped with SIGTERM afterwards."""
+    root = tmp_path_factory.mktemp("served")
+    write_csv(synthetic_series(500, seed=8), root / "data" / "incoming", "a.csv")
+    log = (root / "serve.log").open("w")
+    process = subprocess.Popen(
+        movavg_command("serve", "--interval", "20", "-d", str(root / "data"), "-a", str(root / "artifacts"),
+                       *tiny_args()),
+        env=client_env(prefect_server, root / "home"), stdout=log, stderr=subprocess.STDOUT)
+    yield root
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(60)
+    log.close()
+    output = (root / "serve.log").read_text()
+    assert code == 0 and "stopped; schedules paused" in output and "Traceback" not in output, output[-3000:]
+
+
+def completed(prefect_server: str, deployment: str) -> list[dict[str, Any]]:
+    return [run for run in deployment_runs(prefect_server, deployment) if run["state_type"] == "COMPLETED"]
+
+
+def test_schedule_produces_a_completed_run(prefect_server: str, served: Path) -> None:
+    runs = wait_for(lambda: completed(prefect_server, "scheduled"), 240, "a completed scheduled run")
+    assert runs[0]["parameters"]["data_dir"] == str((served / "data").resolve())
+    assert (served / "artifacts" / "champion.json").exists()
+
+
+def test_overlapping_runs_are_not_executed_concurrently(prefect_server: str, served: Path) -> None:
+    deployment = api(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["scheduled"]}}})[0]
+    created = [api(prefect_server, f"/deployments/{deployment['id']}/create_flow_run", {}) for _ in range(2)]
+    ids = {run["id"] for run in created}
+
+    def both_done() -> list[dict[str, Any]] | None:
+        runs = [run for run in deployment_runs(prefect_server, "scheduled") if run["id"] in ids]
+        return runs if len(runs) == 2 and all(run["state_type"] in TERMINAL for run in runs) else None
+
+    runs = wait_for(both_done, 240, "both manual runs to finish")
+    assert "CANCELLED" in {run["state_type"] for run in runs}, [run["state_type"] for run in runs]
+    ran = sorted((run["start_time"], run["end_time"]) for run in deployment_runs(prefect_server, "scheduled")
+                 if run["start_time"] and run["end_time"])
+    for (_, first_end), (second_start, _) in zip(ran, ran[1:]):
+        assert second_start >= first_end, "two runs of the deployment overlapped"
+
+
+def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> None:
+    before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
+    write_csv(synthetic_series(700, seed=8)[500:], served / "data" / "incoming", "b.csv")
+    ingest = subprocess.run(movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
+                            env=client_env(prefect_server, served / "home"), capture_output=True, text=True, timeout=120)
+    assert ingest.returncode == 0 and "sent movavg.data.arrived" in ingest.stdout, ingest.stdout + ingest.stderr
+    new = wait_for(lambda: [r for r in completed(prefect_server, "on-data") if r["id"] not in before], 180,
+                   "a completed on-data run")
+    assert new[0]["parameters"]["data_dir"] == str((served / "data").resolve())

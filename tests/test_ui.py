@@ -1,0 +1,44 @@
+"""A run against a real Prefect server is visible in its UI, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from movavg.localserver import api, chromium_page, latest_artifact
+from movavg.samples import synthetic_series
+from tests.conftest import client_env, movavg_command, tiny_args, write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
+
+
+def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_path: Path) -> None:
+    write_csv(synthetic_series(500, seed=7), tmp_path / "data" / "incoming", "a.csv")
+    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
+                                         *tiny_args()),
+                          env=client_env(prefect_server, tmp_path / "home"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})[0]
+    assert run["state_type"] == "COMPLETED"
+    metrics, report = latest_artifact(prefect_server, "movavg-metrics"), latest_artifact(prefect_server, "movavg-report")
+    assert metrics["flow_run_id"] == report["flow_run_id"] == run["id"]
+
+    with chromium_page() as page:
+        page.goto(f"{prefect_server}/runs")
+        page.get_by_text(run["name"]).first.wait_for(timeout=60_000)
+
+        page.goto(f"{prefect_server}/runs/flow-run/{run['id']}")
+        page.get_by_text("epoch 2/2").first.wait_for(timeout=60_000)  # training loss in the run's logs
+        for stage in ("ingest", "normalize", "window", "train", "evaluate", "publish"):
+            assert page.get_by_text(f"{stage}-").count() > 0, stage
+
+        page.goto(f"{prefect_server}/artifacts/artifact/{metrics['id']}")
+        page.get_by_text("naive: last value").first.wait_for(timeout=60_000)
+        assert page.get_by_text("new model").count() > 0
+
+        page.goto(f"{prefect_server}/artifacts/artifact/{report['id']}")
+        image = page.locator("img[src^='data:image/png']").first
+        image.wait_for(timeout=60_000)
+        assert image.evaluate("element => element.complete && element.naturalWidth") >= 800
