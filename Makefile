@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast test-nobrowser browser bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,22 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## demo: bundled CO2 sample -> data/incoming, one flow run on the ephemeral Prefect API
 	$(BIN)/movavg demo
 
-test: $(STAMP)  ## the whole suite, as CI runs it
+test: $(STAMP) browser  ## the whole suite, as CI runs it
 	$(BIN)/python -m pytest
+
+test-nobrowser: $(STAMP)  ## everything but the headless-Chromium UI test
+	$(BIN)/python -m pytest -m 'not browser'
+
+browser:  ## Debian's chromium for the UI test (Playwright's own browser download does not work offline)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the UI test needs Debian's chromium: sudo apt-get install chromium (or: make test-nobrowser)"; exit 1; fi; }
 
 test-fast: $(STAMP)  ## unit tests only (no training, no flows)
 	$(BIN)/python -m pytest -m 'not slow'
+
+screenshots: $(STAMP) browser  ## refresh docs/ui-*.png from a real server and the demo run
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_window.py
