@@ -161,7 +161,7 @@ def predict(
     """
     configure_environment()
     from tasks.forecast import forecast_frame, load_bundle
-    from tasks.ingest import SERIES, TIMESTAMP, ValidationError, read_source, validate_frame
+    from tasks.ingest import SERIES, TIMESTAMP, ValidationError, read_valid
     from tasks.registry import current_champion
 
     config = load_config(preset, None, overrides)
@@ -169,7 +169,7 @@ def predict(
     if champion is None:
         fail(f"no champion in {artifacts_dir}: run `movavg run` first")
     try:
-        rows = validate_frame(read_source(input_file), config.ingest)
+        rows = read_valid(input_file, config.ingest)
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
     model, bundle = load_bundle(Path(champion.path))
@@ -210,12 +210,17 @@ def ingest(
     except RunLockedError as error:
         fail(str(error))
     if report:
-        table = Table("file", "outcome", "rows", "reason")
+        table = Table("file", "outcome", "rows in", "ingested", "quarantined", "reason / notes")
         for entry in result.files:
-            table.add_row(str(entry["file"]), str(entry["outcome"]), str(entry["rows"]), str(entry["reason"]))
+            detail = "; ".join(filter(None, [entry["reason"], *entry["notes"]]))
+            table.add_row(entry["file"], entry["outcome"], str(entry["rows_in"] if entry["rows_in"] is not None else "-"),
+                          str(entry["rows_ingested"]), str(entry["rows_quarantined"]), detail)
+        for name in result.waiting:
+            table.add_row(name, "waiting", "-", "-", "-", "still being written; left in incoming/")
         console.print(table)
     console.print(f"movavg: {len(result.new_files)} file(s) ingested ({result.new_rows} rows), "
-                  f"{len(result.quarantined)} quarantined; {result.total_rows} rows in total", highlight=False)
+                  f"{len(result.quarantined)} with quarantined rows, {len(result.waiting)} waiting; "
+                  f"{result.total_rows} rows in raw/", highlight=False)
     if result.new_files:
         announce_new_data(data_dir, result.new_files, result.new_rows, result.fingerprint)
 

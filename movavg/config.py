@@ -32,6 +32,28 @@ class IngestConfig(Section):
         "series_id", description="Column naming the series a row belongs to; files without it are one series."
     )
     default_series_id: str = Field("default", description="Series id given to rows of files without a series column.")
+    min_value: float | None = Field(None, description="Rows whose target is below this are quarantined (empty: no bound).")
+    max_value: float | None = Field(None, description="Rows whose target is above this are quarantined (empty: no bound).")
+    on_conflict: Literal["latest", "first"] = Field(
+        "latest",
+        description=(
+            "A row for an already-ingested (series, timestamp) with another value: 'latest' lets the newer file win "
+            "(the older value stays in the raw history), 'first' quarantines the newer row."
+        ),
+    )
+    settle_seconds: float = Field(
+        2.0, ge=0, description="Files modified more recently than this are treated as still being written and left for later."
+    )
+    max_file_bytes: int = Field(
+        64 * 2**20, ge=1, description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole."
+    )
+    chunk_rows: int = Field(100_000, ge=1, description="Rows per chunk when a file is parsed in chunks.")
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> IngestConfig:
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValueError(f"min_value ({self.min_value}) must not exceed max_value ({self.max_value})")
+        return self
 
     @property
     def model_columns(self) -> list[str]:

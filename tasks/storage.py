@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,42 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 TMP_MARK = ".tmp-"
+FAILPOINT_ENV = "MOVAVG_FAILPOINT"
+UNSAFE_CHARS = re.compile(r"[^\w.\- ]", re.UNICODE)
+
+
+def failpoint(name: str) -> None:
+    """Crash-test hook: SIGKILL this process here when MOVAVG_FAILPOINT names this point (tests only)."""
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def safe_name(name: str, limit: int = 120) -> str:
+    """A single, harmless path component for a user-supplied name (series id, file name).
+
+    Letters (any script), digits, spaces, '.', '-' and '_' stay; anything else, path separators
+    included, becomes '_'; leading dots go, so '..' or '.hidden' cannot be produced.
+    """
+    cleaned = UNSAFE_CHARS.sub("_", name).lstrip(". ")[:limit]
+    return cleaned or "_"
+
+
+def temp_path(path: Path) -> Path:
+    """A unique temp name beside `path`, recognisable by `remove_stale_temp`."""
+    return path.with_name(f"{path.name}{TMP_MARK}{uuid.uuid4().hex}")
+
+
+def remove_stale_temp(folder: Path, depth: int = 2) -> list[Path]:
+    """Delete temp files and folders left by a crashed run (call under the run lock); return them."""
+    if not folder.exists():
+        return []
+    removed = []
+    pattern = "/".join(["*"] * depth)
+    for path in [*folder.glob("*"), *folder.glob(pattern)]:
+        if TMP_MARK in path.name and (path.exists() or path.is_symlink()):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -55,13 +93,21 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}{TMP_MARK}{uuid.uuid4().hex}")
+    tmp = temp_path(path)
     with tmp.open("wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def commit_file(tmp: Path, final: Path) -> None:
+    """fsync a finished temp file and rename it over `final` in one step."""
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
@@ -83,10 +129,11 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     An existing `final` is replaced. On error the temp folder is removed and `final` is untouched.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f"{final.name}{TMP_MARK}{uuid.uuid4().hex}")
+    tmp = temp_path(final)
     tmp.mkdir()
     try:
         yield tmp
+        failpoint(f"before-rename:{final.parent.name}")
         for item in tmp.rglob("*"):
             if item.is_file():
                 with item.open("rb") as handle:

@@ -44,12 +44,24 @@ def series() -> pd.DataFrame:
     return synthetic_series(600, seed=1)
 
 
+def settled(path: Path, text: str | None = None) -> Path:
+    """Date a file's modification a minute back, as for a file that finished arriving (writing `text` first)."""
+    import os
+    import time
+
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    return path
+
+
 def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
-    """Write `frame` as CSV into `folder` (created) and return the path."""
+    """Write `frame` as CSV into `folder` (created), settled, and return the path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     frame.to_csv(path, index=False)
-    return path
+    return settled(path)
 
 
 @pytest.fixture(scope="session")

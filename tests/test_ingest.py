@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from movavg.config import IngestConfig
-from tasks.ingest import ValidationError, fingerprint, ingest_files, raw_parts, read_raw, validate_frame
-from tests.conftest import write_csv
+from tasks.ingest import fingerprint, ingest_files, raw_parts, read_raw, validate_rows
+from tests.conftest import settled, write_csv
 
 
 def test_valid_file_is_appended_moved_and_fingerprinted(tmp_path: Path, series: pd.DataFrame) -> None:
@@ -41,6 +41,7 @@ def test_same_content_is_never_ingested_twice(tmp_path: Path, series: pd.DataFra
     assert result.new_rows == 0 and len(raw_parts(tmp_path / "raw")) == 1
     ledger = [json.loads(line) for line in (tmp_path / "ledger.jsonl").read_text().splitlines()]
     assert [entry["outcome"] for entry in ledger] == ["ingested", "duplicate"]
+    assert (tmp_path / "processed" / "x-again.csv").exists()
 
 
 def test_raw_parts_are_immutable_and_the_later_file_wins(tmp_path: Path, series: pd.DataFrame) -> None:
@@ -60,35 +61,26 @@ def test_raw_parts_are_immutable_and_the_later_file_wins(tmp_path: Path, series:
 def test_bad_file_is_quarantined_with_a_reason_and_good_data_flows(tmp_path: Path, series: pd.DataFrame) -> None:
     write_csv(series, tmp_path / "incoming", "good.csv")
     write_csv(series.rename(columns={"value": "price"}), tmp_path / "incoming", "bad.csv")
-    (tmp_path / "incoming" / "notes.txt").write_text("hello")
+    settled(tmp_path / "incoming" / "notes.txt", "hello")
     result = ingest_files(tmp_path, IngestConfig())
     assert result.new_files == ["good.csv"] and sorted(result.quarantined) == ["bad.csv", "notes.txt"]
     reason = json.loads((tmp_path / "quarantine" / "bad.csv.reason.json").read_text())
-    assert "missing column(s) ['value']" in reason["reason"]
+    assert reason["rule"] == "missing-columns" and "missing column(s) ['value']" in reason["message"]
     assert (tmp_path / "quarantine" / "bad.csv").exists()
-    assert "unsupported file type" in json.loads((tmp_path / "quarantine" / "notes.txt.reason.json").read_text())["reason"]
+    assert "unsupported file type" in json.loads((tmp_path / "quarantine" / "notes.txt.reason.json").read_text())["message"]
 
 
 def test_parquet_and_series_ids(tmp_path: Path, series: pd.DataFrame) -> None:
     (tmp_path / "incoming").mkdir()
     series.assign(series_id="s1").to_parquet(tmp_path / "incoming" / "s1.parquet")
+    settled(tmp_path / "incoming" / "s1.parquet")
     ingest_files(tmp_path, IngestConfig())
     assert read_raw(tmp_path / "raw")["series_id"].unique().tolist() == ["s1"]
 
 
-@pytest.mark.parametrize(("frame", "message"), [
-    (pd.DataFrame({"timestamp": ["2024-01-01", "yesterday"], "value": [1, 2]}), "not timestamps, first at row 1"),
-    (pd.DataFrame({"timestamp": ["2024-01-01", "2024-01-02"], "value": [1, "x"]}), "not finite numbers, first at row 1"),
-    (pd.DataFrame({"timestamp": ["2024-01-01", "2024-01-02"], "value": [1, float("inf")]}), "not finite"),
-    (pd.DataFrame({"timestamp": [], "value": []}), "no rows"),
-    (pd.DataFrame({"time": ["2024-01-01"], "value": [1]}), "missing column(s) ['timestamp']"),
-])
-def test_validation_errors_name_the_problem(frame: pd.DataFrame, message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
-        validate_frame(frame, IngestConfig())
-
-
-def test_validation_sorts_and_drops_duplicate_timestamps() -> None:
-    frame = pd.DataFrame({"timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": [3, 1, 2]})
-    rows = validate_frame(frame, IngestConfig())
-    assert rows["value"].tolist() == [2.0, 3.0]
+def test_validation_sorts_and_keeps_the_last_duplicate() -> None:
+    frame = pd.DataFrame({"row": [1, 2, 3], "timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": ["3", "1", "2"]})
+    good, bad, notes = validate_rows(frame, IngestConfig())
+    assert good["value"].tolist() == [2.0, 3.0]
+    assert bad["row"].tolist() == [2] and bad["message"].iloc[0] == "duplicate timestamp; row 3 kept"
+    assert any("sorted" in note for note in notes)

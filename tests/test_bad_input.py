@@ -1,0 +1,152 @@
+"""The bad-input corpus: every case gets a specific reason and no row is lost.
+
+Row conservation: for every file, rows in == rows in its raw part + rows in quarantine; a file
+rejected whole sits byte-identical in quarantine/.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from movavg.config import IngestConfig
+from tasks.ingest import ingest_files, raw_parts, read_raw
+from tasks.storage import sha256_file
+from tests.conftest import settled, write_csv
+
+CORPUS = Path(__file__).parent / "corpus"
+
+# file, config overrides, outcome, rule, words in the reason or problems, rows ingested, rows quarantined
+CASES: list[tuple[str, dict[str, Any], str, str, str, int, int]] = [
+    ("bad_timestamp.csv", {}, "partial", "timestamp", "row 3: not a timestamp", 9, 1),
+    ("missing_timestamp.csv", {}, "partial", "timestamp", "row 2: missing timestamp", 9, 1),
+    ("non_numeric_value.csv", {}, "partial", "number", "row 4: not a number", 9, 1),
+    ("missing_value.csv", {}, "partial", "number", "row 5: missing value", 9, 1),
+    ("nan_and_inf.csv", {}, "partial", "number", "row 7: not finite", 8, 2),
+    ("duplicate_timestamps.csv", {}, "partial", "duplicate-timestamp", "row 2: duplicate timestamp; row 3 kept", 9, 1),
+    ("out_of_order.csv", {}, "ingested", "", "sorted", 10, 0),
+    ("timezone_mixed.csv", {}, "partial", "timestamp", "row 6: timestamp without a timezone", 5, 5),
+    ("out_of_range.csv", {"max_value": 1000}, "partial", "out-of-range", "row 8: above ingest.max_value 1000", 9, 1),
+    ("all_rows_bad.csv", {}, "quarantined", "number", "10 of 10 row(s) rejected", 0, 10),
+    ("name with spaces é.csv", {}, "ingested", "", "", 10, 0),
+    ("empty.csv", {}, "quarantined", "empty-file", "empty", 0, 0),
+    ("header_only.csv", {}, "quarantined", "header-only", "header but no rows", 0, 0),
+    ("wrong_columns.csv", {}, "quarantined", "missing-columns", "missing column(s) ['timestamp', 'value']", 0, 0),
+    ("semicolons.csv", {}, "quarantined", "wrong-delimiter", "separated by semicolons", 0, 0),
+    ("ragged.csv", {}, "quarantined", "unreadable", "cannot read the file as CSV", 0, 0),
+    ("garbage.csv", {}, "quarantined", "not-csv", "not a CSV file", 0, 0),
+    ("garbage.parquet", {}, "quarantined", "unreadable", "cannot read the file as PARQUET", 0, 0),
+    ("truncated.parquet", {}, "quarantined", "unreadable", "cannot read the file as PARQUET", 0, 0),
+    ("notes.txt", {}, "quarantined", "unsupported-type", "use .csv or .parquet", 0, 0),
+]
+
+
+def csv_rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for row in csv.reader(handle) if row) - 1
+
+
+def reason_text(record: dict[str, Any]) -> str:
+    problems = [f"row {p['row']}: {p['message']}" for p in record["problems"]]
+    return " | ".join([record["message"], *record["notes"], *problems])
+
+
+@pytest.mark.parametrize(("name", "overrides", "outcome", "rule", "words", "ingested", "quarantined"), CASES,
+                         ids=[case[0] for case in CASES])
+def test_corpus_case(tmp_path: Path, name: str, overrides: dict[str, Any], outcome: str, rule: str, words: str,
+                     ingested: int, quarantined: int) -> None:
+    source = CORPUS / name
+    (tmp_path / "incoming").mkdir()
+    settled(Path(shutil.copy2(source, tmp_path / "incoming" / name)))
+    result = ingest_files(tmp_path, IngestConfig(**overrides))
+    report = result.files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rows_quarantined"]) == (outcome, ingested, quarantined)
+    assert rule in report["rule"]
+    assert not list((tmp_path / "incoming").iterdir()), "the file must leave incoming/"
+    raw_rows = sum(len(pd.read_parquet(part)) for part in raw_parts(tmp_path / "raw"))
+    assert raw_rows == ingested
+    if outcome == "ingested":
+        assert words in " ".join(report["notes"]) and (tmp_path / "processed" / name).exists()
+        return
+    record = json.loads((tmp_path / "quarantine" / f"{name}.reason.json").read_text())
+    assert record["file"] == name and rule in record["rule"] and words in reason_text(record)
+    if outcome == "partial":
+        bad = pd.read_csv(tmp_path / "quarantine" / f"{name}.rows.csv", dtype=str, keep_default_na=False)
+        assert len(bad) == quarantined and {"row", "column", "rule", "message"} <= set(bad.columns)
+        assert csv_rows(source) == raw_rows + len(bad)  # every row exactly once
+        assert (tmp_path / "processed" / name).exists()
+    else:  # rejected whole: the file itself is kept, untouched
+        assert sha256_file(tmp_path / "quarantine" / name) == sha256_file(source)
+        if quarantined:
+            assert csv_rows(source) == quarantined
+
+
+def test_conflicting_values_latest_wins_and_history_is_kept(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    write_csv(pd.read_csv(CORPUS / "bad_timestamp.csv").iloc[[0, 1]], incoming, "first.csv")
+    ingest_files(tmp_path, IngestConfig())
+    settled(Path(shutil.copy2(CORPUS / "conflicting_values.csv", incoming)))
+    report = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert report["outcome"] == "ingested" and "policy latest" in " ".join(report["notes"])
+    assert read_raw(tmp_path / "raw")["value"].iloc[0] == 99.0
+    assert pd.read_parquet(raw_parts(tmp_path / "raw")[0])["value"].iloc[0] == 10.0  # the earlier value stays
+
+
+def test_conflicting_values_policy_first_quarantines_the_newer_rows(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    write_csv(pd.read_csv(CORPUS / "bad_timestamp.csv").iloc[[0, 1]], incoming, "first.csv")
+    ingest_files(tmp_path, IngestConfig(on_conflict="first"))
+    settled(Path(shutil.copy2(CORPUS / "conflicting_values.csv", incoming)))
+    report = ingest_files(tmp_path, IngestConfig(on_conflict="first")).files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rows_quarantined"]) == ("partial", 2, 2)
+    assert read_raw(tmp_path / "raw")["value"].iloc[0] == 10.0
+    bad = pd.read_csv(tmp_path / "quarantine" / "conflicting_values.csv.rows.csv")
+    assert set(bad["rule"]) == {"conflict"} and bad["row"].tolist() == [1, 2]
+
+
+def test_huge_file_is_parsed_in_chunks_and_loses_nothing(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=5000, freq="min").astype(str),
+                          "value": [str(float(i)) for i in range(5000)]})
+    frame.loc[4321, "value"] = "oops"
+    path = write_csv(frame, tmp_path / "incoming", "huge.csv")
+    config = IngestConfig(max_file_bytes=path.stat().st_size // 10, chunk_rows=500)
+    report = ingest_files(tmp_path, config).files[0]
+    assert (report["outcome"], report["rows_in"], report["rows_ingested"], report["rows_quarantined"]) == (
+        "partial", 5000, 4999, 1)
+    assert len(raw_parts(tmp_path / "raw")) == 1 and len(read_raw(tmp_path / "raw")) == 4999
+    record = json.loads((tmp_path / "quarantine" / "huge.csv.reason.json").read_text())
+    assert record["problems"][0]["row"] == 4322
+
+
+def test_a_file_still_being_written_waits(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    pd.read_csv(CORPUS / "out_of_order.csv").to_csv(incoming / "arriving.csv", index=False)  # fresh mtime
+    (incoming / "download.csv.part").write_text("timestamp,value\n")
+    result = ingest_files(tmp_path, IngestConfig(settle_seconds=30))
+    assert sorted(result.waiting) == ["arriving.csv", "download.csv.part"] and result.new_rows == 0
+    assert (incoming / "arriving.csv").exists()
+    settled(incoming / "arriving.csv")
+    assert ingest_files(tmp_path, IngestConfig(settle_seconds=30)).new_rows == 10
+
+
+def test_symlinks_are_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "incoming").mkdir()
+    secret = tmp_path / "elsewhere.csv"
+    shutil.copy2(CORPUS / "out_of_order.csv", secret)
+    os.symlink(secret, tmp_path / "incoming" / "link.csv")
+    report = ingest_files(tmp_path, IngestConfig(settle_seconds=0)).files[0]
+    assert report["outcome"] == "quarantined" and report["rule"] == "symlink"
+    assert secret.exists() and not raw_parts(tmp_path / "raw")
+
+
+def test_corpus_has_at_least_twenty_inputs() -> None:
+    files = [path for path in CORPUS.iterdir() if path.name != "make_corpus.py"]
+    assert len(files) >= 20 and {case[0] for case in CASES} | {"conflicting_values.csv"} == {p.name for p in files}
