@@ -68,6 +68,13 @@ class NormalizeConfig(Section):
     train_fraction: float = Field(0.7, gt=0, lt=1, description="Oldest share of the series used for training.")
     val_fraction: float = Field(0.15, gt=0, lt=1, description="Next share, used for early stopping.")
     test_fraction: float = Field(0.15, gt=0, lt=1, description="Newest share, used only to score models.")
+    fill_gaps: Literal["none", "ffill", "interpolate"] = Field(
+        "none",
+        description=(
+            "Gaps in the time index (steps longer than 1.5x the usual one) are always reported; 'ffill' or "
+            "'interpolate' also resample the series to its usual step and fill them."
+        ),
+    )
     per_window: bool = Field(
         True,
         description=(

@@ -9,6 +9,7 @@ cleaned) the stale record is dropped, so the task runs again instead of returnin
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,24 @@ def content_cache_key(stage: str, code: Callable[..., Any]) -> Callable[[Any, di
 
     def key_fn(task_run_context: Any, parameters: dict[str, Any]) -> str:
         output_dir = stage_output_dir(stage, code, **parameters)
-        if not is_complete(output_dir):
-            _drop_record(task_run_context, output_dir.name)
+        record = _record_path(task_run_context, output_dir.name)
+        if record is not None and record.exists() and not (is_complete(output_dir) and _is_json(record)):
+            record.unlink(missing_ok=True)  # a stale or torn record: run the stage again
         return output_dir.name
 
     return key_fn
 
 
-def _drop_record(task_run_context: Any, key: str) -> None:
-    """Remove Prefect's result record for `key` if its output folder is missing (a stale hit)."""
+def _record_path(task_run_context: Any, key: str) -> Path | None:
+    """Where Prefect's local result storage keeps the record for `key` (None for remote storage)."""
     store = getattr(task_run_context, "result_store", None)
-    storage = getattr(store, "result_storage", None)
-    basepath = getattr(storage, "basepath", None)
-    if basepath:
-        Path(basepath, key).unlink(missing_ok=True)
+    basepath = getattr(getattr(store, "result_storage", None), "basepath", None)
+    return Path(basepath, key) if basepath else None
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True

@@ -13,11 +13,11 @@ from pydantic import BaseModel
 
 from movavg.config import EvaluateConfig
 from tasks.caching import COMPLETE_MARKER, content_cache_key, stage_output_dir
-from tasks.forecast import load_bundle, score_frame
+from tasks.forecast import bundle_intact, load_bundle, score_frame
 from tasks.ingest import TIMESTAMP
 from tasks.normalize import SPLIT, NormalizeResult
 from tasks.registry import ChampionRef
-from tasks.storage import atomic_directory
+from tasks.storage import atomic_directory, read_json
 from tasks.train import TrainResult
 from tasks.window import naive_baselines
 
@@ -121,10 +121,8 @@ def _score_champion(
 
 def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
     """When the candidate *is* the champion (same data, config and code), nothing needs scoring."""
-    if champion is None or champion.model_key != candidate.model_key:
+    if champion is None or champion.model_key != candidate.model_key or not bundle_intact(Path(champion.path)):
         return None
-    from tasks.storage import read_json
-
     metrics = read_json(Path(champion.path) / "metrics.json")
     return Evaluation(
         model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),

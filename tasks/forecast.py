@@ -42,6 +42,14 @@ class ModelBundle(BaseModel):
             other.columns[0], other.window.ma_window, other.window.horizon)
 
 
+def bundle_intact(folder: Path) -> bool:
+    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive)."""
+    import zipfile
+
+    model = folder / MODEL_FILE
+    return model.exists() and zipfile.is_zipfile(model) and (folder / BUNDLE_FILE).exists()
+
+
 def load_bundle(folder: Path) -> tuple[keras.Model, ModelBundle]:
     """Load `model.keras` (safe mode) and `bundle.json` from a bundle folder."""
     import keras

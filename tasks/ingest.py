@@ -405,7 +405,8 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     Call it under the run lock (`tasks.lock.run_lock`); it first removes temp files of crashed runs.
     """
     raw_dir, ledger_path = data_dir / "raw", data_dir / "ledger.jsonl"
-    remove_stale_temp(raw_dir)
+    for folder in (raw_dir, data_dir / "cache", data_dir / "quarantine", data_dir / "processed"):
+        remove_stale_temp(folder)
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
     ready, waiting = pending_files(data_dir / "incoming", config.settle_seconds)
     result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=[p.name for p in waiting])

@@ -42,6 +42,15 @@ class ScalerStats(BaseModel):
         return values * self.std[0] + self.mean[0]
 
 
+class GapReport(BaseModel):
+    """Holes in the time index: steps longer than 1.5x the median step."""
+
+    step: str
+    gaps: int
+    largest: str
+    filled_rows: int
+
+
 class NormalizeResult(BaseModel):
     """Where the normalized series lives and what identifies its content."""
 
@@ -51,6 +60,7 @@ class NormalizeResult(BaseModel):
     columns: list[str]
     stats: ScalerStats
     rows: dict[str, int]
+    gaps: GapReport
 
 
 def select_series(raw: pd.DataFrame, series: str | None) -> pd.DataFrame:
@@ -66,6 +76,28 @@ def select_series(raw: pd.DataFrame, series: str | None) -> pd.DataFrame:
     if series not in available:
         raise ValueError(f"series {series!r} not found; available: {', '.join(available[:10])}")
     return raw[raw[SERIES] == series].sort_values(TIMESTAMP, ignore_index=True)
+
+
+def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
+    """(median step, number of gaps, largest step) of a sorted time index."""
+    steps = timestamps.diff().dropna()
+    if steps.empty:
+        return pd.Timedelta(0), 0, pd.Timedelta(0)
+    step = steps.median()
+    return step, int((steps > 1.5 * step).sum()), steps.max()
+
+
+def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataFrame:
+    """Resample one series to its median step; new rows get values by forward fill or time interpolation."""
+    step, gaps, _ = find_gaps(series[TIMESTAMP])
+    if method == "none" or gaps == 0:
+        return series
+    indexed = series.set_index(TIMESTAMP)
+    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=step)
+    filled = indexed.reindex(indexed.index.union(grid))
+    filled[columns] = filled[columns].ffill() if method == "ffill" else filled[columns].interpolate(method="time")
+    filled[SERIES] = series[SERIES].iloc[0]
+    return filled.loc[grid].rename_axis(TIMESTAMP).reset_index()
 
 
 def split_labels(n: int, config: NormalizeConfig) -> np.ndarray:
@@ -95,12 +127,12 @@ def fit_stats(train_values: np.ndarray, columns: list[str], per_window: bool) ->
 def normalize_series(
     raw: pd.DataFrame, columns: list[str], config: NormalizeConfig
 ) -> tuple[pd.DataFrame, ScalerStats]:
-    """Split one series and z-score `columns` with train-slice statistics.
+    """Split one series and z-score `columns` with train-slice statistics (gaps filled per config).
 
     Returns a frame with `timestamp`, `series_id`, `split`, the original columns and
     `<column>__z` normalized copies, plus the fitted statistics.
     """
-    series = select_series(raw, config.series)
+    series = fill_gaps(select_series(raw, config.series), columns, config.fill_gaps)
     frame = series[[TIMESTAMP, SERIES, *columns]].copy()
     frame[SPLIT] = split_labels(len(frame), config)
     values = frame[columns].to_numpy(dtype="float64")
@@ -130,7 +162,10 @@ def to_model_space(x: np.ndarray, y: np.ndarray | None, per_window: bool) -> tup
 
 def normalize_and_save(raw_dir: Path, columns: list[str], config: NormalizeConfig, out_dir: Path) -> NormalizeResult:
     """Read raw, normalize, write `series.parquet` + `stats.json` into `out_dir` atomically."""
-    frame, stats = normalize_series(read_raw(raw_dir), columns, config)
+    series = select_series(read_raw(raw_dir), config.series)
+    frame, stats = normalize_series(series, columns, config)
+    step, gaps, largest = find_gaps(series[TIMESTAMP])
+    gap_report = GapReport(step=str(step), gaps=gaps, largest=str(largest), filled_rows=len(frame) - len(series))
     with atomic_directory(out_dir) as tmp:
         frame.to_parquet(tmp / "series.parquet", index=False)
         atomic_write_json(tmp / "stats.json", stats.model_dump())
@@ -143,6 +178,7 @@ def normalize_and_save(raw_dir: Path, columns: list[str], config: NormalizeConfi
         columns=columns,
         stats=stats,
         rows={split: int(counts.get(split, 0)) for split in SPLITS},
+        gaps=gap_report,
     )
 
 
@@ -160,5 +196,11 @@ def normalize(
     out_dir = stage_output_dir("normalize", normalize_series, cache_dir, fingerprint=fingerprint, raw_dir=raw_dir,
                                columns=columns, config=config)
     result = normalize_and_save(Path(raw_dir), columns, config, out_dir)
-    get_run_logger().info("normalized series %r: %s rows", result.series, result.rows)
+    logger = get_run_logger()
+    logger.info("normalized series %r: %s rows", result.series, result.rows)
+    if result.gaps.gaps:
+        logger.warning("%d gap(s) in the time index (usual step %s, largest %s); %s", result.gaps.gaps,
+                       result.gaps.step, result.gaps.largest,
+                       f"filled {result.gaps.filled_rows} row(s) ({config.fill_gaps})" if config.fill_gaps != "none"
+                       else "not filled: set normalize.fill_gaps=ffill or interpolate to fill them")
     return result

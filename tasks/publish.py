@@ -15,11 +15,13 @@ from pydantic import BaseModel
 
 from movavg.config import PublishConfig
 from tasks.evaluate import Evaluation
-from tasks.forecast import BUNDLE_FILE, MODEL_FILE, forecast_frame, load_bundle
+from tasks.forecast import BUNDLE_FILE, MODEL_FILE, bundle_intact, forecast_frame, load_bundle
 from tasks.ingest import IngestResult
 from tasks.normalize import NormalizeResult
 from tasks.registry import current_champion, list_versions, models_dir, next_version, set_champion
-from tasks.storage import atomic_directory, atomic_write_json, atomic_write_parquet
+from tasks.storage import (
+    atomic_directory, atomic_write_json, atomic_write_parquet, failpoint, remove_stale_temp, safe_name,
+)
 from tasks.train import TrainResult
 
 PLOT_FILE = "forecast_vs_actual.png"
@@ -93,17 +95,21 @@ def publish_model(
                                              "created": datetime.now(UTC).isoformat(timespec="seconds")})
         if config.plot:
             plot_forecast(predictions, f"{version}: MA forecast vs actual, test slice", tmp / PLOT_FILE)
+    failpoint("publish:before-champion")
     set_champion(artifacts_dir, version, evaluation.reason)
     return version
 
 
 def write_forecast(artifacts_dir: Path, normalized: NormalizeResult, fingerprint: str) -> Path | None:
-    """The champion's forecast for the newest window of the series, once per (champion, data)."""
+    """The champion's forecast for the newest window of the series, once per (champion, data).
+
+    None when there is no champion or its files are unreadable (the run reports that instead).
+    """
     champion = current_champion(artifacts_dir)
-    if champion is None:
+    if champion is None or not bundle_intact(Path(champion.path)):
         return None
     folder = artifacts_dir / "forecasts"
-    path = folder / f"{normalized.series}-{champion.version}-{fingerprint[:12]}.parquet"
+    path = folder / f"{safe_name(normalized.series)}-{champion.version}-{fingerprint[:12]}.parquet"
     if not path.exists():
         model, bundle = load_bundle(Path(champion.path))
         frame = pd.read_parquet(normalized.path)
@@ -175,6 +181,7 @@ def publish(
 ) -> RunSummary:
     """Prefect task: publish when the gate said so, write the forecast, create the run's artifacts."""
     root = Path(artifacts_dir)
+    remove_stale_temp(root)
     run = {"config": run_config, "data_fingerprint": ingested.fingerprint, "series": normalized.series}
     published = publish_model(root, trained, evaluation, normalized, run, config) if evaluation.publish else None
     champion = current_champion(root)

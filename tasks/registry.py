@@ -44,19 +44,26 @@ def next_version(artifacts_dir: Path) -> str:
     return f"v{max(version_numbers(artifacts_dir), default=0) + 1}"
 
 
+def check_version(version: str) -> str:
+    """`version` if it is a version name (v<N>); anything else, a path in particular, is refused."""
+    if not VERSION_PATTERN.match(version):
+        raise ValueError(f"{version!r} is not a version name such as v3; see `movavg models`")
+    return version
+
+
 def current_champion(artifacts_dir: Path | str) -> ChampionRef | None:
     """The champion named by `champion.json`, or None before the first publish."""
     pointer = Path(artifacts_dir) / "champion.json"
     if not pointer.exists():
         return None
     record = read_json(pointer)
-    path = models_dir(Path(artifacts_dir)) / record["version"]
+    path = models_dir(Path(artifacts_dir)) / check_version(record["version"])
     return ChampionRef(version=record["version"], model_key=record["model_key"], path=str(path))
 
 
 def set_champion(artifacts_dir: Path, version: str, reason: str) -> None:
     """Point `champion.json` at `version` atomically and record the change in `history.jsonl`."""
-    folder = models_dir(artifacts_dir) / version
+    folder = models_dir(artifacts_dir) / check_version(version)
     if not (folder / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
     previous = current_champion(artifacts_dir)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from movavg.config import NormalizeConfig
-from tasks.normalize import fit_stats, normalize_series, select_series, split_labels, to_model_space
+from tasks.normalize import fill_gaps, find_gaps, fit_stats, normalize_series, select_series, split_labels, to_model_space
 
 
 def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:
@@ -71,3 +71,17 @@ def test_per_window_shift_is_relative_to_last_target_value() -> None:
     np.testing.assert_array_equal(shifted_y + offset, y)
     same, same_y, zero = to_model_space(x, y, per_window=False)
     assert same is x and same_y is y and np.all(zero == 0)
+
+
+def test_gaps_are_found_and_filled_per_policy() -> None:
+    times = pd.date_range("2024", periods=10, freq="h", tz="UTC").delete([3, 4, 7])
+    raw = pd.DataFrame({"series_id": "s", "timestamp": times, "value": np.arange(7, dtype=float)})
+    step, gaps, largest = find_gaps(raw["timestamp"])
+    assert (step, gaps, largest) == (pd.Timedelta("1h"), 2, pd.Timedelta("3h"))
+    assert fill_gaps(raw, ["value"], "none") is raw
+    filled = fill_gaps(raw, ["value"], "interpolate")
+    assert len(filled) == 10 and filled["timestamp"].diff().dropna().eq(pd.Timedelta("1h")).all()
+    assert filled["value"].iloc[3:5].tolist() == pytest.approx([2 + 1 / 3, 2 + 2 / 3])
+    assert filled["value"].iloc[3] == pytest.approx(2.333333333)
+    assert fill_gaps(raw, ["value"], "ffill")["value"].iloc[3:5].tolist() == [2.0, 2.0]
+    assert set(filled["series_id"]) == {"s"}
