@@ -94,3 +94,22 @@ def test_bad_file_is_quarantined_and_the_champion_stays(tmp_path: Path, tiny_con
 def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     with pytest.raises(ValueError, match="no data ingested yet"):
         retrain(config=tiny_config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
+
+
+def test_constant_series_trains_without_dividing_by_zero(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(400, seed=6).assign(value=5.0), data / "incoming", "flat.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.status == "published"
+    assert json.loads((art / "models" / "v1" / "bundle.json").read_text())["stats"]["std"] == [1.0]
+    assert summary.metrics["baseline_last"]["mae"] == 0.0
+
+
+def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=7), data / "incoming", "a.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    longer = tiny_config.model_copy(update={"window": tiny_config.window.model_copy(update={"lookback": 80})})
+    with pytest.raises(ValueError, match=r"slice has \d+ rows but one window needs lookback \+ horizon = 82"):
+        retrain(config=longer, data_dir=str(data), artifacts_dir=str(art))
+    assert json.loads((art / "champion.json").read_text())["version"] == "v1"
