@@ -63,6 +63,15 @@ def content_cache_key(stage: str, code: Callable[..., Any]) -> Callable[[Any, di
     return key_fn
 
 
+def cached_stage(stage: str, code: Callable[..., Any], **options: Any) -> Any:
+    """`@task` for a content-cached stage: named `stage`, keyed by `content_cache_key(stage, code)`,
+    with small JSON result records (no pickle)."""
+    from prefect import task
+
+    return task(name=stage, cache_key_fn=content_cache_key(stage, code), persist_result=True,
+                result_serializer="json", **options)
+
+
 def _record_path(task_run_context: Any, key: str) -> Path | None:
     """Where Prefect's local result storage keeps the record for `key` (None for remote storage)."""
     store = getattr(task_run_context, "result_store", None)

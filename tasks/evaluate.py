@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from movavg.config import EvaluateConfig
-from tasks.caching import COMPLETE_MARKER, content_cache_key, stage_output_dir
+from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
 from tasks.forecast import bundle_intact, load_bundle, score_frame
 from tasks.ingest import TIMESTAMP
 from tasks.normalize import SPLIT, NormalizeResult
@@ -133,12 +133,7 @@ def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Ev
     )
 
 
-@task(
-    name="evaluate",
-    cache_key_fn=content_cache_key("evaluate", evaluate_models),
-    persist_result=True,
-    result_serializer="json",
-)
+@cached_stage("evaluate", evaluate_models)
 def evaluate(
     cache_dir: str, candidate: TrainResult, normalized: NormalizeResult, champion: ChampionRef | None,
     config: EvaluateConfig,

@@ -35,8 +35,16 @@ from prefect import get_run_logger, task
 
 from movavg.config import IngestConfig
 from tasks.storage import (
-    append_jsonl, atomic_write_json, commit_file, failpoint, read_jsonl, remove_stale_temp, safe_name, sha256_file,
-    stable_hash, temp_path,
+    append_jsonl,
+    atomic_write_json,
+    commit_file,
+    failpoint,
+    read_jsonl,
+    remove_stale_temp,
+    safe_name,
+    sha256_file,
+    stable_hash,
+    temp_path,
 )
 
 SUPPORTED_SUFFIXES = {".csv", ".parquet"}

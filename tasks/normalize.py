@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from movavg.config import NormalizeConfig
-from tasks.caching import COMPLETE_MARKER, content_cache_key, stage_output_dir
+from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
 from tasks.ingest import SERIES, TIMESTAMP, read_raw
 from tasks.storage import atomic_directory, atomic_write_json, frame_hash
 
@@ -182,13 +182,7 @@ def normalize_and_save(raw_dir: Path, columns: list[str], config: NormalizeConfi
     )
 
 
-@task(
-    name="normalize",
-    retries=1,
-    cache_key_fn=content_cache_key("normalize", normalize_series),
-    persist_result=True,
-    result_serializer="json",
-)
+@cached_stage("normalize", normalize_series, retries=1)
 def normalize(
     cache_dir: str, fingerprint: str, raw_dir: str, columns: list[str], config: NormalizeConfig
 ) -> NormalizeResult:

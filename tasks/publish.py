@@ -20,7 +20,12 @@ from tasks.ingest import IngestResult
 from tasks.normalize import NormalizeResult
 from tasks.registry import current_champion, list_versions, models_dir, next_version, set_champion
 from tasks.storage import (
-    atomic_directory, atomic_write_json, atomic_write_parquet, failpoint, remove_stale_temp, safe_name,
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_parquet,
+    failpoint,
+    remove_stale_temp,
+    safe_name,
 )
 from tasks.train import TrainResult
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel
 
 from movavg.config import TrainConfig
-from tasks.caching import COMPLETE_MARKER, content_cache_key, stage_output_dir
+from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
 from tasks.forecast import BUNDLE_FILE, MODEL_FILE, ModelBundle
 from tasks.normalize import NormalizeResult, to_model_space
 from tasks.storage import atomic_directory, atomic_write_json
@@ -148,12 +148,7 @@ def progress_reporter(log: Callable[[str], None]) -> tuple[EpochHook, Callable[[
     return hook, progress.stop
 
 
-@task(
-    name="train",
-    cache_key_fn=content_cache_key("train", fit_model),
-    persist_result=True,
-    result_serializer="json",
-)
+@cached_stage("train", fit_model)
 def train(cache_dir: str, windows: WindowResult, normalized: NormalizeResult, config: TrainConfig) -> TrainResult:
     """Prefect task: cached on the windows' content, the scaler, this config and this code."""
     out_dir = stage_output_dir("train", fit_model, cache_dir, windows=windows, normalized=normalized, config=config)

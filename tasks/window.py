@@ -17,11 +17,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from movavg.config import WindowConfig
-from tasks.caching import COMPLETE_MARKER, content_cache_key, stage_output_dir
+from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
 from tasks.normalize import SPLIT, SPLITS, NormalizeResult, z_columns
 from tasks.storage import atomic_directory, sha256_file
 
@@ -131,13 +131,7 @@ def load_windows(path: str, split: str, lookback: int) -> tuple[np.ndarray, np.n
     return flat.reshape(len(y), lookback, -1), y
 
 
-@task(
-    name="window",
-    retries=1,
-    cache_key_fn=content_cache_key("window", make_windows),
-    persist_result=True,
-    result_serializer="json",
-)
+@cached_stage("window", make_windows, retries=1)
 def window(cache_dir: str, normalized: NormalizeResult, config: WindowConfig) -> WindowResult:
     """Prefect task: cached on the normalized data's content, this config and this code."""
     out_dir = stage_output_dir("window", make_windows, cache_dir, normalized=normalized, config=config)

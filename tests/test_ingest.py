@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from movavg.config import IngestConfig
 from tasks.ingest import fingerprint, ingest_files, raw_parts, read_raw, validate_rows

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from movavg.config import NormalizeConfig
-from tasks.normalize import fill_gaps, find_gaps, fit_stats, normalize_series, select_series, split_labels, to_model_space
+from tasks.normalize import (
+    fill_gaps,
+    find_gaps,
+    fit_stats,
+    normalize_series,
+    select_series,
+    split_labels,
+    to_model_space,
+)
 
 
 def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:

@@ -69,7 +69,7 @@ def test_overlapping_runs_are_not_executed_concurrently(prefect_server: str, ser
     assert "CANCELLED" in {run["state_type"] for run in runs}, [run["state_type"] for run in runs]
     ran = sorted((run["start_time"], run["end_time"]) for run in deployment_runs(prefect_server, "scheduled")
                  if run["start_time"] and run["end_time"])
-    for (_, first_end), (second_start, _) in zip(ran, ran[1:]):
+    for (_, first_end), (second_start, _) in zip(ran, ran[1:], strict=False):
         assert second_start >= first_end, "two runs of the deployment overlapped"
 
 
