@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from movavg.config import build_config
 from movavg.localserver import api, deployment_runs
 from movavg.samples import synthetic_series
-from tests.conftest import client_env, movavg_command, tiny_args, write_csv
+from tests.conftest import TINY, client_env, movavg_command, tiny_args, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
@@ -66,11 +69,17 @@ def test_overlapping_runs_are_not_executed_concurrently(prefect_server: str, ser
         return runs if len(runs) == 2 and all(run["state_type"] in TERMINAL for run in runs) else None
 
     runs = wait_for(both_done, 240, "both manual runs to finish")
-    assert "CANCELLED" in {run["state_type"] for run in runs}, [run["state_type"] for run in runs]
-    ran = sorted((run["start_time"], run["end_time"]) for run in deployment_runs(prefect_server, "scheduled")
-                 if run["start_time"] and run["end_time"])
+    every = deployment_runs(prefect_server, "scheduled")
+    story = [(r["name"], r["state_type"], r["start_time"], r["end_time"]) for r in every if r["state_type"] != "SCHEDULED"]
+    assert "CANCELLED" in {run["state_type"] for run in runs}, story
+    ran = sorted((when(run["start_time"]), when(run["end_time"])) for run in every
+                 if run["start_time"] and run["end_time"] and run["state_type"] == "COMPLETED")
     for (_, first_end), (second_start, _) in zip(ran, ran[1:], strict=False):
-        assert second_start >= first_end, "two runs of the deployment overlapped"
+        assert second_start >= first_end, f"two runs of the deployment overlapped: {story}"
+
+
+def when(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> None:
@@ -82,3 +91,24 @@ def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> N
     new = wait_for(lambda: [r for r in completed(prefect_server, "on-data") if r["id"] not in before], 180,
                    "a completed on-data run")
     assert new[0]["parameters"]["data_dir"] == str((served / "data").resolve())
+
+
+def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str, served: Path) -> None:
+    deployment = api(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["scheduled"]}}})[0]
+    schema = deployment["parameter_openapi_schema"]
+    definitions = schema.get("definitions") or schema["$defs"]
+    horizon = definitions["WindowConfig"]["properties"]["horizon"]
+    assert horizon["default"] == 4 and "moving average ends" in horizon["description"]
+    assert all(field.get("description") for section in ("IngestConfig", "NormalizeConfig", "TrainConfig")
+               for field in definitions[section]["properties"].values())
+
+    config = build_config("default", None, [*TINY, "window.horizon=3"]).model_dump(mode="json")
+    wait_for(lambda: all(r["state_type"] in TERMINAL for r in deployment_runs(prefect_server, "scheduled")
+                         if r["state_type"] != "SCHEDULED"), 240, "the deployment to be idle")
+    run = api(prefect_server, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}})
+    done = wait_for(lambda: next((r for r in deployment_runs(prefect_server, "scheduled")
+                                  if r["id"] == run["id"] and r["state_type"] in TERMINAL), None), 240, "the manual run")
+    assert done["state_type"] == "COMPLETED"
+    champion = json.loads((served / "artifacts" / "champion.json").read_text())["version"]
+    bundle = json.loads((served / "artifacts" / "models" / champion / "bundle.json").read_text())
+    assert bundle["window"]["horizon"] == 3  # another target, so published whatever its score
