@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from movavg.config import EvaluateConfig
 from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
-from tasks.forecast import bundle_intact, load_bundle, score_frame
+from tasks.forecast import ModelBundle, bundle_intact, load_bundle, score_frame
 from tasks.ingest import TIMESTAMP
 from tasks.normalize import SPLIT, NormalizeResult
 from tasks.registry import ChampionRef
@@ -70,40 +70,35 @@ def decide(
     return False, f"not published: MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"
 
 
-def baseline_scores(test: pd.DataFrame, target: str, lookback: int, ma_window: int, horizon: int) -> tuple[Scores, Scores]:
-    """Scores of the last-value and current-MA persistence forecasts on the test slice."""
-    from tasks.window import make_windows
-
-    values = test[target].to_numpy(dtype="float64")
-    _, actual = make_windows(values, lookback, ma_window, horizon)
-    last, current_ma = naive_baselines(values, lookback, ma_window, horizon)
-    return scores(actual, last), scores(actual, current_ma)
-
-
 def evaluate_models(
     candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, test: pd.DataFrame, config: EvaluateConfig
 ) -> tuple[Evaluation, pd.DataFrame]:
-    """Score candidate, baselines and champion on the same test windows; return the evaluation and
-    a frame of per-window predictions (`timestamp`, `actual`, `predicted`, `champion`)."""
+    """Score candidate, naive baselines and champion on the same test windows.
+
+    Returns the evaluation and one row per window: `timestamp` (last input step), `actual`,
+    `predicted`, `naive_last`, `naive_ma` and, with a champion, `champion` (NaN where it has no forecast).
+    """
     model, bundle = load_bundle(candidate_dir)
     cfg = bundle.window
     predictions = score_frame(model, bundle, test)
-    last, current_ma = baseline_scores(test, bundle.columns[0], cfg.lookback, cfg.ma_window, cfg.horizon)
+    target = test[bundle.columns[0]].to_numpy(dtype="float64")
+    predictions["naive_last"], predictions["naive_ma"] = naive_baselines(target, cfg.lookback, cfg.ma_window, cfg.horizon)
     champion_scores, note = None, ""
     if champion is not None:
-        champion_scores, note, champion_pred = _score_champion(Path(champion.path), bundle, test, predictions)
-        predictions["champion"] = champion_pred
-    common = predictions.dropna(subset=["champion"]) if champion_scores is not None else predictions
-    model_scores = scores(common["actual"].to_numpy(), common["predicted"].to_numpy())
+        champion_scores, note, predictions["champion"] = _score_champion(Path(champion.path), bundle, test, predictions)
+    rows = predictions.dropna(subset=["champion"]) if champion_scores is not None else predictions
+    actual = rows["actual"].to_numpy()
+    model_scores = scores(actual, rows["predicted"].to_numpy())
+    last, current_ma = scores(actual, rows["naive_last"].to_numpy()), scores(actual, rows["naive_ma"].to_numpy())
     publish, reason = decide(model_scores, finite_training, min(last.mae, current_ma.mae), champion_scores, config)
     evaluation = Evaluation(model=model_scores, baseline_last=last, baseline_ma=current_ma, champion=champion_scores,
-                            champion_version=champion.version if champion else None, test_windows=len(predictions),
+                            champion_version=champion.version if champion else None, test_windows=len(rows),
                             publish=publish, reason=reason + note, predictions_path=None)
     return evaluation, predictions
 
 
 def _score_champion(
-    folder: Path, bundle: object, test: pd.DataFrame, predictions: pd.DataFrame
+    folder: Path, bundle: ModelBundle, test: pd.DataFrame, predictions: pd.DataFrame
 ) -> tuple[Scores | None, str, pd.Series]:
     """Champion's scores on the candidate's windows (matched by timestamp), or None with a note."""
     empty = pd.Series(np.nan, index=predictions.index)

@@ -36,3 +36,32 @@ def test_gate(model: Scores, finite: bool, champion: Scores | None, config: Eval
     decision, reason = decide(model, finite, baseline_mae=1.5, champion=champion, config=config)
     assert decision is publish
     assert why in reason
+
+
+@pytest.mark.slow
+def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A champion with a longer lookback forecasts fewer test windows: everyone is scored on those only."""
+    from movavg.config import build_config
+    from movavg.samples import synthetic_series
+    from tasks.evaluate import evaluate_models
+    from tasks.forecast import BUNDLE_FILE, MODEL_FILE, ModelBundle
+    from tasks.normalize import fit_stats
+    from tasks.registry import ChampionRef
+    from tasks.train import build_model
+
+    test = synthetic_series(120, seed=3).assign(series_id="default")
+    for name, lookback in (("candidate", 8), ("champion", 20)):
+        config = build_config("default", None, [f"window.lookback={lookback}", "window.ma_window=4", "window.horizon=2"])
+        folder = tmp_path / name
+        folder.mkdir()
+        build_model(config.train, lookback, 1).save(folder / MODEL_FILE)
+        stats = fit_stats(test[["value"]].to_numpy(), ["value"], per_window=True)
+        bundle = ModelBundle(series="default", columns=["value"], stats=stats, window=config.window, train=config.train)
+        (folder / BUNDLE_FILE).write_text(bundle.model_dump_json())
+    champion = ChampionRef(version="v1", model_key="k", path=str(tmp_path / "champion"))
+    evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, test, EvaluateConfig())
+    assert len(predictions) == 120 - 8 - 2 + 1 and evaluation.test_windows == 120 - 20 - 2 + 1
+    shared = predictions.dropna(subset=["champion"])
+    expected = scores(shared["actual"].to_numpy(), shared["naive_last"].to_numpy())
+    assert evaluation.baseline_last == expected
+    assert evaluation.model == scores(shared["actual"].to_numpy(), shared["predicted"].to_numpy())

@@ -6,8 +6,8 @@ import json
 import signal
 import subprocess
 import time
-from datetime import datetime
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
