@@ -87,7 +87,13 @@ def publish_model(
     artifacts_dir: Path, trained: TrainResult, evaluation: Evaluation, normalized: NormalizeResult,
     run: dict[str, Any], config: PublishConfig,
 ) -> str:
-    """Write `models/<version>/` in one rename, then make it champion; return the version."""
+    """Write `models/<version>/` in one rename, then make it champion; return the version.
+
+    Idempotent: when this model already is the champion (a retried publish), its version is returned.
+    """
+    current = current_champion(artifacts_dir)
+    if current is not None and current.model_key == trained.model_key:
+        return current.version
     version = next_version(artifacts_dir)
     source = Path(trained.model_dir)
     predictions = pd.read_parquet(evaluation.predictions_path)

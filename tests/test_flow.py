@@ -113,3 +113,21 @@ def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path:
     with pytest.raises(ValueError, match=r"slice has \d+ rows but one window needs lookback \+ horizon = 82"):
         retrain(config=longer, data_dir=str(data), artifacts_dir=str(art))
     assert json.loads((art / "champion.json").read_text())["version"] == "v1"
+
+
+def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    from tasks.evaluate import Evaluation, Scores
+    from tasks.publish import publish_model
+    from tasks.train import TrainResult
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=8), data / "incoming", "a.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    run = json.loads((art / "models" / "v1" / "run.json").read_text())
+    trained = TrainResult(model_dir=str(data / "cache" / "train" / run["model_key"]), model_key=run["model_key"],
+                          epochs_run=2, best_val_loss=1.0, final_loss=1.0, train_seconds=1.0, finite=True, stop_reason="")
+    score = Scores(mae=summary.metrics["mae"], rmse=summary.metrics["rmse"])
+    evaluation = Evaluation(model=score, baseline_last=score, baseline_ma=score, champion=None, champion_version=None,
+                            test_windows=1, publish=True, reason="retry", predictions_path=None)
+    assert publish_model(art, trained, evaluation, None, {}, tiny_config.publish) == "v1"  # type: ignore[arg-type]
+    assert sorted(p.name for p in (art / "models").iterdir()) == ["v1"]
