@@ -75,3 +75,21 @@ def test_predict_without_champion_says_what_to_do(tmp_path: Path) -> None:
 def test_models_json_is_an_empty_list_before_any_publish(tmp_path: Path) -> None:
     result = runner.invoke(app, ["models", "--json", "-a", str(tmp_path)])
     assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from tests.conftest import settled
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    corpus = Path(__file__).parent / "corpus"
+    (tmp_path / "data" / "incoming").mkdir(parents=True)
+    for name in ("out_of_order.csv", "bad_timestamp.csv", "semicolons.csv"):
+        settled(Path(shutil.copy2(corpus / name, tmp_path / "data" / "incoming")))
+    result = runner.invoke(app, ["ingest", "--report", "-d", str(tmp_path / "data")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for expected in ("out_of_order.csv", "ingested", "bad_timestamp.csv", "partial", "semicolons.csv", "quarantined",
+                     "separated by semicolons", "2 file(s) ingested (19 rows), 2 with quarantined rows",
+                     "no event was sent"):
+        assert expected in result.output, expected

@@ -131,3 +131,32 @@ def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: P
                             test_windows=1, publish=True, reason="retry", predictions_path=None)
     assert publish_model(art, trained, evaluation, None, {}, tiny_config.publish) == "v1"  # type: ignore[arg-type]
     assert sorted(p.name for p in (art / "models").iterdir()) == ["v1"]
+
+
+def test_multifeature_preset_end_to_end(tmp_path: Path) -> None:
+    """The seed's 3-feature model: `value` plus two feature columns in, MA of `value` out."""
+    from movavg.config import build_config
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(400, seed=9, features=2), data / "incoming", "three.csv")
+    config = build_config("seed-multifeature", None, ["train.epochs=1"])
+    summary = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+    bundle = json.loads((art / "models" / "v1" / "bundle.json").read_text())
+    assert summary.status == "published" and bundle["columns"] == ["value", "feature_1", "feature_2"]
+    assert len(bundle["stats"]["mean"]) == 3 and bundle["window"] == {"lookback": 5, "ma_window": 5, "horizon": 0}
+
+
+def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(400, seed=10), data / "incoming", "a.csv")
+    for _ in range(2):
+        retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    with get_client(sync_client=True) as client:
+        report = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["movavg-report"])),
+                                       sort=ArtifactSort.CREATED_DESC, limit=1)[0]
+    assert "no new data; champion v1 unchanged" in report.data and "nothing was trained" in report.data
+    assert "data:image/png;base64," in report.data
