@@ -86,11 +86,11 @@ def demo(
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
-    """Copy a sample into incoming/ (when it is empty) and run the pipeline on it."""
+    """Copy a sample into incoming/ (when it is empty and nothing was ingested yet) and run the pipeline."""
     config = load_config(preset, None, overrides)
     incoming = data_dir / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
-    if not any(incoming.iterdir()):
+    if not any(incoming.iterdir()) and not any((data_dir / "raw").glob("part-*.parquet")):
         copy_sample(sample, incoming)
     run_pipeline(config, data_dir, artifacts_dir)
 
