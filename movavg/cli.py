@@ -96,15 +96,22 @@ def demo(
 
 
 def copy_sample(sample: str, incoming: Path) -> None:
-    """Put the chosen sample file into `incoming`."""
+    """Put the chosen sample file into `incoming`, dated as settled (it is complete, not still arriving)."""
+    import os
+    import time
+
     from movavg.samples import CO2_SAMPLE, synthetic_series
 
     if sample == "co2":
-        shutil.copy2(CO2_SAMPLE, incoming / CO2_SAMPLE.name)
+        target = incoming / CO2_SAMPLE.name
+        shutil.copy2(CO2_SAMPLE, target)
     elif sample == "synthetic":
-        synthetic_series(5000, seed=0, features=2).to_csv(incoming / "synthetic_3_features.csv", index=False)
+        target = incoming / "synthetic_3_features.csv"
+        synthetic_series(5000, seed=0, features=2).to_csv(target, index=False)
     else:
         fail(f"unknown sample {sample!r}: use co2 or synthetic", 2)
+    settled = time.time() - 3600
+    os.utime(target, (settled, settled))
 
 
 @app.command()

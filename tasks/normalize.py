@@ -66,7 +66,8 @@ class NormalizeResult(BaseModel):
 def select_series(raw: pd.DataFrame, series: str | None) -> pd.DataFrame:
     """Rows of one series sorted by time; `series=None` is allowed when there is only one."""
     if raw.empty:
-        raise ValueError("no data ingested yet: put CSV or Parquet files into <data-dir>/incoming/ (or run `movavg demo`)")
+        raise ValueError("no data ingested yet: put CSV or Parquet files into <data-dir>/incoming/ (or run `movavg demo`); "
+                         "files modified in the last ingest.settle_seconds wait for the next run")
     available = sorted(raw[SERIES].unique())
     if series is None:
         if len(available) > 1:

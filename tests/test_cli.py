@@ -93,3 +93,14 @@ def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.Monk
                      "separated by semicolons", "2 file(s) ingested (19 rows), 2 with quarantined rows",
                      "no event was sent"):
         assert expected in result.output, expected
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
+    dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
+    first = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args()])
+    assert first.exit_code == 0 and "champion is now v1" in first.output, first.output
+    second = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args()])
+    assert second.exit_code == 0 and "no new data; champion v1 unchanged" in second.output, second.output
+    assert [p.name for p in (tmp_path / "data" / "processed").iterdir()] == ["synthetic_3_features.csv"]
