@@ -67,10 +67,17 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float) ->
     raise TimeoutError(f"prefect server at {base} not healthy after {timeout:.0f} s")
 
 
-def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """POST (with a body) or GET a Prefect REST endpoint and return the JSON."""
+def api(base: str, path: str, body: dict[str, Any] | None = None, attempts: int = 5) -> Any:
+    """POST (with a body) or GET a Prefect REST endpoint and return the JSON.
+
+    A 503 (the SQLite-backed server is momentarily busy) is retried a few times, a second apart.
+    """
     url = f"{base}/api{path}"
-    response = httpx.post(url, json=body, timeout=30) if body is not None else httpx.get(url, timeout=30)
+    for attempt in range(attempts):
+        response = httpx.post(url, json=body, timeout=30) if body is not None else httpx.get(url, timeout=30)
+        if response.status_code != 503 or attempt == attempts - 1:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return response.json()
 

@@ -89,10 +89,11 @@ def publish_model(
 ) -> str:
     """Write `models/<version>/` in one rename, then make it champion; return the version.
 
-    Idempotent: when this model already is the champion (a retried publish), its version is returned.
+    Idempotent: when this model already is the (intact) champion, as after a retried publish, its
+    version is returned.
     """
     current = current_champion(artifacts_dir)
-    if current is not None and current.model_key == trained.model_key:
+    if current is not None and current.model_key == trained.model_key and bundle_intact(Path(current.path)):
         return current.version
     version = next_version(artifacts_dir)
     source = Path(trained.model_dir)
