@@ -22,7 +22,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from tasks.storage import (
     sha256_file,
     stable_hash,
     temp_path,
+    utc_now,
 )
 
 SUPPORTED_SUFFIXES = {".csv", ".parquet"}
@@ -388,7 +388,7 @@ def write_reason(quarantine_dir: Path, name: str, report: FileReport, bad: pd.Da
     record = {"file": report.file, "outcome": report.outcome, "rule": report.rule, "message": report.reason,
               "rows_in": report.rows_in, "rows_ingested": report.rows_ingested,
               "rows_quarantined": report.rows_quarantined, "problems": problems,
-              "problems_truncated": len(bad) > MAX_PROBLEMS_IN_REASON, "notes": report.notes, "at": _now()}
+              "problems_truncated": len(bad) > MAX_PROBLEMS_IN_REASON, "notes": report.notes, "at": utc_now()}
     path = quarantine_dir / f"{name}.reason.json"
     atomic_write_json(path, record)
     return path
@@ -430,7 +430,7 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
             existing = None  # re-read: the new part changes what is already ingested
         if report.outcome in {"quarantined", "partial"}:
             result.quarantined.append(report.file)
-        entry = {**report.__dict__, "at": _now()}
+        entry = {**report.__dict__, "at": utc_now()}
         append_jsonl(ledger_path, entry)
         result.files.append(entry)
     result.fingerprint = fingerprint(raw_dir)
@@ -476,10 +476,6 @@ def _quarantine_whole(path: Path, data_dir: Path, name: str, report: FileReport,
     shutil.move(str(path), target)
     write_reason(data_dir / "quarantine", target.name, report, bad if bad is not None else pd.DataFrame())
     return report
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=2)

@@ -13,8 +13,9 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
+
+from tasks.storage import utc_now
 
 LOCK_NAME = ".movavg.lock"
 POLL_SECONDS = 0.5
@@ -43,7 +44,7 @@ def folder_lock(folder: Path, wait_seconds: float = 0.0) -> Iterator[None]:
                 time.sleep(POLL_SECONDS)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode(), 0)
+                                  "since": utc_now()}).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock

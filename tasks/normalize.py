@@ -126,15 +126,15 @@ def fit_stats(train_values: np.ndarray, columns: list[str], per_window: bool) ->
 
 
 def normalize_series(
-    raw: pd.DataFrame, columns: list[str], config: NormalizeConfig
+    series: pd.DataFrame, columns: list[str], config: NormalizeConfig
 ) -> tuple[pd.DataFrame, ScalerStats]:
-    """Split one series and z-score `columns` with train-slice statistics (gaps filled per config).
+    """Split one series (its rows sorted by time, see `select_series`) and z-score `columns` with
+    train-slice statistics, gaps filled per config.
 
     Returns a frame with `timestamp`, `series_id`, `split`, the original columns and
     `<column>__z` normalized copies, plus the fitted statistics.
     """
-    series = fill_gaps(select_series(raw, config.series), columns, config.fill_gaps)
-    frame = series[[TIMESTAMP, SERIES, *columns]].copy()
+    frame = fill_gaps(series, columns, config.fill_gaps)[[TIMESTAMP, SERIES, *columns]].copy()
     frame[SPLIT] = split_labels(len(frame), config)
     values = frame[columns].to_numpy(dtype="float64")
     stats = fit_stats(values[frame[SPLIT].to_numpy() == "train"], columns, config.per_window)

@@ -11,6 +11,7 @@ import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ import pyarrow.parquet as pq
 TMP_MARK = ".tmp-"
 FAILPOINT_ENV = "MOVAVG_FAILPOINT"
 UNSAFE_CHARS = re.compile(r"[^\w.\- ]", re.UNICODE)
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601, to the second (for ledgers, lock files, registries)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def failpoint(name: str) -> None:
@@ -94,12 +100,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    tmp.write_bytes(data)
+    commit_file(tmp, path)
 
 
 def commit_file(tmp: Path, final: Path) -> None:
