@@ -120,21 +120,21 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List published model versions with their test metrics; the champion is marked."""
-    from tasks.registry import list_versions
+    from tasks.registry import list_versions, registry_rows
 
-    rows = list_versions(artifacts_dir)
     if as_json:
         listing = [{"version": r["version"], "created": r["created"], "champion": r["champion"],
-                    "metrics": {k: r["metrics"][k] for k in ("mae", "rmse", "baseline_mae")}} for r in rows]
+                    "metrics": {k: r["metrics"][k] for k in ("mae", "rmse", "baseline_mae")}}
+                   for r in list_versions(artifacts_dir)]
         sys.stdout.write(json.dumps(listing, indent=2) + "\n")
         return
+    rows = registry_rows(artifacts_dir)
     if not rows:
         console.print(f"no published models in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
         return
     table = Table("version", "created", "MAE", "RMSE", "baseline MAE", "champion")
     for r in rows:
-        m = r["metrics"]
-        table.add_row(r["version"], r["created"], f"{m['mae']:.4g}", f"{m['rmse']:.4g}", f"{m['baseline_mae']:.4g}",
+        table.add_row(r["version"], r["created"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}", f"{r['baseline_mae']:.4g}",
                       "*" if r["champion"] else "")
     console.print(table)
 

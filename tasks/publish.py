@@ -4,7 +4,6 @@ write the champion's forecast for the newest data, and report the run as Prefect
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from tasks.evaluate import Evaluation
 from tasks.forecast import BUNDLE_FILE, MODEL_FILE, bundle_intact, forecast_frame, load_bundle
 from tasks.ingest import IngestResult
 from tasks.normalize import NormalizeResult
-from tasks.registry import current_champion, list_versions, models_dir, next_version, set_champion
+from tasks.registry import current_champion, models_dir, next_version, registry_rows, set_champion
 from tasks.storage import (
     atomic_directory,
     atomic_write_json,
@@ -26,6 +25,7 @@ from tasks.storage import (
     failpoint,
     remove_stale_temp,
     safe_name,
+    utc_now,
 )
 from tasks.train import TrainResult
 
@@ -104,7 +104,7 @@ def publish_model(
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
         atomic_write_json(tmp / "metrics.json", metrics_record(evaluation, trained, normalized))
         atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": trained.model_key,
-                                             "created": datetime.now(UTC).isoformat(timespec="seconds")})
+                                             "created": utc_now()})
         if config.plot:
             plot_forecast(predictions, f"{version}: MA forecast vs actual, test slice", tmp / PLOT_FILE)
     failpoint("publish:before-champion")
@@ -157,13 +157,6 @@ def metrics_table(evaluation: Evaluation, trained: TrainResult, normalized: Norm
     return [{"contender": name, "mae": round(s.mae, 6), "rmse": round(s.rmse, 6), **common} for name, s in contenders]
 
 
-def registry_table(artifacts_dir: Path) -> list[dict[str, Any]]:
-    """Every published version, the champion marked."""
-    return [{"version": row["version"], "created": row["created"], "mae": row["metrics"]["mae"],
-             "rmse": row["metrics"]["rmse"], "baseline_mae": row["metrics"]["baseline_mae"],
-             "champion": "yes" if row["champion"] else ""} for row in list_versions(artifacts_dir)]
-
-
 def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, model_key: str,
                     run_config: dict[str, Any], plot_png: Path | None) -> str:
     """Markdown run report; the champion's plot is embedded as a data URL so the Prefect UI shows it."""
@@ -202,7 +195,7 @@ def publish(
                         metrics_record(evaluation, trained, normalized), forecast)
     table = metrics_table(evaluation, trained, normalized, published)
     create_table_artifact(key="movavg-metrics", table=table, description="Test-slice metrics of this run")
-    create_table_artifact(key="movavg-registry", table=registry_table(root), description="Published model versions")
+    create_table_artifact(key="movavg-registry", table=[{**row, "champion": "yes" if row["champion"] else ""} for row in registry_rows(root)], description="Published model versions")
     plot = Path(champion.path) / PLOT_FILE if champion else None
     create_markdown_artifact(key="movavg-report", description=summary.message, markdown=report_markdown(
         summary, table, ingested.fingerprint, trained.model_key, run_config, plot))

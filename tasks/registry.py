@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from tasks.storage import append_jsonl, atomic_write_json, read_json, read_jsonl
+from tasks.storage import append_jsonl, atomic_write_json, read_json, read_jsonl, utc_now
 
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
 
@@ -68,7 +67,7 @@ def set_champion(artifacts_dir: Path, version: str, reason: str) -> None:
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
     previous = current_champion(artifacts_dir)
     run = read_json(folder / "run.json")
-    record = {"version": version, "model_key": run["model_key"], "since": _now(), "reason": reason}
+    record = {"version": version, "model_key": run["model_key"], "since": utc_now(), "reason": reason}
     atomic_write_json(artifacts_dir / "champion.json", record)
     append_jsonl(artifacts_dir / "history.jsonl", {**record, "previous": previous.version if previous else None})
 
@@ -90,10 +89,13 @@ def list_versions(artifacts_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def registry_rows(artifacts_dir: Path) -> list[dict[str, Any]]:
+    """`list_versions` flattened for tables: version, created, mae, rmse, baseline_mae, champion."""
+    return [{"version": row["version"], "created": row["created"], "mae": row["metrics"]["mae"],
+             "rmse": row["metrics"]["rmse"], "baseline_mae": row["metrics"]["baseline_mae"],
+             "champion": row["champion"]} for row in list_versions(artifacts_dir)]
+
+
 def history(artifacts_dir: Path) -> list[dict[str, Any]]:
     """Champion changes, oldest first."""
     return read_jsonl(artifacts_dir / "history.jsonl")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
