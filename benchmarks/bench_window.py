@@ -1,4 +1,4 @@
-"""Vectorised windowing (`tasks.window.make_windows`) vs the seed's Python loop, side by side.
+"""Vectorised windowing (`movavg.windowing.make_windows`) vs the seed's Python loop, side by side.
 
 Run: .venv/bin/python benchmarks/bench_window.py [--rows 100000 1000000]
 """
@@ -11,7 +11,7 @@ import tracemalloc
 
 import numpy as np
 
-from tasks.window import make_windows
+from movavg.windowing import make_windows
 
 
 def seed_loop(data: np.ndarray, window_size: int) -> tuple[np.ndarray, np.ndarray]:

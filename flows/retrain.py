@@ -11,12 +11,13 @@ from pathlib import Path
 from prefect import flow
 
 from movavg.config import PipelineConfig
+from movavg.lock import run_lock
+from movavg.registry import current_champion
+from movavg.schema import RunSummary
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
-from tasks.lock import run_lock
 from tasks.normalize import normalize
-from tasks.publish import RunSummary, publish
-from tasks.registry import current_champion
+from tasks.publish import publish
 from tasks.train import train
 from tasks.window import window
 

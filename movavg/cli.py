@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -83,35 +82,22 @@ def demo(
     data_dir: DataDir = Path("data"),
     artifacts_dir: ArtifactsDir = Path("artifacts"),
     sample: Annotated[str, typer.Option(help="co2 (bundled Mauna Loa weekly CO2) or synthetic (3 features).")] = "co2",
+    config_file: ConfigFile = None,
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
     """Copy a sample into incoming/ (when it is empty and nothing was ingested yet) and run the pipeline."""
-    config = load_config(preset, None, overrides)
+    from movavg.rawstore import has_data
+    from movavg.samples import write_sample
+
+    config = load_config(preset, config_file, overrides)
     incoming = data_dir / "incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    if not any(incoming.iterdir()) and not any((data_dir / "raw").glob("part-*.parquet")):
-        copy_sample(sample, incoming)
+    if not (incoming.exists() and any(incoming.iterdir())) and not has_data(data_dir):
+        try:
+            write_sample(sample, incoming)
+        except ValueError as error:
+            fail(str(error), 2)
     run_pipeline(config, data_dir, artifacts_dir)
-
-
-def copy_sample(sample: str, incoming: Path) -> None:
-    """Put the chosen sample file into `incoming`, dated as settled (it is complete, not still arriving)."""
-    import os
-    import time
-
-    from movavg.samples import CO2_SAMPLE, synthetic_series
-
-    if sample == "co2":
-        target = incoming / CO2_SAMPLE.name
-        shutil.copy2(CO2_SAMPLE, target)
-    elif sample == "synthetic":
-        target = incoming / "synthetic_3_features.csv"
-        synthetic_series(5000, seed=0, features=2).to_csv(target, index=False)
-    else:
-        fail(f"unknown sample {sample!r}: use co2 or synthetic", 2)
-    settled = time.time() - 3600
-    os.utime(target, (settled, settled))
 
 
 @app.command()
@@ -120,7 +106,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List published model versions with their test metrics; the champion is marked."""
-    from tasks.registry import list_versions, registry_rows
+    from movavg.registry import list_versions, registry_rows
 
     if as_json:
         listing = [{"version": r["version"], "created": r["created"], "champion": r["champion"],
@@ -145,7 +131,7 @@ def promote(
     artifacts_dir: ArtifactsDir = Path("artifacts"),
 ) -> None:
     """Make an earlier version champion again (a rollback); recorded in history.jsonl."""
-    from tasks.registry import set_champion
+    from movavg.registry import set_champion
 
     try:
         set_champion(artifacts_dir, version, f"promoted by hand to {version}")
@@ -167,9 +153,10 @@ def predict(
     The input is read with the same column names as `run` (so pass the same --preset/--set).
     """
     configure_environment()
-    from tasks.forecast import forecast_frame, load_bundle
-    from tasks.ingest import SERIES, TIMESTAMP, ValidationError, read_valid
-    from tasks.registry import current_champion
+    from movavg.bundle import load_bundle
+    from movavg.forecast import forecast_rows
+    from movavg.rawstore import ValidationError, read_valid
+    from movavg.registry import current_champion
 
     config = load_config(preset, None, overrides)
     champion = current_champion(artifacts_dir)
@@ -180,12 +167,10 @@ def predict(
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
     model, bundle = load_bundle(Path(champion.path))
-    if len(rows) < bundle.window.lookback:
-        fail(f"{input_file} has {len(rows)} rows; the champion needs at least lookback = {bundle.window.lookback}")
-    frames = [forecast_frame(model, bundle, part.sort_values(TIMESTAMP)) for _, part in rows.groupby(SERIES)]
-    import pandas as pd
-
-    result = pd.concat(frames, ignore_index=True).assign(model_version=champion.version)
+    try:
+        result = forecast_rows(model, bundle, rows).assign(model_version=champion.version)
+    except ValueError as error:
+        fail(f"cannot forecast {input_file}: {error}")
     if out is None:
         result.to_csv(sys.stdout, index=False)
     elif out.suffix == ".parquet":
@@ -208,8 +193,8 @@ def ingest(
     `on-data` deployment retrains right away (needs PREFECT_API_URL)."""
     config = load_config(preset, config_file, overrides)
     configure_environment()
-    from tasks.ingest import ingest_files
-    from tasks.lock import RunLockedError, run_lock
+    from movavg.lock import RunLockedError, run_lock
+    from movavg.rawstore import ingest_files
 
     try:
         with run_lock([data_dir], wait_seconds=60):

@@ -1,14 +1,18 @@
-"""Bundled and generated sample data for the demo and the tests."""
+"""Sample data for the demo, the tests and the benchmarks: the bundled CO2 record (package data) and
+seeded synthetic series."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
-CO2_SAMPLE = SAMPLE_DIR / "mauna_loa_co2_weekly.csv"
+CO2_SAMPLE = Path(__file__).with_name("sample_data") / "mauna_loa_co2_weekly.csv"
+SAMPLES = ("co2", "synthetic")
 
 
 def synthetic_series(
@@ -31,3 +35,19 @@ def synthetic_series(
         lead[-k:] = value[-k:]
         frame[f"feature_{k}"] = (lead + rng.normal(0, 0.3, n)).round(4)
     return frame
+
+
+def write_sample(sample: str, folder: Path) -> Path:
+    """Put sample `co2` or `synthetic` into `folder`, dated as settled (complete, not still arriving)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if sample == "co2":
+        target = folder / CO2_SAMPLE.name
+        shutil.copy2(CO2_SAMPLE, target)
+    elif sample == "synthetic":
+        target = folder / "synthetic_3_features.csv"
+        synthetic_series(5000, seed=0, features=2).to_csv(target, index=False)
+    else:
+        raise ValueError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}")
+    settled = time.time() - 3600
+    os.utime(target, (settled, settled))
+    return target

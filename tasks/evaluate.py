@@ -1,154 +1,24 @@
-"""Evaluate: score the new model, two naive baselines and the champion on the test slice, in original
-units, and decide whether the new model may be published."""
+"""Evaluate stage: the candidate, both naive baselines and the champion on the same test windows."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
-import numpy as np
-import pandas as pd
 from prefect import get_run_logger
-from pydantic import BaseModel
 
 from movavg.config import EvaluateConfig
-from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
-from tasks.forecast import ModelBundle, bundle_intact, load_bundle, score_frame
-from tasks.ingest import TIMESTAMP
-from tasks.normalize import SPLIT, NormalizeResult
-from tasks.registry import ChampionRef
-from tasks.storage import atomic_directory, read_json
-from tasks.train import TrainResult
-from tasks.window import naive_baselines
+from movavg.evaluation import evaluate_candidate
+from movavg.schema import ChampionRef, Evaluation, NormalizeResult, TrainResult
+from tasks.policies import cached_stage, output_dir
 
 
-class Scores(BaseModel):
-    mae: float
-    rmse: float
-
-
-class Evaluation(BaseModel):
-    """Test-slice scores and the gate's decision."""
-
-    model: Scores
-    baseline_last: Scores
-    baseline_ma: Scores
-    champion: Scores | None
-    champion_version: str | None
-    test_windows: int
-    publish: bool
-    reason: str
-    predictions_path: str | None
-
-    @property
-    def baseline_mae(self) -> float:
-        """MAE of the better of the two naive baselines."""
-        return min(self.baseline_last.mae, self.baseline_ma.mae)
-
-
-def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
-    """MAE and RMSE; NaN when there is nothing to score."""
-    if len(actual) == 0:
-        return Scores(mae=math.nan, rmse=math.nan)
-    error = np.asarray(predicted, dtype="float64") - np.asarray(actual, dtype="float64")
-    return Scores(mae=float(np.mean(np.abs(error))), rmse=float(np.sqrt(np.mean(error**2))))
-
-
-def decide(
-    model: Scores, finite_training: bool, baseline_mae: float, champion: Scores | None, config: EvaluateConfig
-) -> tuple[bool, str]:
-    """The publish gate: (publish?, reason). A non-finite model is never published."""
-    if not finite_training or not (math.isfinite(model.mae) and math.isfinite(model.rmse)):
-        return False, "not published: training loss or test metrics are not finite"
-    if config.require_beat_baseline and model.mae >= baseline_mae:
-        return False, f"not published: MAE {model.mae:.4g} does not beat the naive baseline {baseline_mae:.4g}"
-    if champion is None or not math.isfinite(champion.mae):
-        return True, "published: no champion to compare with"
-    needed = champion.mae * (1 - config.min_improvement)
-    if model.mae < needed:
-        return True, f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"
-    return False, f"not published: MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"
-
-
-def evaluate_models(
-    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, test: pd.DataFrame, config: EvaluateConfig
-) -> tuple[Evaluation, pd.DataFrame]:
-    """Score candidate, naive baselines and champion on the same test windows.
-
-    Returns the evaluation and one row per window: `timestamp` (last input step), `actual`,
-    `predicted`, `naive_last`, `naive_ma` and, with a champion, `champion` (NaN where it has no forecast).
-    """
-    model, bundle = load_bundle(candidate_dir)
-    cfg = bundle.window
-    predictions = score_frame(model, bundle, test)
-    target = test[bundle.columns[0]].to_numpy(dtype="float64")
-    predictions["naive_last"], predictions["naive_ma"] = naive_baselines(target, cfg.lookback, cfg.ma_window, cfg.horizon)
-    champion_scores, note = None, ""
-    if champion is not None:
-        champion_scores, note, predictions["champion"] = _score_champion(Path(champion.path), bundle, test, predictions)
-    rows = predictions.dropna(subset=["champion"]) if champion_scores is not None else predictions
-    actual = rows["actual"].to_numpy()
-    model_scores = scores(actual, rows["predicted"].to_numpy())
-    last, current_ma = scores(actual, rows["naive_last"].to_numpy()), scores(actual, rows["naive_ma"].to_numpy())
-    publish, reason = decide(model_scores, finite_training, min(last.mae, current_ma.mae), champion_scores, config)
-    evaluation = Evaluation(model=model_scores, baseline_last=last, baseline_ma=current_ma, champion=champion_scores,
-                            champion_version=champion.version if champion else None, test_windows=len(rows),
-                            publish=publish, reason=reason + note, predictions_path=None)
-    return evaluation, predictions
-
-
-def _score_champion(
-    folder: Path, bundle: ModelBundle, test: pd.DataFrame, predictions: pd.DataFrame
-) -> tuple[Scores | None, str, pd.Series]:
-    """Champion's scores on the candidate's windows (matched by timestamp), or None with a note."""
-    empty = pd.Series(np.nan, index=predictions.index)
-    try:
-        model, champion_bundle = load_bundle(folder)
-    except Exception as error:  # missing or corrupt files: the champion can no longer serve
-        return None, f" (the champion's files are unreadable: {type(error).__name__}: {error})", empty
-    if not champion_bundle.same_target(bundle):
-        return None, " (the champion predicts a different target)", empty
-    theirs = score_frame(model, champion_bundle, test).set_index(TIMESTAMP)["predicted"]
-    matched = predictions[TIMESTAMP].map(theirs)
-    both = matched.notna()
-    return scores(predictions["actual"][both].to_numpy(), matched[both].to_numpy()), "", matched
-
-
-def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
-    """When the candidate *is* the champion (same data, config and code), nothing needs scoring."""
-    if champion is None or champion.model_key != candidate.model_key or not bundle_intact(Path(champion.path)):
-        return None
-    metrics = read_json(Path(champion.path) / "metrics.json")
-    return Evaluation(
-        model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
-        baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
-        champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
-        reason=f"unchanged: the candidate is champion {champion.version} (same data, config and code)",
-        predictions_path=str(Path(champion.path) / "predictions.parquet"),
-    )
-
-
-@cached_stage("evaluate", evaluate_models)
+@cached_stage("evaluate", evaluate_candidate)
 def evaluate(
     cache_dir: str, candidate: TrainResult, normalized: NormalizeResult, champion: ChampionRef | None,
     config: EvaluateConfig,
 ) -> Evaluation:
-    """Prefect task: cached on the candidate, the data, the champion and this config."""
-    logger = get_run_logger()
-    if (same := already_champion(candidate, champion)) is not None:
-        logger.info(same.reason)
-        return same
-    out_dir = stage_output_dir("evaluate", evaluate_models, cache_dir, candidate=candidate, normalized=normalized,
-                               champion=champion, config=config)
-    frame = pd.read_parquet(normalized.path)
-    test = frame[frame[SPLIT] == "test"].reset_index(drop=True)
-    evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion, test, config)
-    with atomic_directory(out_dir) as tmp:
-        predictions.to_parquet(tmp / "predictions.parquet", index=False)
-        (tmp / COMPLETE_MARKER).touch()
-    evaluation.predictions_path = str(out_dir / "predictions.parquet")
-    logger.info("test MAE model %.4g | last value %.4g | current MA %.4g | champion %s -> %s",
-                evaluation.model.mae, evaluation.baseline_last.mae,
-                evaluation.baseline_ma.mae, f"{evaluation.champion.mae:.4g}" if evaluation.champion else "none",
-                evaluation.reason)
-    return evaluation
+    """Cached on the candidate, the data, the champion, this config and the library code."""
+    result = evaluate_candidate(candidate, normalized, champion, config, output_dir(cache_dir, "evaluate"))
+    champion_mae = f"{result.champion.mae:.4g}" if result.champion else "none"
+    get_run_logger().info("test MAE model %.4g | last value %.4g | current MA %.4g | champion %s -> %s",
+                          result.model.mae, result.baseline_last.mae, result.baseline_ma.mae, champion_mae,
+                          result.reason)
+    return result

@@ -1,167 +1,31 @@
-"""Train: build a Keras LSTM from config and fit it on the train windows, early-stopping on validation.
-
-TensorFlow is imported inside the functions, so a run that hits the cache never pays for it.
-"""
+"""Train stage: fit the LSTM on the train windows; a progress bar in the terminal, one log line and a
+progress-artifact update per epoch."""
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from pydantic import BaseModel
 
 from movavg.config import TrainConfig
-from tasks.caching import COMPLETE_MARKER, cached_stage, stage_output_dir
-from tasks.forecast import BUNDLE_FILE, MODEL_FILE, ModelBundle
-from tasks.normalize import NormalizeResult, to_model_space
-from tasks.storage import atomic_directory, atomic_write_json
-from tasks.window import WindowResult, load_windows
-
-if TYPE_CHECKING:
-    import keras
-
-EpochHook = Callable[[int, int, dict[str, float]], None]
+from movavg.model import train_and_save
+from movavg.report import progress_reporter
+from movavg.schema import NormalizeResult, TrainResult, WindowResult
+from tasks.policies import cached_stage, output_dir
 
 
-class TrainResult(BaseModel):
-    """A trained model bundle on disk and how its training went."""
-
-    model_dir: str
-    model_key: str
-    epochs_run: int
-    best_val_loss: float
-    final_loss: float
-    train_seconds: float
-    finite: bool
-    stop_reason: str
-
-
-def build_model(config: TrainConfig, lookback: int, features: int) -> keras.Model:
-    """Sequential model: Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE."""
-    import keras
-
-    layers: list[Any] = [keras.Input(shape=(lookback, features))]
-    lstm_indices = [i for i, spec in enumerate(config.layers) if spec.kind == "lstm"]
-    for index, spec in enumerate(config.layers):
-        if spec.kind == "lstm":
-            layers.append(keras.layers.LSTM(spec.units, activation=spec.activation,
-                                            return_sequences=index != lstm_indices[-1]))
-        else:
-            layers.append(keras.layers.Dropout(spec.rate))
-    layers.append(keras.layers.Dense(1))
-    model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", jit_compile=config.jit_compile)
-    return model
-
-
-def make_callbacks(config: TrainConfig, on_epoch: EpochHook | None) -> list[keras.callbacks.Callback]:
-    """Early stopping on val_loss (best weights restored), stop on NaN, and a per-epoch hook."""
-    import keras
-
-    class EpochReporter(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            if on_epoch is not None:
-                on_epoch(epoch + 1, config.epochs, {key: float(value) for key, value in (logs or {}).items()})
-
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), EpochReporter()]
-    if config.early_stopping_patience:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True))
-    return callbacks
-
-
-def fit_model(
-    config: TrainConfig,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
-    per_window: bool,
-    on_epoch: EpochHook | None = None,
-) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Seed, build and fit a model on windows X (m, lookback, f), y (m,) in normalized units.
-
-    Returns the model (best validation weights when early stopping is on) and the loss history.
-    """
-    import keras
-
-    keras.utils.set_random_seed(config.seed)
-    x_train, y_train, _ = to_model_space(*train, per_window)
-    x_val, y_val, _ = to_model_space(*val, per_window)
-    model = build_model(config, x_train.shape[1], x_train.shape[2])
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=config.epochs,
-                        batch_size=config.batch_size, shuffle=True, verbose=0,
-                        callbacks=make_callbacks(config, on_epoch))
-    return model, {key: [float(v) for v in values] for key, values in history.history.items()}
-
-
-def summarize_history(history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path) -> TrainResult:
-    """Condense a Keras loss history into a `TrainResult`."""
-    losses, val_losses = history.get("loss", [math.nan]), history.get("val_loss", [math.nan])
-    finite = all(math.isfinite(v) for v in losses + val_losses)
-    ran = len(losses)
-    reason = "non-finite loss" if not finite else ("early stopping" if ran < epochs else "all epochs")
-    best = min((v for v in val_losses if math.isfinite(v)), default=math.nan)
-    return TrainResult(model_dir=str(out_dir), model_key=out_dir.name, epochs_run=ran, best_val_loss=best,
-                       final_loss=losses[-1], train_seconds=round(seconds, 2), finite=finite, stop_reason=reason)
-
-
-def train_and_save(
-    windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, out_dir: Path,
-    on_epoch: EpochHook | None = None,
-) -> TrainResult:
-    """Fit on the cached windows and write the model bundle to `out_dir` atomically."""
-    lookback = windows.config.lookback
-    started = time.perf_counter()
-    model, history = fit_model(config, load_windows(windows.path, "train", lookback),
-                               load_windows(windows.path, "val", lookback), normalized.stats.per_window, on_epoch)
-    result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir)
-    bundle = ModelBundle(series=normalized.series, columns=normalized.columns, stats=normalized.stats,
-                         window=windows.config, train=config)
-    with atomic_directory(out_dir) as tmp:
-        model.save(tmp / MODEL_FILE)
-        atomic_write_json(tmp / BUNDLE_FILE, bundle.model_dump(mode="json"))
-        atomic_write_json(tmp / "history.json", history)
-        atomic_write_json(tmp / "train.json", result.model_dump())
-        (tmp / COMPLETE_MARKER).touch()
-    return result
-
-
-def progress_reporter(log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
-    """A rich progress bar in the terminal plus one log line per epoch; returns (hook, close)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[losses]}"), transient=False)
-    bar = progress.add_task("train", total=None, losses="")
-    progress.start()
-
-    def hook(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        losses = "  ".join(f"{key} {value:.4g}" for key, value in sorted(logs.items()))
-        progress.update(bar, completed=epoch, total=epochs, losses=losses)
-        log(f"epoch {epoch}/{epochs}: {losses}")
-
-    return hook, progress.stop
-
-
-@cached_stage("train", fit_model)
+@cached_stage("train", train_and_save)
 def train(cache_dir: str, windows: WindowResult, normalized: NormalizeResult, config: TrainConfig) -> TrainResult:
-    """Prefect task: cached on the windows' content, the scaler, this config and this code."""
-    out_dir = stage_output_dir("train", fit_model, cache_dir, windows=windows, normalized=normalized, config=config)
+    """Cached on the windows' content, the scaler, this config and the library code."""
     logger = get_run_logger()
     show, close = progress_reporter(logger.info)
     artifact = create_progress_artifact(0.0, key="movavg-training-progress", description="Training epochs done")
 
-    def hook(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         show(epoch, epochs, logs)
         update_progress_artifact(artifact, 100.0 * epoch / epochs)
 
     try:
-        result = train_and_save(windows, normalized, config, out_dir, hook)
+        result = train_and_save(windows, normalized, config, output_dir(cache_dir, "train"), on_epoch)
     finally:
         close()
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.registry import current_champion, history, list_versions, next_version, set_champion
+from movavg.registry import current_champion, history, list_versions, next_version, set_champion
 
 
 def fake_version(root: Path, version: str, mae: float) -> None:

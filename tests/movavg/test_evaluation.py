@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from movavg.config import EvaluateConfig
-from tasks.evaluate import Scores, decide, scores
+from movavg.evaluation import decide, scores
+from movavg.schema import Scores
 
 
 def s(mae: float) -> Scores:
@@ -41,23 +42,23 @@ def test_gate(model: Scores, finite: bool, champion: Scores | None, config: Eval
 @pytest.mark.slow
 def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A champion with a longer lookback forecasts fewer test windows: everyone is scored on those only."""
+    from movavg.bundle import BundleSpec, save_bundle
     from movavg.config import build_config
+    from movavg.evaluation import evaluate_models
+    from movavg.model import build_model
     from movavg.samples import synthetic_series
-    from tasks.evaluate import evaluate_models
-    from tasks.forecast import BUNDLE_FILE, MODEL_FILE, ModelBundle
-    from tasks.normalize import fit_stats
-    from tasks.registry import ChampionRef
-    from tasks.train import build_model
+    from movavg.scaling import fit_stats
+    from movavg.schema import ChampionRef, WindowSpec
 
     test = synthetic_series(120, seed=3).assign(series_id="default")
     for name, lookback in (("candidate", 8), ("champion", 20)):
         config = build_config("default", None, [f"window.lookback={lookback}", "window.ma_window=4", "window.horizon=2"])
         folder = tmp_path / name
         folder.mkdir()
-        build_model(config.train, lookback, 1).save(folder / MODEL_FILE)
         stats = fit_stats(test[["value"]].to_numpy(), ["value"], per_window=True)
-        bundle = ModelBundle(series="default", columns=["value"], stats=stats, window=config.window, train=config.train)
-        (folder / BUNDLE_FILE).write_text(bundle.model_dump_json())
+        spec = BundleSpec(series="default", columns=["value"], stats=stats,
+                          window=WindowSpec.model_validate(config.window.model_dump()), train={})
+        save_bundle(build_model(config.train, lookback, 1), spec, folder)
     champion = ChampionRef(version="v1", model_key="k", path=str(tmp_path / "champion"))
     evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, test, EvaluateConfig())
     assert len(predictions) == 120 - 8 - 2 + 1 and evaluation.test_windows == 120 - 20 - 2 + 1

@@ -1,4 +1,4 @@
-"""Normalization: chronological split, statistics from the train slice only, per-window shift."""
+"""One series: selection, chronological split, statistics from the train slice only, gaps."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ import pandas as pd
 import pytest
 
 from movavg.config import NormalizeConfig
-from tasks.normalize import (
-    fill_gaps,
-    find_gaps,
-    fit_stats,
-    normalize_series,
-    select_series,
-    split_labels,
-    to_model_space,
-)
+from movavg.series import fill_gaps, find_gaps, normalize_series, select_series, split_labels, z_columns
 
 
 def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:
@@ -39,19 +31,9 @@ def test_scaler_is_fitted_on_the_train_slice_only() -> None:
     assert stats == stats_changed
     assert stats.fitted_rows == 140
     assert stats.mean[0] == pytest.approx(values[:140].mean())
+    assert z_columns(["value"]) == ["value__z"]
     train = frame[frame["split"] == "train"]["value__z"]
     assert train.mean() == pytest.approx(0, abs=1e-9) and train.std(ddof=0) == pytest.approx(1)
-
-
-def test_constant_column_does_not_divide_by_zero() -> None:
-    stats = fit_stats(np.full((50, 1), 7.0), ["value"], per_window=False)
-    assert stats.std == [1.0]
-    assert np.all(stats.transform(np.full((3, 1), 7.0)) == 0)
-
-
-def test_empty_train_slice_is_an_error() -> None:
-    with pytest.raises(ValueError, match="train slice is empty"):
-        fit_stats(np.empty((0, 1)), ["value"], per_window=True)
 
 
 def test_series_choice() -> None:
@@ -68,17 +50,6 @@ def test_series_choice() -> None:
 def test_fractions_must_sum_to_one() -> None:
     with pytest.raises(ValueError, match="must be 1"):
         NormalizeConfig(train_fraction=0.5, val_fraction=0.2, test_fraction=0.2)
-
-
-def test_per_window_shift_is_relative_to_last_target_value() -> None:
-    x = np.arange(24, dtype="float32").reshape(2, 4, 3)
-    y = np.array([100.0, 200.0], dtype="float32")
-    shifted, shifted_y, offset = to_model_space(x, y, per_window=True)
-    np.testing.assert_array_equal(offset, x[:, -1, 0])
-    np.testing.assert_array_equal(shifted[:, -1, :], 0)
-    np.testing.assert_array_equal(shifted_y + offset, y)
-    same, same_y, zero = to_model_space(x, y, per_window=False)
-    assert same is x and same_y is y and np.all(zero == 0)
 
 
 def test_gaps_are_found_and_filled_per_policy() -> None:

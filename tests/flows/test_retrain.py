@@ -1,4 +1,5 @@
-"""The retraining flow end to end on a temporary Prefect API: publish, skip, retrain, reuse."""
+"""The retraining flow end to end on a temporary Prefect API: publish, skip, retrain, reuse; a diverging or
+broken model is never served; user-supplied names never escape their folder."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pandas as pd
 import pytest
 
 from flows.retrain import retrain
-from movavg.config import PipelineConfig
+from movavg.config import PipelineConfig, build_config
+from movavg.registry import current_champion
 from movavg.samples import synthetic_series
-from tests.conftest import write_csv
+from tests.helpers import TINY, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 
@@ -116,9 +118,8 @@ def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path:
 
 
 def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: PipelineConfig) -> None:
-    from tasks.evaluate import Evaluation, Scores
-    from tasks.publish import publish_model
-    from tasks.train import TrainResult
+    from movavg.publishing import publish_model
+    from movavg.schema import Evaluation, Scores, TrainResult
 
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=8), data / "incoming", "a.csv")
@@ -160,3 +161,41 @@ def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: Pi
                                        sort=ArtifactSort.CREATED_DESC, limit=1)[0]
     assert "no new data; champion v1 unchanged" in report.data and "nothing was trained" in report.data
     assert "data:image/png;base64," in report.data
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_diverging_training_is_never_published(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    write_csv(synthetic_series(500, seed=13), tmp_path / "data" / "incoming", "a.csv")
+    config = build_config("default", None, [*TINY, "train.learning_rate=1e12",
+                                            'train.layers=[{"units": 8, "activation": "relu"}]'])
+    summary = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
+    assert summary.status == "kept" and "not finite" in summary.message
+    assert current_champion(tmp_path / "artifacts") is None and not (tmp_path / "artifacts" / "models").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_corrupt_champion_is_reported_and_replaced(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=14), data / "incoming", "a.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    (art / "models" / "v1" / "model.keras").write_bytes(b"not a zip")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.status == "published" and "unreadable" in summary.message
+    assert current_champion(art).version == "v2"  # type: ignore[union-attr]
+    (art / "models" / "v2" / "model.keras").unlink()
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.published_version == "v3" and "unreadable" in summary.message
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_series_ids_cannot_escape_the_forecasts_folder(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(500, seed=15).assign(series_id="../../escaped"), data / "incoming", "a.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    forecast = Path(summary.forecast_path or "")
+    assert forecast.parent == art / "forecasts" and forecast.name.startswith("_.._escaped-v1-")
+    assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.glob("escaped*"))
+    assert pd.read_parquet(forecast)["series_id"].iloc[0] == "../../escaped"  # the id itself is kept as data

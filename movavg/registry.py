@@ -11,22 +11,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from tasks.storage import append_jsonl, atomic_write_json, read_json, read_jsonl, utc_now
+from movavg.schema import ChampionRef
+from movavg.storage import append_jsonl, atomic_write_json, read_json, read_jsonl, utc_now
 
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
 
 
-class ChampionRef(BaseModel):
-    """The published model currently in charge."""
-
-    version: str
-    model_key: str
-    path: str
-
-
 def models_dir(artifacts_dir: Path) -> Path:
+    """Where the published versions live."""
     return artifacts_dir / "models"
 
 

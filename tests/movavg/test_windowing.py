@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movavg.config import WindowConfig
-from tasks.window import make_windows, naive_baselines, split_windows, windows_table
+from movavg.schema import WindowSpec
+from movavg.windowing import make_windows, naive_baselines, split_windows, windows_table
 
 
 def seed_loop(data: np.ndarray, window_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +102,7 @@ def test_split_windows_never_mix_splits() -> None:
     code = {"train": 1.0, "val": 2.0, "test": 3.0}
     frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=100, freq="D"), "split": labels,
                           "value__z": [code[label] for label in labels]})
-    windows = split_windows(frame, ["value"], WindowConfig(lookback=5, ma_window=2, horizon=3))
+    windows = split_windows(frame, ["value"], WindowSpec(lookback=5, ma_window=2, horizon=3))
     for split, (x, y, times) in windows.items():
         assert np.all(x == code[split]) and np.all(y == code[split])
         assert len(y) == {"train": 60, "val": 20, "test": 20}[split] - 5 - 3 + 1
@@ -114,4 +114,4 @@ def test_short_split_error_names_the_split() -> None:
     frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=30, freq="D"),
                           "split": ["train"] * 20 + ["val"] * 5 + ["test"] * 5, "value__z": 0.0})
     with pytest.raises(ValueError, match="the val slice has 5 rows"):
-        split_windows(frame, ["value"], WindowConfig(lookback=5, ma_window=2, horizon=3))
+        split_windows(frame, ["value"], WindowSpec(lookback=5, ma_window=2, horizon=3))

@@ -9,7 +9,7 @@ import pytest
 
 from movavg.localserver import api, chromium_page, latest_artifact
 from movavg.samples import synthetic_series
-from tests.conftest import client_env, movavg_command, tiny_args, write_csv
+from tests.helpers import client_env, movavg_command, tiny_args, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
 

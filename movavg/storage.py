@@ -1,4 +1,4 @@
-"""Atomic writes and content hashing shared by the stages (no Prefect here)."""
+"""Atomic writes, content hashing, safe names and crash-test failpoints."""
 
 from __future__ import annotations
 

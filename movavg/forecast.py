@@ -1,62 +1,22 @@
-"""Model bundles: a saved Keras model plus everything needed to feed it, and forecasting with one.
-
-A bundle folder holds `model.keras` and `bundle.json` (columns, series, scaler statistics, window
-config). Models load with Keras safe mode on, so a `.keras` file cannot run arbitrary code.
-"""
+"""Forecasting with a model bundle: predicted moving averages for every window of a series, scored
+against the actual moving averages where they are known."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
-from movavg.config import TrainConfig, WindowConfig
-from tasks.ingest import SERIES, TIMESTAMP
-from tasks.normalize import ScalerStats, to_model_space
-from tasks.window import make_windows, window_count
+from movavg.bundle import BundleSpec
+from movavg.scaling import to_model_space
+from movavg.schema import SERIES, TIMESTAMP
+from movavg.windowing import make_windows, window_count
 
 if TYPE_CHECKING:
     import keras
 
-MODEL_FILE = "model.keras"
-BUNDLE_FILE = "bundle.json"
 PREDICT_BATCH = 1024
-
-
-class ModelBundle(BaseModel):
-    """What a model needs besides its weights: inputs, scaling and the target it predicts."""
-
-    series: str
-    columns: list[str]
-    stats: ScalerStats
-    window: WindowConfig
-    train: TrainConfig
-
-    def same_target(self, other: ModelBundle) -> bool:
-        """True when both models predict the same quantity (column, MA length, horizon)."""
-        return (self.columns[0], self.window.ma_window, self.window.horizon) == (
-            other.columns[0], other.window.ma_window, other.window.horizon)
-
-
-def bundle_intact(folder: Path) -> bool:
-    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive)."""
-    import zipfile
-
-    model = folder / MODEL_FILE
-    return model.exists() and zipfile.is_zipfile(model) and (folder / BUNDLE_FILE).exists()
-
-
-def load_bundle(folder: Path) -> tuple[keras.Model, ModelBundle]:
-    """Load `model.keras` (safe mode) and `bundle.json` from a bundle folder."""
-    import keras
-
-    bundle = ModelBundle.model_validate(json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8")))
-    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True, compile=False)
-    return model, bundle
 
 
 def predict_normalized(model: keras.Model, x: np.ndarray, per_window: bool) -> np.ndarray:
@@ -68,7 +28,7 @@ def predict_normalized(model: keras.Model, x: np.ndarray, per_window: bool) -> n
     return out.astype("float64") + offset
 
 
-def forecast_frame(model: keras.Model, bundle: ModelBundle, series: pd.DataFrame) -> pd.DataFrame:
+def forecast_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame) -> pd.DataFrame:
     """Predict the MA for every window of one series given in original units.
 
     Args:
@@ -91,7 +51,7 @@ def forecast_frame(model: keras.Model, bundle: ModelBundle, series: pd.DataFrame
     return pd.DataFrame({TIMESTAMP: ends, SERIES: series_id, "horizon": cfg.horizon, "predicted_ma": predicted})
 
 
-def score_frame(model: keras.Model, bundle: ModelBundle, series: pd.DataFrame) -> pd.DataFrame:
+def score_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame) -> pd.DataFrame:
     """Forecasts next to actual MAs for every window whose target lies inside `series`.
 
     Returns one row per window with `timestamp` (last input step), `actual`, `predicted`.
@@ -106,3 +66,16 @@ def score_frame(model: keras.Model, bundle: ModelBundle, series: pd.DataFrame) -
         "actual": actual,
         "predicted": forecasts["predicted_ma"].to_numpy()[:m],
     })
+
+
+def forecast_rows(model: keras.Model, bundle: BundleSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """`forecast_frame` for every series in `rows` (each sorted by time), concatenated.
+
+    Raises ValueError naming the series that have fewer rows than the model's lookback.
+    """
+    short = sorted(str(series) for series, part in rows.groupby(SERIES) if len(part) < bundle.window.lookback)
+    if short:
+        raise ValueError(f"series {', '.join(short)} have fewer rows than the model's lookback "
+                         f"({bundle.window.lookback})")
+    frames = [forecast_frame(model, bundle, part.sort_values(TIMESTAMP)) for _, part in rows.groupby(SERIES)]
+    return pd.concat(frames, ignore_index=True)

@@ -16,7 +16,7 @@ import pytest
 from movavg.config import build_config
 from movavg.localserver import api, deployment_runs
 from movavg.samples import synthetic_series
-from tests.conftest import TINY, client_env, movavg_command, tiny_args, write_csv
+from tests.helpers import TINY, client_env, movavg_command, tiny_args, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}

@@ -1,27 +1,19 @@
-"""Faults: crashes at any point leave the old state or the new, two runs never collide, a diverging or
-broken model is never served, user-supplied names never escape their folder."""
+"""Crashes of `movavg run` processes: a SIGKILL at any point leaves the old state or the new, the next run
+recovers, and two runs at once never collide."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from flows.retrain import retrain
-from movavg.config import PipelineConfig, build_config
+from movavg.registry import current_champion, list_versions
 from movavg.samples import synthetic_series
-from tasks.lock import RunLockedError, run_lock
-from tasks.registry import current_champion, list_versions
-from tasks.storage import safe_name
-from tests.conftest import TINY, client_env, movavg_command, tiny_args, write_csv
+from tests.helpers import client_env, movavg_command, tiny_args, write_csv
 
 ROWS = 500
 
@@ -129,88 +121,3 @@ def test_two_runs_at_once_never_double_publish(prefect_server: str, tmp_path: Pa
     assert "another run holds the lock" in joined and "since" in joined
     assert [v["version"] for v in list_versions(tmp_path / "artifacts")] == ["v1"]
     assert len((tmp_path / "artifacts" / "history.jsonl").read_text().splitlines()) == 1
-
-
-def test_lock_held_by_a_live_process_is_reported_and_a_dead_holders_lock_is_free(tmp_path: Path) -> None:
-    holder = subprocess.Popen(["python3", "-c", (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'{\"pid\": 1, \"host\": \"h\", \"since\": \"then\"}'); "
-        "print('locked', flush=True); time.sleep(60)"), str(tmp_path / ".movavg.lock")],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    with pytest.raises(RunLockedError, match="another run holds the lock .* since then"):
-        with run_lock([tmp_path], wait_seconds=0.2):
-            pass
-    holder.send_signal(signal.SIGKILL)  # a killed holder: the kernel releases its lock
-    holder.wait()
-    with run_lock([tmp_path]):
-        assert json.loads((tmp_path / ".movavg.lock").read_text())["pid"] == os.getpid()
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("prefect_api")
-def test_diverging_training_is_never_published(tmp_path: Path, tiny_config: PipelineConfig) -> None:
-    write_csv(synthetic_series(ROWS, seed=13), tmp_path / "data" / "incoming", "a.csv")
-    config = build_config("default", None, [*TINY, "train.learning_rate=1e12",
-                                            'train.layers=[{"units": 8, "activation": "relu"}]'])
-    summary = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
-    assert summary.status == "kept" and "not finite" in summary.message
-    assert current_champion(tmp_path / "artifacts") is None and not (tmp_path / "artifacts" / "models").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("prefect_api")
-def test_corrupt_champion_is_reported_and_replaced(tmp_path: Path, tiny_config: PipelineConfig) -> None:
-    data, art = tmp_path / "data", tmp_path / "artifacts"
-    write_csv(synthetic_series(ROWS, seed=14), data / "incoming", "a.csv")
-    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    (art / "models" / "v1" / "model.keras").write_bytes(b"not a zip")
-    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    assert summary.status == "published" and "unreadable" in summary.message
-    assert current_champion(art).version == "v2"  # type: ignore[union-attr]
-    (art / "models" / "v2" / "model.keras").unlink()
-    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    assert summary.published_version == "v3" and "unreadable" in summary.message
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("prefect_api")
-def test_series_ids_cannot_escape_the_forecasts_folder(tmp_path: Path, tiny_config: PipelineConfig) -> None:
-    data, art = tmp_path / "data", tmp_path / "artifacts"
-    write_csv(synthetic_series(ROWS, seed=15).assign(series_id="../../escaped"), data / "incoming", "a.csv")
-    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    forecast = Path(summary.forecast_path or "")
-    assert forecast.parent == art / "forecasts" and forecast.name.startswith("_.._escaped-v1-")
-    assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.glob("escaped*"))
-    assert pd.read_parquet(forecast)["series_id"].iloc[0] == "../../escaped"  # the id itself is kept as data
-
-
-@pytest.mark.parametrize(("name", "safe"), [("../../x", "_.._x"), ("/etc/passwd", "_etc_passwd"), ("..", "_"),
-                                            ("sensor 1 é", "sensor 1 é"), ("a\\b", "a_b"), (".hidden", "hidden")])
-def test_safe_name(name: str, safe: str) -> None:
-    assert safe_name(name) == safe and "/" not in safe_name(name)
-
-
-def test_promote_refuses_paths(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from movavg.cli import app
-
-    result = CliRunner().invoke(app, ["promote", "../../../tmp", "-a", str(tmp_path)])
-    assert result.exit_code == 1 and "not a version name" in result.output
-
-
-def test_ui_binds_to_loopback_by_default(prefect_server: str) -> None:
-    port = int(prefect_server.rsplit(":", 1)[1])
-    listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                 if line.split()[3] == "0A"]  # state LISTEN
-    assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
-
-
-def test_wait_for_lock_then_run(tmp_path: Path) -> None:
-    started = time.monotonic()
-    with run_lock([tmp_path]):
-        with pytest.raises(RunLockedError):
-            with run_lock([tmp_path], wait_seconds=1.0):
-                pass
-    assert time.monotonic() - started >= 1.0

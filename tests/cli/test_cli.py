@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from movavg.cli import app
 from movavg.samples import synthetic_series
-from tests.conftest import tiny_args, write_csv
+from tests.helpers import CORPUS, tiny_args, write_csv
 
 runner = CliRunner()
 
@@ -80,13 +80,12 @@ def test_models_json_is_an_empty_list_before_any_publish(tmp_path: Path) -> None
 def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from tests.conftest import settled
+    from tests.helpers import settled
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    corpus = Path(__file__).parent / "corpus"
     (tmp_path / "data" / "incoming").mkdir(parents=True)
     for name in ("out_of_order.csv", "bad_timestamp.csv", "semicolons.csv"):
-        settled(Path(shutil.copy2(corpus / name, tmp_path / "data" / "incoming")))
+        settled(Path(shutil.copy2(CORPUS / name, tmp_path / "data" / "incoming")))
     result = runner.invoke(app, ["ingest", "--report", "-d", str(tmp_path / "data")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for expected in ("out_of_order.csv", "ingested", "bad_timestamp.csv", "partial", "semicolons.csv", "quarantined",
@@ -104,3 +103,20 @@ def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
     second = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args()])
     assert second.exit_code == 0 and "no new data; champion v1 unchanged" in second.output, second.output
     assert [p.name for p in (tmp_path / "data" / "processed").iterdir()] == ["synthetic_3_features.csv"]
+
+
+def test_promote_refuses_paths(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from movavg.cli import app
+
+    result = CliRunner().invoke(app, ["promote", "../../../tmp", "-a", str(tmp_path)])
+    assert result.exit_code == 1 and "not a version name" in result.output
+
+
+@pytest.mark.server
+def test_ui_binds_to_loopback_by_default(prefect_server: str) -> None:
+    port = int(prefect_server.rsplit(":", 1)[1])
+    listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if line.split()[3] == "0A"]  # state LISTEN
+    assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening

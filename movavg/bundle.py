@@ -1,0 +1,80 @@
+"""Model bundles: a saved Keras model plus the versioned spec needed to feed it.
+
+A bundle folder holds `model.keras` and `bundle.json`. The spec is this module's own record (format
+version, columns, scaler statistics, window offsets, and the training settings as plain data), not the
+live config classes, so renaming a config field never makes a published model unreadable. Bundles of
+format 1 (written before the spec had a version) are read by `read_spec` and upgraded in memory.
+Models load with Keras safe mode on, so a `.keras` file cannot run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from movavg.scaling import ScalerStats
+from movavg.schema import WindowSpec
+from movavg.storage import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    import keras
+
+MODEL_FILE = "model.keras"
+BUNDLE_FILE = "bundle.json"
+BUNDLE_FORMAT = 2
+
+
+class BundleSpec(BaseModel):
+    """What a model needs besides its weights: inputs, scaling and the target it predicts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: int = BUNDLE_FORMAT
+    series: str
+    columns: list[str]
+    stats: ScalerStats
+    window: WindowSpec
+    train: dict[str, Any]  # the training settings it was built with, for the record
+
+    def same_target(self, other: BundleSpec) -> bool:
+        """True when both models predict the same quantity (column, MA length, horizon)."""
+        return (self.columns[0], self.window.ma_window, self.window.horizon) == (
+            other.columns[0], other.window.ma_window, other.window.horizon)
+
+
+def upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A `bundle.json` record of any known format, in the current format."""
+    version = record.get("format", 1)
+    if version > BUNDLE_FORMAT:
+        raise ValueError(f"bundle format {version} is newer than this movavg reads ({BUNDLE_FORMAT}): upgrade movavg")
+    # Format 1 had the same fields without "format"; its window and train held the config of the day.
+    return {**record, "format": BUNDLE_FORMAT}
+
+
+def read_spec(folder: Path) -> BundleSpec:
+    """The spec of the bundle in `folder`, upgraded to the current format."""
+    return BundleSpec.model_validate(upgrade(read_json(folder / BUNDLE_FILE)))
+
+
+def save_bundle(model: keras.Model, spec: BundleSpec, folder: Path) -> None:
+    """Write `model.keras` and `bundle.json` into `folder` (call inside an atomic folder)."""
+    model.save(folder / MODEL_FILE)
+    atomic_write_json(folder / BUNDLE_FILE, spec.model_dump(mode="json"))
+
+
+def bundle_intact(folder: Path) -> bool:
+    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive)."""
+    model = folder / MODEL_FILE
+    return model.exists() and zipfile.is_zipfile(model) and (folder / BUNDLE_FILE).exists()
+
+
+def load_bundle(folder: Path) -> tuple[keras.Model, BundleSpec]:
+    """Load `model.keras` (safe mode) and its spec from a bundle folder."""
+    import keras
+
+    spec = read_spec(folder)
+    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True, compile=False)
+    return model, spec

@@ -1,0 +1,162 @@
+"""Shared names and result types: the column names every stage agrees on, the window offsets, and the
+small records stages hand each other (paths and content hashes, never data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from movavg.scaling import ScalerStats
+
+# Columns of the raw dataset and of every per-series frame.
+SERIES = "series_id"
+TIMESTAMP = "timestamp"
+ROW = "row"  # 1-based row number inside an input file
+# The chronological split of a series.
+SPLIT = "split"
+SPLITS = ("train", "val", "test")
+TARGET_TIME = "target_timestamp"
+
+# Called after every training epoch with (epoch, epochs, logs).
+EpochHook = Callable[[int, int, dict[str, float]], None]
+
+
+class WindowSpec(BaseModel):
+    """Window offsets, for window i of a series with n rows::
+
+        inputs   X[i] = values[i : i + lookback]             (last input step t = i + lookback - 1)
+        target   y[i] = mean(target[t + horizon - ma_window + 1 : t + horizon + 1])
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    lookback: int
+    ma_window: int
+    horizon: int
+
+    @property
+    def target_end(self) -> int:
+        """Row index, inside a series, of the end of the first window's averaged span."""
+        return self.lookback - 1 + self.horizon
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file."""
+
+    file: str
+    sha256: str
+    outcome: str  # ingested | partial | quarantined | duplicate
+    rows_in: int | None = 0
+    rows_ingested: int = 0
+    rows_quarantined: int = 0
+    rule: str = ""
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest pass did, plus the fingerprint of all ingested data."""
+
+    fingerprint: str
+    raw_dir: str
+    new_files: list[str] = field(default_factory=list)
+    new_rows: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    total_rows: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)  # FileReport entries, as in the ledger
+
+
+class GapReport(BaseModel):
+    """Holes in the time index: steps longer than 1.5x the median step."""
+
+    step: str
+    gaps: int
+    largest: str
+    filled_rows: int
+
+
+class NormalizeResult(BaseModel):
+    """Where the normalized series lives and what identifies its content."""
+
+    path: str
+    content_hash: str
+    series: str
+    columns: list[str]
+    stats: ScalerStats
+    rows: dict[str, int]
+    gaps: GapReport
+
+
+class WindowResult(BaseModel):
+    """Where the windows live, how many per split, and the offsets that made them."""
+
+    path: str
+    content_hash: str
+    counts: dict[str, int]
+    features: int
+    spec: WindowSpec
+
+
+class TrainResult(BaseModel):
+    """A trained model bundle on disk and how its training went."""
+
+    model_dir: str
+    model_key: str
+    epochs_run: int
+    best_val_loss: float
+    final_loss: float
+    train_seconds: float
+    finite: bool
+    stop_reason: str
+
+
+class Scores(BaseModel):
+    """Test-slice errors in original units."""
+
+    mae: float
+    rmse: float
+
+
+class ChampionRef(BaseModel):
+    """The published model currently in charge."""
+
+    version: str
+    model_key: str
+    path: str
+
+
+class Evaluation(BaseModel):
+    """Test-slice scores of every contender and the gate's decision."""
+
+    model: Scores
+    baseline_last: Scores
+    baseline_ma: Scores
+    champion: Scores | None
+    champion_version: str | None
+    test_windows: int
+    publish: bool
+    reason: str
+    predictions_path: str | None
+
+    @property
+    def baseline_mae(self) -> float:
+        """MAE of the better of the two naive baselines."""
+        return min(self.baseline_last.mae, self.baseline_ma.mae)
+
+
+class RunSummary(BaseModel):
+    """What a run ended with; `message` is the one line the CLI prints."""
+
+    status: str  # "published" | "kept" | "unchanged"
+    message: str
+    champion_version: str | None
+    published_version: str | None
+    new_rows: int
+    metrics: dict[str, Any]
+    forecast_path: str | None

@@ -1,0 +1,108 @@
+"""One series, ready for windows: selected from the raw store, gaps found (and filled if asked), split
+chronologically (train | val | test) and z-scored with statistics of the train slice only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movavg.cache import stage_output
+from movavg.config import NormalizeConfig
+from movavg.rawstore import read_raw
+from movavg.scaling import ScalerStats, fit_stats
+from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult
+from movavg.storage import atomic_write_json, frame_hash
+
+
+def select_series(raw: pd.DataFrame, series: str | None) -> pd.DataFrame:
+    """Rows of one series sorted by time; `series=None` is allowed when there is only one."""
+    if raw.empty:
+        raise ValueError("no data ingested yet: put CSV or Parquet files into <data-dir>/incoming/ (or run `movavg demo`); "
+                         "files modified in the last ingest.settle_seconds wait for the next run")
+    available = sorted(raw[SERIES].unique())
+    if series is None:
+        if len(available) > 1:
+            shown = ", ".join(available[:10]) + (" ..." if len(available) > 10 else "")
+            raise ValueError(f"data holds {len(available)} series ({shown}); choose one with normalize.series=<id>")
+        series = available[0]
+    if series not in available:
+        raise ValueError(f"series {series!r} not found; available: {', '.join(available[:10])}")
+    return raw[raw[SERIES] == series].sort_values(TIMESTAMP, ignore_index=True)
+
+
+def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
+    """(median step, number of gaps, largest step) of a sorted time index."""
+    steps = timestamps.diff().dropna()
+    if steps.empty:
+        return pd.Timedelta(0), 0, pd.Timedelta(0)
+    step = steps.median()
+    return step, int((steps > 1.5 * step).sum()), steps.max()
+
+
+def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataFrame:
+    """Resample one series to its median step; new rows get values by forward fill or time interpolation."""
+    step, gaps, _ = find_gaps(series[TIMESTAMP])
+    if method == "none" or gaps == 0:
+        return series
+    indexed = series.set_index(TIMESTAMP)
+    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=step)
+    filled = indexed.reindex(indexed.index.union(grid))
+    filled[columns] = filled[columns].ffill() if method == "ffill" else filled[columns].interpolate(method="time")
+    filled[SERIES] = series[SERIES].iloc[0]
+    return filled.loc[grid].rename_axis(TIMESTAMP).reset_index()
+
+
+def split_labels(n: int, config: NormalizeConfig) -> np.ndarray:
+    """Chronological labels ('train' | 'val' | 'test') for n rows."""
+    train_end = int(round(n * config.train_fraction))
+    val_end = int(round(n * (config.train_fraction + config.val_fraction)))
+    labels = np.empty(n, dtype=object)
+    labels[:train_end], labels[train_end:val_end], labels[val_end:] = SPLITS
+    return labels
+
+
+def normalize_series(
+    series: pd.DataFrame, columns: list[str], config: NormalizeConfig
+) -> tuple[pd.DataFrame, ScalerStats]:
+    """Split one series (its rows sorted by time, see `select_series`) and z-score `columns` with
+    train-slice statistics, gaps filled per config.
+
+    Returns a frame with `timestamp`, `series_id`, `split`, the original columns and
+    `<column>__z` normalized copies, plus the fitted statistics.
+    """
+    frame = fill_gaps(series, columns, config.fill_gaps)[[TIMESTAMP, SERIES, *columns]].copy()
+    frame[SPLIT] = split_labels(len(frame), config)
+    values = frame[columns].to_numpy(dtype="float64")
+    stats = fit_stats(values[frame[SPLIT].to_numpy() == "train"], columns, config.per_window)
+    normalized = stats.transform(values)
+    for index, name in enumerate(z_columns(columns)):
+        frame[name] = normalized[:, index]
+    return frame, stats
+
+
+def z_columns(columns: list[str]) -> list[str]:
+    """Names of the normalized copies of `columns`."""
+    return [f"{column}__z" for column in columns]
+
+
+def normalize_and_save(raw_dir: Path, columns: list[str], config: NormalizeConfig, out_dir: Path) -> NormalizeResult:
+    """Read raw, normalize, write `series.parquet` + `stats.json` into `out_dir` atomically."""
+    series = select_series(read_raw(raw_dir), config.series)
+    frame, stats = normalize_series(series, columns, config)
+    step, gaps, largest = find_gaps(series[TIMESTAMP])
+    gap_report = GapReport(step=str(step), gaps=gaps, largest=str(largest), filled_rows=len(frame) - len(series))
+    with stage_output(out_dir) as tmp:
+        frame.to_parquet(tmp / "series.parquet", index=False)
+        atomic_write_json(tmp / "stats.json", stats.model_dump())
+    counts = frame[SPLIT].value_counts()
+    return NormalizeResult(
+        path=str(out_dir / "series.parquet"),
+        content_hash=frame_hash(frame),
+        series=str(frame[SERIES].iloc[0]),
+        columns=columns,
+        stats=stats,
+        rows={split: int(counts.get(split, 0)) for split in SPLITS},
+        gaps=gap_report,
+    )

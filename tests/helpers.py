@@ -1,0 +1,50 @@
+"""Helpers shared by the tests (imported, never fixtures): tiny settings, settled files, subprocess set-up."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+CORPUS = Path(__file__).parent / "corpus"
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = [
+    "window.lookback=8", "window.ma_window=4", "window.horizon=2",
+    "train.layers=[{\"units\": 8}]", "train.epochs=2", "train.batch_size=64", "train.early_stopping_patience=null",
+]
+
+
+def settled(path: Path, text: str | None = None) -> Path:
+    """Date a file's modification a minute back, as for a file that finished arriving (writing `text` first)."""
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    past = time.time() - 60
+    os.utime(path, (past, past))
+    return path
+
+
+def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
+    """Write `frame` as CSV into `folder` (created), settled, and return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return settled(path)
+
+
+def client_env(base: str, home: Path) -> dict[str, str]:
+    """Environment for a `movavg` subprocess talking to the test server."""
+    return {**os.environ, "PREFECT_API_URL": f"{base}/api", "PREFECT_HOME": str(home),
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
+
+
+def movavg_command(*args: str) -> list[str]:
+    """The installed `movavg` console script with arguments."""
+    return [str(Path(sys.executable).with_name("movavg")), *args]
+
+
+def tiny_args() -> list[str]:
+    """TINY as repeated --set options."""
+    return [arg for item in TINY for arg in ("--set", item)]

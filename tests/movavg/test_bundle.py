@@ -1,0 +1,86 @@
+"""Bundles: a versioned spec independent of the config classes, bundles of the earlier format still load
+and forecast exactly as before, and Keras safe mode on every load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movavg.bundle import BUNDLE_FILE, BUNDLE_FORMAT, MODEL_FILE, BundleSpec, bundle_intact, read_spec, upgrade
+from movavg.scaling import ScalerStats
+from movavg.schema import WindowSpec
+from tests.helpers import FIXTURES
+
+LEGACY = FIXTURES / "legacy_artifacts"
+
+
+def spec(**window: int) -> BundleSpec:
+    return BundleSpec(series="s", columns=["value"], window=WindowSpec(**{"lookback": 4, "ma_window": 2, "horizon": 1,
+                                                                          **window}),
+                      train={"epochs": 1}, stats=ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1,
+                                                             per_window=True))
+
+
+def test_a_format_1_bundle_is_read_and_upgraded() -> None:
+    record = json.loads((LEGACY / "models" / "v1" / BUNDLE_FILE).read_text())
+    assert "format" not in record  # written before the spec had a version
+    loaded = read_spec(LEGACY / "models" / "v1")
+    assert loaded.format == BUNDLE_FORMAT and loaded.window == WindowSpec(lookback=8, ma_window=4, horizon=2)
+    assert loaded.stats.fitted_rows == 3500 and loaded.train["layers"][0]["units"] == 8
+
+
+@pytest.mark.slow
+def test_a_format_1_bundle_forecasts_exactly_as_when_it_was_published() -> None:
+    from movavg.bundle import load_bundle
+    from movavg.forecast import forecast_frame
+
+    model, loaded = load_bundle(LEGACY / "models" / "v1")
+    rows = pd.read_csv(FIXTURES / "legacy_input.csv").assign(series_id="default")
+    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
+    expected = pd.read_csv(FIXTURES / "legacy_expected_forecasts.csv")
+    got = forecast_frame(model, loaded, rows)
+    assert len(got) == len(expected) == 40 - 8 + 1
+    np.testing.assert_allclose(got["predicted_ma"], expected["predicted_ma"], rtol=1e-6)
+
+
+def test_renamed_or_extra_config_fields_do_not_make_a_bundle_unreadable(tmp_path: Path) -> None:
+    record = {**spec().model_dump(mode="json"), "train": {"a_field_renamed_later": 3},
+              "window": {"lookback": 4, "ma_window": 2, "horizon": 1, "seasons": [24]}, "something_new": True}
+    (tmp_path / BUNDLE_FILE).write_text(json.dumps(record))
+    assert read_spec(tmp_path).window.lookback == 4
+
+
+def test_a_bundle_from_a_newer_movavg_is_refused_with_what_to_do() -> None:
+    with pytest.raises(ValueError, match="newer than this movavg reads .* upgrade movavg"):
+        upgrade({**spec().model_dump(mode="json"), "format": BUNDLE_FORMAT + 1})
+
+
+def test_same_target_compares_column_ma_and_horizon() -> None:
+    assert spec().same_target(spec(lookback=9))
+    assert not spec().same_target(spec(horizon=2)) and not spec().same_target(spec(ma_window=3))
+
+
+def test_bundle_intact_needs_a_zip_model_and_a_spec(tmp_path: Path) -> None:
+    shutil.copytree(LEGACY / "models" / "v1", tmp_path / "v1")
+    assert bundle_intact(tmp_path / "v1")
+    (tmp_path / "v1" / MODEL_FILE).write_bytes(b"not a zip")
+    assert not bundle_intact(tmp_path / "v1")
+
+
+@pytest.mark.slow
+def test_models_load_in_keras_safe_mode(tmp_path: Path) -> None:
+    """A .keras file holding a Python lambda is refused: loading a model never runs code from it."""
+    import keras
+
+    from movavg.bundle import load_bundle, save_bundle
+
+    model = keras.Sequential([keras.Input(shape=(4, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    save_bundle(model, spec(), tmp_path)
+    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode"):
+        load_bundle(tmp_path)

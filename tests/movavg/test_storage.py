@@ -1,0 +1,54 @@
+"""Storage helpers: safe names for user-supplied ids, atomic writes, hashing, torn JSON lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from movavg.storage import (
+    append_jsonl,
+    atomic_directory,
+    atomic_write_json,
+    frame_hash,
+    read_json,
+    read_jsonl,
+    remove_stale_temp,
+    safe_name,
+    temp_path,
+)
+
+
+@pytest.mark.parametrize(("name", "safe"), [("../../x", "_.._x"), ("/etc/passwd", "_etc_passwd"), ("..", "_"),
+                                            ("sensor 1 é", "sensor 1 é"), ("a\\b", "a_b"), (".hidden", "hidden")])
+def test_safe_name(name: str, safe: str) -> None:
+    assert safe_name(name) == safe and "/" not in safe_name(name)
+
+
+def test_atomic_json_and_folder_replace_whole(tmp_path: Path) -> None:
+    atomic_write_json(tmp_path / "a.json", {"x": 1})
+    assert read_json(tmp_path / "a.json") == {"x": 1}
+    with atomic_directory(tmp_path / "folder") as tmp:
+        (tmp / "f").write_text("one")
+    with pytest.raises(RuntimeError), atomic_directory(tmp_path / "folder") as tmp:
+        (tmp / "f").write_text("two")
+        raise RuntimeError("crash while writing")
+    assert (tmp_path / "folder" / "f").read_text() == "one"
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_stale_temp_files_are_removed_and_torn_lines_skipped(tmp_path: Path) -> None:
+    leftover = temp_path(tmp_path / "champion.json")
+    leftover.write_text("{")
+    assert remove_stale_temp(tmp_path) == [leftover] and not leftover.exists()
+    append_jsonl(tmp_path / "h.jsonl", {"v": 1})
+    with (tmp_path / "h.jsonl").open("a") as handle:
+        handle.write('{"v": 2')  # torn by a crash
+    assert read_jsonl(tmp_path / "h.jsonl") == [{"v": 1}]
+
+
+def test_frame_hash_follows_content() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    assert frame_hash(frame) == frame_hash(frame.copy())
+    assert frame_hash(frame) != frame_hash(frame.assign(a=[1.0, 2.5]))
