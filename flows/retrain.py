@@ -1,19 +1,23 @@
 """The retraining flow: ingest -> normalize -> window -> train -> evaluate -> publish.
 
-Wiring only. Every stage after ingest is cached on the content of its inputs, so a run with no new
-data hits the cache all the way and a run with new data redoes only what changed.
+Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per series, mapped,
+each cached on that series' own data, so new rows for one series redo only that series' stages. A series
+that cannot be modelled is skipped with its reason; a failure on one series never stops the others.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, unmapped
 
+from flows.fanout import gather, model_groups, per_series
 from movavg.config import PipelineConfig
 from movavg.lock import run_lock
+from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
-from movavg.schema import RunSummary
+from movavg.schema import Candidate, RunSummary, Skipped
+from movavg.series import choose_series
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.normalize import normalize
@@ -22,28 +26,49 @@ from tasks.train import train
 from tasks.window import window
 
 
-@flow(name="movavg-retrain", description="Retrain the moving-average LSTM on new data and publish it if it is better.")
+@flow(name="movavg-retrain", description="Retrain the moving-average LSTMs on new data and publish the better ones.")
 def retrain(
     config: PipelineConfig = PipelineConfig(),
     data_dir: str = "data",
     artifacts_dir: str = "artifacts",
     lock_wait_seconds: float = 0.0,
 ) -> RunSummary:
-    """One retraining pass over `data_dir` publishing into `artifacts_dir`.
+    """One retraining pass over every series in `data_dir`, publishing into `artifacts_dir`.
 
     Args:
         config: the pipeline's settings, one section per stage.
         data_dir: holds incoming/, raw/, processed/, quarantine/ and the stage cache.
-        artifacts_dir: holds the published models, the champion pointer and forecasts.
+        artifacts_dir: holds the published models, the champions per series and the forecasts.
         lock_wait_seconds: how long to wait when another run holds the folders' lock before failing.
     """
     cache_dir = str(Path(data_dir) / "cache")
     with run_lock([data_dir, artifacts_dir], lock_wait_seconds):
         ingested = ingest(data_dir, config.ingest)
-        normalized = normalize(cache_dir, ingested.fingerprint, ingested.raw_dir, config.ingest.model_columns,
-                               config.normalize)
-        windows = window(cache_dir, normalized, config.window)
-        trained = train(cache_dir, windows, normalized, config.train)
-        evaluation = evaluate(cache_dir, trained, normalized, current_champion(artifacts_dir), config.evaluate)
-        return publish(artifacts_dir, ingested, normalized, trained, evaluation, config.model_dump(mode="json"),
-                       config.publish)
+        series, missing = choose_series(ingested.series, config.normalize.series)
+        skipped = [Skipped(series=name, stage="normalize", reason="not in the ingested data") for name in missing]
+
+        normalized = gather(series, normalize.map(
+            cache_dir, series, [ingested.series[name] for name in series], ingested.raw_dir,
+            unmapped(config.ingest.model_columns), unmapped(config.normalize)), "normalize", skipped)
+        windows = gather(list(normalized), window.map(
+            cache_dir, list(normalized.values()), unmapped(config.window)), "window", skipped)
+
+        groups = model_groups(list(windows), config.train.scope)
+        trained = per_series(groups, gather(list(groups), train.map(
+            cache_dir, list(groups), [[windows[name] for name in group] for group in groups.values()],
+            [[normalized[name] for name in group] for group in groups.values()], unmapped(config.train)),
+            "train", skipped), skipped)
+
+        modelled = list(trained)
+        evaluations = gather(modelled, evaluate.map(
+            cache_dir, [trained[name] for name in modelled], [normalized[name] for name in modelled],
+            [current_champion(artifacts_dir, name) for name in modelled], unmapped(config.evaluate)),
+            "evaluate", skipped)
+
+        candidates = [Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
+                      for name in evaluations]
+        summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"),
+                          config.publish)
+        if problem := run_problem(candidates, skipped):
+            raise RunIncomplete(problem)
+        return summary

@@ -3,7 +3,7 @@
 A bundle folder holds `model.keras` and `bundle.json`. The spec is this module's own record (format
 version, columns, scaler statistics, window offsets, and the training settings as plain data), not the
 live config classes, so renaming a config field never makes a published model unreadable. Bundles of
-format 1 (written before the spec had a version) are read by `read_spec` and upgraded in memory.
+format 1 (one series, written before the spec had a version) are read by `read_spec` and upgraded in memory.
 Models load with Keras safe mode on, so a `.keras` file cannot run arbitrary code.
 """
 
@@ -28,16 +28,26 @@ BUNDLE_FORMAT = 2
 
 
 class BundleSpec(BaseModel):
-    """What a model needs besides its weights: inputs, scaling and the target it predicts."""
+    """What a model needs besides its weights: inputs, scaling per series and the target it predicts.
+
+    A per-series model has one series; a global model every series it was trained on, each with the
+    scaler statistics of its own train slice.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     format: int = BUNDLE_FORMAT
-    series: str
+    series: list[str]
     columns: list[str]
-    stats: ScalerStats
+    stats: dict[str, ScalerStats]
     window: WindowSpec
     train: dict[str, Any]  # the training settings it was built with, for the record
+
+    def stats_for(self, series: str) -> ScalerStats:
+        """The scaler statistics of `series`; a model was never fitted for a series it has none for."""
+        if series not in self.stats:
+            raise ValueError(f"the model was not trained for series {series!r}")
+        return self.stats[series]
 
     def same_target(self, other: BundleSpec) -> bool:
         """True when both models predict the same quantity (column, MA length, horizon)."""
@@ -50,7 +60,8 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     version = record.get("format", 1)
     if version > BUNDLE_FORMAT:
         raise ValueError(f"bundle format {version} is newer than this movavg reads ({BUNDLE_FORMAT}): upgrade movavg")
-    # Format 1 had the same fields without "format"; its window and train held the config of the day.
+    if version == 1:  # one series: "series" a string and "stats" that series' statistics
+        record = {**record, "series": [record["series"]], "stats": {record["series"]: record["stats"]}}
     return {**record, "format": BUNDLE_FORMAT}
 
 

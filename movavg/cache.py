@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -22,6 +23,7 @@ from movavg.storage import atomic_directory, sha256_bytes, stable_hash
 
 COMPLETE_MARKER = "_COMPLETE"
 KEY_LENGTH = 32
+_PARSING = threading.Lock()
 
 
 def plain(value: Any) -> Any:
@@ -53,7 +55,16 @@ def _library_imports(module: str) -> set[str]:
 
 @cache
 def code_fingerprint(module: str) -> str:
-    """Hash of the source of `module` and of every module of its package it imports, transitively."""
+    """Hash of the source of `module` and of every module of its package it imports, transitively.
+
+    Computed once per process and module; under a lock, since stage tasks run in threads and CPython 3.11's
+    `ast.parse` is not safe to call from several threads at once.
+    """
+    with _PARSING:
+        return _fingerprint(module)
+
+
+def _fingerprint(module: str) -> str:
     seen: set[str] = set()
     pending = [module]
     while pending:

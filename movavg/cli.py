@@ -30,6 +30,7 @@ ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folde
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")]
 Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")]
+SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -57,9 +58,12 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
     """Run the retraining flow once and print its one-line outcome."""
     configure_environment()
     from flows.retrain import retrain
+    from movavg.publishing import RunIncomplete
 
     try:
         summary = retrain(config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
+    except RunIncomplete as error:  # what could be published was; the report names every series
+        fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback
         fail(f"run failed: {type(error).__name__}: {error}")
     console.print(f"[bold green]movavg:[/] {summary.message}", highlight=False, soft_wrap=True)
@@ -103,25 +107,24 @@ def demo(
 @app.command()
 def models(
     artifacts_dir: ArtifactsDir = Path("artifacts"),
+    series: SeriesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
-    """List published model versions with their test metrics; the champion is marked."""
-    from movavg.registry import list_versions, registry_rows
+    """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
+    from movavg.registry import listing, registry_rows
 
     if as_json:
-        listing = [{"version": r["version"], "created": r["created"], "champion": r["champion"],
-                    "metrics": {k: r["metrics"][k] for k in ("mae", "rmse", "baseline_mae")}}
-                   for r in list_versions(artifacts_dir)]
-        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+        sys.stdout.write(json.dumps(listing(artifacts_dir, series), indent=2) + "\n")
         return
-    rows = registry_rows(artifacts_dir)
+    rows = registry_rows(artifacts_dir, series)
     if not rows:
-        console.print(f"no published models in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
+        where = f"for series {series!r} " if series is not None else ""
+        console.print(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
         return
-    table = Table("version", "created", "MAE", "RMSE", "baseline MAE", "champion")
+    table = Table("version", "series", "created", "MAE", "RMSE", "baseline MAE", "champion")
     for r in rows:
-        table.add_row(r["version"], r["created"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}", f"{r['baseline_mae']:.4g}",
-                      "*" if r["champion"] else "")
+        table.add_row(r["version"], r["series"], r["created"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}",
+                      f"{r['baseline_mae']:.4g}", "*" if r["champion"] else "")
     console.print(table)
 
 
@@ -129,15 +132,20 @@ def models(
 def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion, e.g. v1.")],
     artifacts_dir: ArtifactsDir = Path("artifacts"),
+    series: SeriesOption = None,
 ) -> None:
-    """Make an earlier version champion again (a rollback); recorded in history.jsonl."""
-    from movavg.registry import set_champion
+    """Make a published version champion again (a rollback, or forward) of one series (--series) or of every
+    series it was published for; recorded in that series' history. Waits for a running run to finish."""
+    from movavg.lock import RunLockedError
+    from movavg.registry import ChampionChangedError
+    from movavg.registry import promote as promote_version
 
     try:
-        set_champion(artifacts_dir, version, f"promoted by hand to {version}")
-    except ValueError as error:
+        switched = promote_version(artifacts_dir, version, series)
+    except (ValueError, RunLockedError, ChampionChangedError) as error:
         fail(str(error))
-    console.print(f"[bold green]movavg:[/] champion is now {version}")
+    console.print(f"[bold green]movavg:[/] champion is now {version}" + (
+        f" for {', '.join(switched)}" if series is not None or len(switched) > 1 else ""), highlight=False)
 
 
 @app.command()
@@ -148,29 +156,26 @@ def predict(
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
-    """Forecast with the champion: one predicted MA per window of the input series.
+    """Forecast each series of the input with that series' own champion: one predicted MA per window.
 
-    The input is read with the same column names as `run` (so pass the same --preset/--set).
+    The input is read with the same column names as `run` (so pass the same --preset/--set). Series without
+    a champion are left out, named on stderr; the command fails only when no series could be forecast.
     """
     configure_environment()
-    from movavg.bundle import load_bundle
-    from movavg.forecast import forecast_rows
+    from movavg.forecast import forecast_with_champions
     from movavg.rawstore import ValidationError, read_valid
-    from movavg.registry import current_champion
 
     config = load_config(preset, None, overrides)
-    champion = current_champion(artifacts_dir)
-    if champion is None:
-        fail(f"no champion in {artifacts_dir}: run `movavg run` first")
     try:
         rows = read_valid(input_file, config.ingest)
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
-    model, bundle = load_bundle(Path(champion.path))
-    try:
-        result = forecast_rows(model, bundle, rows).assign(model_version=champion.version)
-    except ValueError as error:
-        fail(f"cannot forecast {input_file}: {error}")
+    result, left_out = forecast_with_champions(artifacts_dir, rows)
+    for note in left_out:
+        err.print(f"movavg: left out {note}", highlight=False, soft_wrap=True)
+    if result.empty:
+        fail(f"no series of {input_file} could be forecast from the champions in {artifacts_dir}: "
+             "run `movavg run` first")
     if out is None:
         result.to_csv(sys.stdout, index=False)
     elif out.suffix == ".parquet":
@@ -178,7 +183,9 @@ def predict(
     else:
         result.to_csv(out, index=False)
     if out is not None:
-        err.print(f"movavg: wrote {len(result)} forecast(s) from champion {champion.version} to {out}")
+        versions = ", ".join(sorted(set(result["model_version"])))
+        err.print(f"movavg: wrote {len(result)} forecast(s) of {result['series_id'].nunique()} series "
+                  f"(champions {versions}) to {out}")
 
 
 @app.command()

@@ -34,6 +34,13 @@ class IngestConfig(Section):
     default_series_id: str = Field("default", description="Series id given to rows of files without a series column.")
     min_value: float | None = Field(None, description="Rows whose target is below this are quarantined (empty: no bound).")
     max_value: float | None = Field(None, description="Rows whose target is above this are quarantined (empty: no bound).")
+    outlier_mads: float | None = Field(
+        1000.0, gt=0,
+        description=(
+            "Rows whose target lies more than this many median absolute deviations from its series' median are "
+            "quarantined (rule 'outlier'); empty to disable. Values beyond float32 are always quarantined."
+        ),
+    )
     on_conflict: Literal["latest", "first"] = Field(
         "latest",
         description=(
@@ -62,8 +69,8 @@ class IngestConfig(Section):
 
 
 class NormalizeConfig(Section):
-    series: str | None = Field(
-        None, description="Which series to model; may be left empty when the data holds a single series."
+    series: str | list[str] | None = Field(
+        None, description="Model only these series (one id or a list); empty: every series in the data."
     )
     train_fraction: float = Field(0.7, gt=0, lt=1, description="Oldest share of the series used for training.")
     val_fraction: float = Field(0.15, gt=0, lt=1, description="Next share, used for early stopping.")
@@ -122,6 +129,14 @@ class TrainConfig(Section):
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
     early_stopping_patience: int | None = Field(
         8, ge=1, description="Stop after this many epochs without validation improvement; empty to train all epochs."
+    )
+    scope: Literal["per-series", "global"] = Field(
+        "per-series",
+        description=(
+            "'per-series': one model per series. 'global': one model trained on the windows of every selected "
+            "series (each scaled by its own statistics); it becomes champion only of the series whose test windows "
+            "it scores best on."
+        ),
     )
     seed: int = Field(0, description="Random seed; the same data and config give the same weights.")
     jit_compile: bool = Field(False, description="XLA-compile the model (pays a few seconds once, faster epochs).")

@@ -13,8 +13,8 @@ from movavg.bundle import BundleSpec, bundle_intact, load_bundle
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
+from movavg.registry import metrics_of, series_files
 from movavg.schema import SPLIT, TIMESTAMP, ChampionRef, Evaluation, NormalizeResult, Scores, TrainResult
-from movavg.storage import read_json
 from movavg.windowing import naive_baselines
 
 
@@ -43,34 +43,36 @@ def decide(
 
 
 def evaluate_models(
-    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, test: pd.DataFrame, config: EvaluateConfig
+    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, series: str, test: pd.DataFrame,
+    config: EvaluateConfig,
 ) -> tuple[Evaluation, pd.DataFrame]:
-    """Score candidate, naive baselines and champion on the same test windows.
+    """Score candidate, naive baselines and the series' champion on the same test windows of `series`.
 
     Returns the evaluation and one row per window: `timestamp` (last input step), `actual`,
     `predicted`, `naive_last`, `naive_ma` and, with a champion, `champion` (NaN where it has no forecast).
     """
     model, bundle = load_bundle(candidate_dir)
     cfg = bundle.window
-    predictions = score_frame(model, bundle, test)
+    predictions = score_frame(model, bundle, series, test)
     target = test[bundle.columns[0]].to_numpy(dtype="float64")
     predictions["naive_last"], predictions["naive_ma"] = naive_baselines(target, cfg.lookback, cfg.ma_window, cfg.horizon)
     champion_scores, note = None, ""
     if champion is not None:
-        champion_scores, note, predictions["champion"] = _score_champion(Path(champion.path), bundle, test, predictions)
+        champion_scores, note, predictions["champion"] = _score_champion(Path(champion.path), bundle, series, test,
+                                                                         predictions)
     rows = predictions.dropna(subset=["champion"]) if champion_scores is not None else predictions
     actual = rows["actual"].to_numpy()
     model_scores = scores(actual, rows["predicted"].to_numpy())
     last, current_ma = scores(actual, rows["naive_last"].to_numpy()), scores(actual, rows["naive_ma"].to_numpy())
     publish, reason = decide(model_scores, finite_training, min(last.mae, current_ma.mae), champion_scores, config)
-    evaluation = Evaluation(model=model_scores, baseline_last=last, baseline_ma=current_ma, champion=champion_scores,
+    evaluation = Evaluation(series=series, model=model_scores, baseline_last=last, baseline_ma=current_ma, champion=champion_scores,
                             champion_version=champion.version if champion else None, test_windows=len(rows),
                             publish=publish, reason=reason + note, predictions_path=None)
     return evaluation, predictions
 
 
 def _score_champion(
-    folder: Path, bundle: BundleSpec, test: pd.DataFrame, predictions: pd.DataFrame
+    folder: Path, bundle: BundleSpec, series: str, test: pd.DataFrame, predictions: pd.DataFrame
 ) -> tuple[Scores | None, str, pd.Series]:
     """Champion's scores on the candidate's windows (matched by timestamp), or None with a note."""
     empty = pd.Series(np.nan, index=predictions.index)
@@ -80,23 +82,26 @@ def _score_champion(
         return None, f" (the champion's files are unreadable: {type(error).__name__}: {error})", empty
     if not champion_bundle.same_target(bundle):
         return None, " (the champion predicts a different target)", empty
-    theirs = score_frame(model, champion_bundle, test).set_index(TIMESTAMP)["predicted"]
+    try:
+        theirs = score_frame(model, champion_bundle, series, test).set_index(TIMESTAMP)["predicted"]
+    except ValueError as error:  # e.g. a global champion no longer given this series' columns
+        return None, f" (the champion cannot forecast this series: {error})", empty
     matched = predictions[TIMESTAMP].map(theirs)
     both = matched.notna()
     return scores(predictions["actual"][both].to_numpy(), matched[both].to_numpy()), "", matched
 
 
 def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
-    """When the candidate *is* the champion (same data, config and code), nothing needs scoring."""
+    """When the candidate *is* the series' champion (same data, config and code), nothing needs scoring."""
     if champion is None or champion.model_key != candidate.model_key or not bundle_intact(Path(champion.path)):
         return None
-    metrics = read_json(Path(champion.path) / "metrics.json")
+    metrics = metrics_of(Path(champion.path))[champion.series]
     return Evaluation(
-        model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
+        series=champion.series, model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
         baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
         champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
         reason=f"unchanged: the candidate is champion {champion.version} (same data, config and code)",
-        predictions_path=str(Path(champion.path) / "predictions.parquet"),
+        predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),
     )
 
 
@@ -112,7 +117,8 @@ def evaluate_candidate(
         return same
     frame = pd.read_parquet(normalized.path)
     test = frame[frame[SPLIT] == "test"].reset_index(drop=True)
-    evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion, test, config)
+    evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion, normalized.series,
+                                              test, config)
     with stage_output(out_dir) as tmp:
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
     evaluation.predictions_path = str(out_dir / "predictions.parquet")

@@ -3,12 +3,14 @@ against the actual moving averages where they are known."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec
+from movavg.bundle import BundleSpec, load_bundle
+from movavg.registry import current_champion
 from movavg.scaling import to_model_space
 from movavg.schema import SERIES, TIMESTAMP
 from movavg.windowing import make_windows, window_count
@@ -28,11 +30,12 @@ def predict_normalized(model: keras.Model, x: np.ndarray, per_window: bool) -> n
     return out.astype("float64") + offset
 
 
-def forecast_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame) -> pd.DataFrame:
+def forecast_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
     """Predict the MA for every window of one series given in original units.
 
     Args:
-        series: rows of one series sorted by time, with `timestamp` and the bundle's columns.
+        series_id: which series (its scaler statistics come from the bundle).
+        series: rows of that series sorted by time, with `timestamp` and the bundle's columns.
 
     Returns:
         One row per window with `timestamp` (the last input step), `series_id`, `horizon` (steps
@@ -41,23 +44,22 @@ def forecast_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame)
     missing = [column for column in bundle.columns if column not in series.columns]
     if missing:
         raise ValueError(f"input lacks the model's column(s) {missing}")
-    cfg = bundle.window
-    values = bundle.stats.transform(series[bundle.columns].to_numpy(dtype="float64"))
+    cfg, stats = bundle.window, bundle.stats_for(series_id)
+    values = stats.transform(series[bundle.columns].to_numpy(dtype="float64"))
     # horizon 0 here: every window whose inputs are known gets a forecast, also the newest ones.
     x, _ = make_windows(values, cfg.lookback, 1, 0)
-    predicted = bundle.stats.inverse_target(predict_normalized(model, x, bundle.stats.per_window))
+    predicted = stats.inverse_target(predict_normalized(model, x, stats.per_window))
     ends = series[TIMESTAMP].to_numpy()[cfg.lookback - 1 :]
-    series_id = series[SERIES].to_numpy()[cfg.lookback - 1 :] if SERIES in series else bundle.series
     return pd.DataFrame({TIMESTAMP: ends, SERIES: series_id, "horizon": cfg.horizon, "predicted_ma": predicted})
 
 
-def score_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame) -> pd.DataFrame:
+def score_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
     """Forecasts next to actual MAs for every window whose target lies inside `series`.
 
     Returns one row per window with `timestamp` (last input step), `actual`, `predicted`.
     """
     cfg = bundle.window
-    forecasts = forecast_frame(model, bundle, series)
+    forecasts = forecast_frame(model, bundle, series_id, series)
     target = series[bundle.columns[0]].to_numpy(dtype="float64")
     _, actual = make_windows(target, cfg.lookback, cfg.ma_window, cfg.horizon)
     m = window_count(len(target), cfg.lookback, cfg.horizon)
@@ -68,14 +70,25 @@ def score_frame(model: keras.Model, bundle: BundleSpec, series: pd.DataFrame) ->
     })
 
 
-def forecast_rows(model: keras.Model, bundle: BundleSpec, rows: pd.DataFrame) -> pd.DataFrame:
-    """`forecast_frame` for every series in `rows` (each sorted by time), concatenated.
+def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Forecast each series in `rows` with that series' own champion (`model_version` per row).
 
-    Raises ValueError naming the series that have fewer rows than the model's lookback.
+    Returns the forecasts (empty when none could be made) and one note per series left out and why.
     """
-    short = sorted(str(series) for series, part in rows.groupby(SERIES) if len(part) < bundle.window.lookback)
-    if short:
-        raise ValueError(f"series {', '.join(short)} have fewer rows than the model's lookback "
-                         f"({bundle.window.lookback})")
-    frames = [forecast_frame(model, bundle, part.sort_values(TIMESTAMP)) for _, part in rows.groupby(SERIES)]
-    return pd.concat(frames, ignore_index=True)
+    frames, notes, loaded = [], [], {}
+    for series_id, part in rows.groupby(SERIES, sort=True):
+        champion = current_champion(artifacts_dir, str(series_id))
+        if champion is None:
+            notes.append(f"{series_id}: no champion (not modelled yet)")
+            continue
+        if champion.version not in loaded:
+            loaded[champion.version] = load_bundle(Path(champion.path))
+        model, bundle = loaded[champion.version]
+        if len(part) < bundle.window.lookback:
+            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} needs lookback = "
+                         f"{bundle.window.lookback}")
+            continue
+        frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
+        frames.append(frame.assign(model_version=champion.version))
+    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "model_version"]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,16 @@ def fit_model(
     val: tuple[np.ndarray, np.ndarray],
     per_window: bool,
     on_epoch: EpochHook | None = None,
+    seed: int | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Seed, build and fit a model on windows X (m, lookback, f), y (m,) in normalized units.
+    """Seed (`seed`, default `config.seed`), build and fit a model on windows X (m, lookback, f), y (m,)
+    in normalized units.
 
     Returns the model (best validation weights when early stopping is on) and the loss history.
     """
     import keras
 
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.seed if seed is None else seed)
     x_train, y_train, _ = to_model_space(*train, per_window)
     x_val, y_val, _ = to_model_space(*val, per_window)
     model = build_model(config, x_train.shape[1], x_train.shape[2])
@@ -83,29 +86,44 @@ def fit_model(
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def summarize_history(history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path) -> TrainResult:
+def series_seed(seed: int, series: list[str]) -> int:
+    """The training seed for a model of these series: the config's seed for a global model, mixed with the
+    series id for a per-series one, so a series' model never depends on which others ran, or where."""
+    return seed if len(series) != 1 else (seed + zlib.crc32(series[0].encode())) % 2**31
+
+
+def summarize_history(history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path,
+                      series: list[str], train_windows: int) -> TrainResult:
     """Condense a Keras loss history into a `TrainResult`."""
     losses, val_losses = history.get("loss", [math.nan]), history.get("val_loss", [math.nan])
     finite = all(math.isfinite(v) for v in losses + val_losses)
     ran = len(losses)
     reason = "non-finite loss" if not finite else ("early stopping" if ran < epochs else "all epochs")
     best = min((v for v in val_losses if math.isfinite(v)), default=math.nan)
-    return TrainResult(model_dir=str(out_dir), model_key=out_dir.name, epochs_run=ran, best_val_loss=best,
+    return TrainResult(series=series, train_windows=train_windows, model_dir=str(out_dir), model_key=out_dir.name, epochs_run=ran, best_val_loss=best,
                        final_loss=losses[-1], train_seconds=round(seconds, 2), finite=finite, stop_reason=reason)
 
 
+def stacked_windows(windows: list[WindowResult], split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's windows of every series, stacked: X (m, lookback, f), y (m,)."""
+    parts = [load_windows(w.path, split, w.spec.lookback) for w in windows]
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
 def train_and_save(
-    windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, out_dir: Path,
+    windows: list[WindowResult], normalized: list[NormalizeResult], config: TrainConfig, out_dir: Path,
     on_epoch: EpochHook | None = None,
 ) -> TrainResult:
-    """Fit on the cached windows and write the model bundle to `out_dir` atomically."""
-    lookback = windows.spec.lookback
+    """Fit one model on the cached windows of one series (per-series scope) or of several (global scope,
+    each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically."""
+    series = [n.series for n in normalized]
+    train = stacked_windows(windows, "train")
     started = time.perf_counter()
-    model, history = fit_model(config, load_windows(windows.path, "train", lookback),
-                               load_windows(windows.path, "val", lookback), normalized.stats.per_window, on_epoch)
-    result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir)
-    spec = BundleSpec(series=normalized.series, columns=normalized.columns, stats=normalized.stats,
-                      window=windows.spec, train=config.model_dump(mode="json"))
+    model, history = fit_model(config, train, stacked_windows(windows, "val"), normalized[0].stats.per_window,
+                               on_epoch, series_seed(config.seed, series))
+    result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir, series, len(train[1]))
+    spec = BundleSpec(series=series, columns=normalized[0].columns, stats={n.series: n.stats for n in normalized},
+                      window=windows[0].spec, train=config.model_dump(mode="json"))
     with stage_output(out_dir) as tmp:
         save_bundle(model, spec, tmp)
         atomic_write_json(tmp / "history.json", history)

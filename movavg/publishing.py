@@ -1,5 +1,6 @@
-"""Publishing: copy a model that passed the gate into the registry, switch the champion atomically,
-write the champion's forecast for the newest data, and condense the run into a summary and reports."""
+"""Publishing: register every model that passed its series' gate, switch those series' champions
+(compare-and-swap), write the latest forecast of every series with a champion, and condense the run into
+per-series outcomes, a one-line summary and the reports the Prefect UI shows."""
 
 from __future__ import annotations
 
@@ -13,20 +14,27 @@ import pandas as pd
 from movavg.bundle import BUNDLE_FILE, MODEL_FILE, bundle_intact, load_bundle
 from movavg.config import PublishConfig
 from movavg.forecast import forecast_frame
-from movavg.registry import current_champion, models_dir, next_version, registry_rows, set_champion
-from movavg.report import metrics_table, plot_forecast, report_markdown
-from movavg.schema import Evaluation, IngestResult, NormalizeResult, RunSummary, TrainResult
+from movavg.registry import (
+    current_champion,
+    models_dir,
+    next_version,
+    registry_rows,
+    series_files,
+    series_key,
+    set_champion,
+)
+from movavg.report import PLOT_FILE, champion_rows, metrics_table, plot_forecast, report_markdown, summary_line
+from movavg.schema import SERIES, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
 from movavg.storage import (
     atomic_directory,
     atomic_write_json,
     atomic_write_parquet,
     failpoint,
     remove_stale_temp,
-    safe_name,
     utc_now,
 )
 
-PLOT_FILE = "forecast_vs_actual.png"
+LATEST = "latest.parquet"
 
 
 @dataclass
@@ -39,8 +47,9 @@ class PublishOutcome:
     report: str
 
 
-def metrics_record(evaluation: Evaluation, trained: TrainResult, normalized: NormalizeResult) -> dict[str, Any]:
-    """The metrics saved with a model and listed by `movavg models`."""
+def metrics_record(candidate: Candidate) -> dict[str, Any]:
+    """The metrics of one series saved with a model and listed by `movavg models`."""
+    evaluation, trained = candidate.evaluation, candidate.trained
     return {
         "mae": evaluation.model.mae,
         "rmse": evaluation.model.rmse,
@@ -50,87 +59,164 @@ def metrics_record(evaluation: Evaluation, trained: TrainResult, normalized: Nor
         "baseline_ma": evaluation.baseline_ma.model_dump(),
         "champion_before": evaluation.champion.model_dump() if evaluation.champion else None,
         "test_windows": evaluation.test_windows,
-        "rows": normalized.rows,
+        "rows": candidate.normalized.rows,
         "epochs_run": trained.epochs_run,
         "train_seconds": trained.train_seconds,
+        "train_windows": trained.train_windows,
     }
 
 
-def publish_model(
-    artifacts_dir: Path, trained: TrainResult, evaluation: Evaluation, normalized: NormalizeResult,
-    run: dict[str, Any], config: PublishConfig,
-) -> str:
-    """Write `models/<version>/` in one rename, then make it champion; return the version.
+def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
+    """Write `models/<version>/` for one trained model in one rename, then make it champion of every series
+    in `winners` (each a compare-and-swap from the champion it was scored against); return the version.
 
-    Idempotent: when this model already is the (intact) champion, as after a retried publish, its
-    version is returned.
+    Idempotent: series whose (intact) champion already is this model, as after a retried publish, are left
+    alone, and when that is every series the champion's version is returned.
     """
-    current = current_champion(artifacts_dir)
-    if current is not None and current.model_key == trained.model_key and bundle_intact(Path(current.path)):
-        return current.version
+    trained = winners[0].trained
+    pending = [c for c in winners if not _is_champion(artifacts_dir, c)]
+    if not pending:
+        return current_champion(artifacts_dir, winners[0].evaluation.series).version  # type: ignore[union-attr]
     version = next_version(artifacts_dir)
-    source = Path(trained.model_dir)
-    predictions = pd.read_parquet(evaluation.predictions_path)
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
         for name in (MODEL_FILE, BUNDLE_FILE, "history.json"):
-            shutil.copy2(source / name, tmp / name)
-        predictions.to_parquet(tmp / "predictions.parquet", index=False)
-        atomic_write_json(tmp / "metrics.json", metrics_record(evaluation, trained, normalized))
+            shutil.copy2(Path(trained.model_dir) / name, tmp / name)
+        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c) for c in pending})
         atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": trained.model_key,
-                                             "created": utc_now()})
-        if config.plot:
-            plot_forecast(predictions, f"{version}: MA forecast vs actual, test slice", tmp / PLOT_FILE)
+                                             "trained_for": trained.series, "created": utc_now()})
+        for candidate in pending:
+            _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config)
     failpoint("publish:before-champion")
-    set_champion(artifacts_dir, version, evaluation.reason)
+    for candidate in pending:
+        evaluation = candidate.evaluation
+        set_champion(artifacts_dir, evaluation.series, version, evaluation.reason, evaluation.champion_version)
     return version
 
 
-def write_forecast(artifacts_dir: Path, normalized: NormalizeResult, fingerprint: str) -> Path | None:
-    """The champion's forecast for the newest window of the series, once per (champion, data).
+def _is_champion(artifacts_dir: Path, candidate: Candidate) -> bool:
+    champion = current_champion(artifacts_dir, candidate.evaluation.series)
+    return (champion is not None and champion.model_key == candidate.trained.model_key
+            and bundle_intact(Path(champion.path)))
 
-    None when there is no champion or its files are unreadable (the run reports that instead).
+
+def _write_series_files(folder: Path, candidate: Candidate, version: str, config: PublishConfig) -> None:
+    """One series' test-slice predictions and plot inside a version being written."""
+    folder.mkdir(parents=True)
+    predictions = pd.read_parquet(candidate.evaluation.predictions_path)
+    predictions.to_parquet(folder / "predictions.parquet", index=False)
+    if config.plot:
+        title = f"{candidate.evaluation.series} {version}: MA forecast vs actual, test slice"
+        plot_forecast(predictions, title, folder / PLOT_FILE)
+
+
+def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:
+    """The champion's forecast for the newest window of one series, written once per (champion, data).
+
+    None when the series has no champion or its files are unreadable (the run reports that instead).
     """
-    champion = current_champion(artifacts_dir)
+    series = candidate.normalized.series
+    champion = current_champion(artifacts_dir, series)
     if champion is None or not bundle_intact(Path(champion.path)):
         return None
-    folder = artifacts_dir / "forecasts"
-    path = folder / f"{safe_name(normalized.series)}-{champion.version}-{fingerprint[:12]}.parquet"
+    path = artifacts_dir / "forecasts" / f"{series_key(series)}-{champion.version}-{fingerprint[:12]}.parquet"
     if not path.exists():
         model, bundle = load_bundle(Path(champion.path))
-        frame = pd.read_parquet(normalized.path)
-        latest = forecast_frame(model, bundle, frame.tail(bundle.window.lookback)).assign(model_version=champion.version)
-        atomic_write_parquet(path, latest)
-        atomic_write_parquet(folder / "latest.parquet", latest)
-    return path
+        recent = pd.read_parquet(candidate.normalized.path).tail(bundle.window.lookback)
+        atomic_write_parquet(path, forecast_frame(model, bundle, series, recent).assign(model_version=champion.version))
+    return pd.read_parquet(path).assign(forecast_path=str(path))
 
 
-def summarize(ingested: IngestResult, evaluation: Evaluation, published: str | None, champion: str | None,
-              metrics: dict[str, Any], forecast: Path | None) -> RunSummary:
-    """Turn the run's outcome into a status and the one-line message."""
+def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
+    """`forecasts/latest.parquet`: this run's forecasts, plus the earlier rows of series it did not model."""
+    path = artifacts_dir / "forecasts" / LATEST
+    fresh = pd.concat(forecasts, ignore_index=True).drop(columns="forecast_path") if forecasts else None
+    if fresh is None:
+        return
+    if path.exists():
+        earlier = pd.read_parquet(path)
+        fresh = pd.concat([earlier[~earlier[SERIES].isin(fresh[SERIES])], fresh], ignore_index=True)
+    atomic_write_parquet(path, fresh.sort_values(SERIES, kind="stable").reset_index(drop=True))
+
+
+def series_outcome(candidate: Candidate, published: str | None, champion: str | None, new_rows: int,
+                   forecast: str | None) -> SeriesOutcome:
+    """One series' status and one-line message."""
+    evaluation = candidate.evaluation
     if published:
         status, message = "published", f"{evaluation.reason}; champion is now {published}"
-    elif evaluation.reason.startswith("unchanged") and ingested.new_rows == 0:
+    elif evaluation.reason.startswith("unchanged") and new_rows == 0:
         status, message = "unchanged", f"no new data; champion {champion} unchanged"
+    elif evaluation.reason.startswith("unchanged"):
+        status, message = "unchanged", f"{evaluation.reason}; champion {champion} unchanged"
     else:
         status, message = "kept", f"{evaluation.reason}; champion {champion or 'none'} unchanged"
-    return RunSummary(status=status, message=message, champion_version=published or champion,
-                      published_version=published, new_rows=ingested.new_rows, metrics=metrics,
-                      forecast_path=str(forecast) if forecast else None)
+    return SeriesOutcome(series=evaluation.series, status=status, message=message,
+                         champion_version=published or champion, published_version=published,
+                         metrics=metrics_record(candidate), forecast_path=forecast)
+
+
+def summarize(outcomes: list[SeriesOutcome], skipped: list[Skipped], new_rows: int) -> RunSummary:
+    """The run's summary: with one series, that series' outcome; otherwise counts and the skipped reasons."""
+    every = outcomes + [SeriesOutcome(series=s.series, status="failed" if s.failed else "skipped", message=s.reason)
+                        for s in skipped]
+    statuses = {o.status for o in outcomes}
+    status = ("published" if "published" in statuses else "unchanged" if statuses == {"unchanged"} else "kept"
+              if outcomes else "incomplete")
+    if len(every) == 1 and outcomes:
+        one = outcomes[0]
+        return RunSummary(status=one.status, message=one.message, champion_version=one.champion_version,
+                          published_version=one.published_version, new_rows=new_rows, metrics=one.metrics,
+                          forecast_path=one.forecast_path, series=every)
+    return RunSummary(status=status, message=summary_line(every, skipped), champion_version=None,
+                      published_version=None, new_rows=new_rows, metrics={}, forecast_path=None, series=every)
+
+
+class RunIncomplete(RuntimeError):
+    """No series could be modelled, or a stage failed on some series (the others were still published)."""
+
+
+def run_problem(candidates: list[Candidate], skipped: list[Skipped]) -> str | None:
+    """Why the run must end non-zero, in one line, or None when every series succeeded or was skipped."""
+    failed = [s for s in skipped if s.failed]
+    if failed:
+        return "; ".join(f"{s.series}: {s.stage} failed: {s.reason}" for s in failed[:3]) + (
+            f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
+    if not candidates:
+        reasons = "; ".join(f"{s.series}: {s.reason}" for s in skipped[:3])
+        return f"no series could be modelled: {reasons}" + (f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else "")
+    return None
 
 
 def publish_run(
-    artifacts_dir: Path, ingested: IngestResult, normalized: NormalizeResult, trained: TrainResult,
-    evaluation: Evaluation, run_config: dict[str, Any], config: PublishConfig,
+    artifacts_dir: Path, ingested: IngestResult, candidates: list[Candidate], skipped: list[Skipped],
+    run_config: dict[str, Any], config: PublishConfig,
 ) -> PublishOutcome:
-    """Publish when the gate said so, write the champion's forecast, and report the run."""
+    """Publish every model that passed its series' gate, write the latest forecasts, and report the run."""
     remove_stale_temp(artifacts_dir)
-    run = {"config": run_config, "data_fingerprint": ingested.fingerprint, "series": normalized.series}
-    published = publish_model(artifacts_dir, trained, evaluation, normalized, run, config) if evaluation.publish else None
-    champion = current_champion(artifacts_dir)
-    forecast = write_forecast(artifacts_dir, normalized, ingested.fingerprint)
-    summary = summarize(ingested, evaluation, published, champion.version if champion else None,
-                        metrics_record(evaluation, trained, normalized), forecast)
-    table = metrics_table(evaluation, trained, normalized, published)
-    plot = Path(champion.path) / PLOT_FILE if champion else None
-    report = report_markdown(summary, table, ingested.fingerprint, trained.model_key, run_config, plot)
-    return PublishOutcome(summary=summary, metrics=table, registry=registry_rows(artifacts_dir), report=report)
+    by_model: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        if candidate.evaluation.publish:
+            by_model.setdefault(candidate.trained.model_key, []).append(candidate)
+    published: dict[str, str] = {}
+    for winners in by_model.values():
+        run = {"config": run_config, "data_fingerprints": {c.normalized.series: ingested.series.get(c.normalized.series)
+                                                           for c in winners}}
+        version = publish_model(artifacts_dir, winners, run, config)
+        published |= {c.evaluation.series: version for c in winners}
+    outcomes, forecasts = [], []
+    for candidate in candidates:
+        series = candidate.evaluation.series
+        forecast = write_forecast(artifacts_dir, candidate, ingested.series.get(series, ingested.fingerprint))
+        if forecast is not None:
+            forecasts.append(forecast)
+        champion = current_champion(artifacts_dir, series)
+        outcomes.append(series_outcome(candidate, published.get(series), champion.version if champion else None,
+                                       ingested.new_rows, forecast["forecast_path"].iloc[0] if forecast is not None else None))
+    write_latest(artifacts_dir, forecasts)
+    summary = summarize(outcomes, skipped, ingested.new_rows)
+    table = metrics_table(candidates, outcomes, skipped)
+    plots = {o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE
+             for o in outcomes if o.champion_version}
+    report = report_markdown(summary, table, ingested.fingerprint, run_config, plots, candidates)
+    return PublishOutcome(summary=summary, metrics=table, registry=champion_rows(registry_rows(artifacts_dir)),
+                          report=report)

@@ -17,6 +17,7 @@ earlier value stays in its part file.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -51,6 +52,8 @@ IN_PROGRESS_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download",
 BATCH = "_batch"
 TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 MAX_PROBLEMS_IN_REASON = 200
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+SERIES_METADATA = b"movavg.series"  # key-value metadata of a raw part: the series ids it holds
 
 
 class ValidationError(ValueError):
@@ -181,16 +184,21 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     for column in config.model_columns:
         good[column], problem = parse_numbers(frame[column])
         problems.append(_problems(frame, problem, column, "number"))
-    problems.append(_problems(frame, _range_problems(good[config.target_column], config), config.target_column,
-                              "out-of-range"))
+    for column in config.model_columns:
+        limits = _range_problems(good[column], config if column == config.target_column else None)
+        problems.append(_problems(frame, limits, column, "out-of-range"))
     bad = pd.concat(problems).drop_duplicates(ROW) if problems else frame.iloc[0:0]
     good = good[~good[ROW].isin(bad[ROW])]
     good, duplicates, notes = _dedupe_and_sort(good, frame)
     return good.reset_index(drop=True), pd.concat([bad, duplicates]).sort_values(ROW), notes
 
 
-def _range_problems(values: pd.Series, config: IngestConfig) -> np.ndarray:
+def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarray:
+    """Values the model cannot compute with (beyond float32) and, for the target, beyond the configured bounds."""
     problem = np.full(len(values), "", dtype=object)
+    problem[(values.abs() > FLOAT32_MAX).to_numpy()] = f"beyond the float32 range the model computes in (|x| > {FLOAT32_MAX:.3g})"
+    if config is None:
+        return problem
     if config.min_value is not None:
         problem[(values < config.min_value).to_numpy()] = f"below ingest.min_value {config.min_value:g}"
     if config.max_value is not None:
@@ -234,6 +242,26 @@ def split_conflicts(good: pd.DataFrame, existing: pd.DataFrame, config: IngestCo
     return good[~conflict], good[conflict], []
 
 
+def split_outliers(good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows whose target lies more than `ingest.outlier_mads` median absolute deviations from its series'
+    median (over the series' ingested values and these rows). Returns (kept, outliers with `message`)."""
+    target = config.target_column
+    if config.outlier_mads is None or good.empty:
+        return good, good.iloc[0:0].assign(message=pd.Series(dtype=object))
+    reference = pd.concat([existing[[SERIES, target]], good[[SERIES, target]]]) if len(existing) else good
+    grouped = reference.groupby(SERIES)[target]
+    median = good[SERIES].map(grouped.median())
+    deviation = (reference[target] - reference[SERIES].map(grouped.median())).abs()
+    by_series = deviation.groupby(reference[SERIES])
+    scale = good[SERIES].map(by_series.median().where(lambda mad: mad > 0, by_series.mean()))
+    distance = (good[target] - median).abs() / scale
+    outlier = (scale > 0) & (distance > config.outlier_mads)
+    messages = [f"{value:.6g} is {far:.3g} median absolute deviations from its series' median {mid:.6g} "
+                f"(ingest.outlier_mads = {config.outlier_mads:g})"
+                for value, far, mid in zip(good[target][outlier], distance[outlier], median[outlier], strict=True)]
+    return good[~outlier], good[outlier].assign(message=messages)
+
+
 def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
     """Read and validate a whole file strictly (for `movavg predict`): any bad row is an error."""
     frames = []
@@ -257,12 +285,41 @@ def raw_parts(raw_dir: Path) -> list[Path]:
     return sorted(raw_dir.glob("part-*.parquet")) if raw_dir.exists() else []
 
 
-def read_raw(raw_dir: Path) -> pd.DataFrame:
-    """All ingested rows, deduplicated on (series_id, timestamp) with the later file winning, sorted."""
+def part_series(part: Path) -> list[str]:
+    """The series ids a raw part holds: from its footer metadata (parts written before it was recorded
+    there are read for their series column)."""
+    metadata = pq.read_metadata(part).metadata or {}
+    if SERIES_METADATA in metadata:
+        return list(json.loads(metadata[SERIES_METADATA]))
+    return sorted(pq.read_table(part, columns=[SERIES]).column(SERIES).unique().to_pylist())
+
+
+def series_parts(raw_dir: Path) -> dict[str, list[str]]:
+    """{series id: names of the raw parts holding its rows, in ingest order}."""
+    index: dict[str, list[str]] = {}
+    for part in raw_parts(raw_dir):
+        for series in part_series(part):
+            index.setdefault(series, []).append(part.name)
+    return index
+
+
+def series_fingerprints(raw_dir: Path) -> dict[str, str]:
+    """{series id: fingerprint of its ingested data}: it changes when a new part holds rows of that series
+    (parts are immutable and named by content hash), and only then."""
+    return {series: stable_hash(parts)[:32] for series, parts in sorted(series_parts(raw_dir).items())}
+
+
+def read_raw(raw_dir: Path, series: str | None = None) -> pd.DataFrame:
+    """Ingested rows (of one series, or all), deduplicated on (series_id, timestamp) with the later file
+    winning, sorted. With `series`, only the parts holding it are read."""
     parts = raw_parts(raw_dir)
+    if series is not None:
+        holding = set(series_parts(raw_dir).get(series, []))
+        parts = [part for part in parts if part.name in holding]
     if not parts:
         return pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]")})
-    frames = [ds.dataset(part, format="parquet").to_table().to_pandas().assign(**{BATCH: batch})
+    rows = None if series is None else ds.field(SERIES) == series
+    frames = [ds.dataset(part, format="parquet").to_table(filter=rows).to_pandas().assign(**{BATCH: batch})
               for batch, part in enumerate(parts)]
     data = pd.concat(frames, ignore_index=True).sort_values([SERIES, TIMESTAMP, BATCH], kind="stable")
     data = data.drop_duplicates([SERIES, TIMESTAMP], keep="last").drop(columns=[BATCH, ROW], errors="ignore")
@@ -310,13 +367,15 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, existing: pd.DataFrame, 
     tmp = temp_path(part)
     writer: pq.ParquetWriter | None = None
     bad_rows: list[pd.DataFrame] = []
+    series_ids: set[str] = set()
     try:
         for chunk in read_chunks(path, config):
             good, bad, notes = validate_rows(chunk, config)
             good, conflicts, conflict_notes = split_conflicts(good, existing, config)
-            bad = pd.concat([bad, chunk[chunk[ROW].isin(conflicts[ROW])].assign(
-                column=config.target_column, rule="conflict",
-                message="already ingested with another value (policy first)")]) if len(conflicts) else bad
+            good, outliers = split_outliers(good, existing, config)
+            bad = pd.concat([bad, _rejected(chunk, conflicts, config.target_column, "conflict",
+                                            "already ingested with another value (policy first)"),
+                             _rejected(chunk, outliers, config.target_column, "outlier")])
             report.rows_in = (report.rows_in or 0) + len(chunk)
             report.notes += notes + conflict_notes
             bad_rows.append(bad)
@@ -325,10 +384,12 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, existing: pd.DataFrame, 
                 writer = writer or pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
                 report.rows_ingested += len(good)
+                series_ids.update(good[SERIES].unique())
         if report.rows_in == 0:
             raise ValidationError("header-only", "the file has a header but no rows")
     finally:
         if writer is not None:
+            writer.add_key_value_metadata({SERIES_METADATA: json.dumps(sorted(series_ids))})
             writer.close()
     if report.rows_ingested == 0:
         tmp.unlink(missing_ok=True)
@@ -342,6 +403,14 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, existing: pd.DataFrame, 
         report.rule = ",".join(sorted(set(bad["rule"])))
         report.reason = f"{len(bad)} of {report.rows_in} row(s) rejected ({report.rule}); see {path.name}.rows.csv"
     return report, bad
+
+
+def _rejected(chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: str,
+              message: str | None = None) -> pd.DataFrame:
+    """The original cells of the `rejected` rows as bad rows; their message is `message` or theirs."""
+    rows = chunk[chunk[ROW].isin(rejected[ROW])]
+    text = message if message is not None else rows[ROW].map(dict(zip(rejected[ROW], rejected["message"], strict=True)))
+    return rows.assign(column=column, rule=rule, message=text)
 
 
 # ---- quarantine ------------------------------------------------------------------------------
@@ -406,6 +475,7 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
         append_jsonl(ledger_path, entry)
         result.files.append(entry)
     result.fingerprint = fingerprint(raw_dir)
+    result.series = series_fingerprints(raw_dir)
     result.total_rows = sum(ds.dataset(part, format="parquet").count_rows() for part in raw_parts(raw_dir))
     return result
 

@@ -11,7 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.schema import EpochHook, Evaluation, NormalizeResult, RunSummary, TrainResult
+from movavg.schema import Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped
+
+PLOT_FILE = "forecast_vs_actual.png"
+SHOWN_IN_SUMMARY = 5
 
 
 def progress_reporter(log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
@@ -53,32 +56,84 @@ def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
     plt.close(figure)
 
 
-def metrics_table(evaluation: Evaluation, trained: TrainResult, normalized: NormalizeResult,
-                  published: str | None) -> list[dict[str, Any]]:
-    """One row per contender on the test slice, with the run's data size, train time and decision."""
-    contenders = [("new model", evaluation.model), ("naive: last value", evaluation.baseline_last),
-                  ("naive: current MA", evaluation.baseline_ma)]
-    if evaluation.champion:
-        contenders.append((f"champion {evaluation.champion_version}", evaluation.champion))
-    common = {"data_rows": sum(normalized.rows.values()), "test_windows": evaluation.test_windows,
-              "train_seconds": trained.train_seconds, "published": published or "no", "why": evaluation.reason}
-    return [{"contender": name, "mae": round(s.mae, 6), "rmse": round(s.rmse, 6), **common} for name, s in contenders]
+def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
+    """`4 series: 3 published, 1 kept, 1 skipped (FB: too short)`: modelled series, then what happened."""
+    modelled = [o for o in outcomes if o.status not in {"skipped", "failed"}]
+    counts = [f"{sum(o.status == status for o in modelled)} {status}" for status in ("published", "kept", "unchanged")
+              if any(o.status == status for o in modelled)]
+    for failed, word in ((False, "skipped"), (True, "failed")):
+        these = [s for s in skipped if s.failed == failed]
+        if these:
+            shown = ", ".join(f"{s.series}: {s.short_reason}" for s in these[:SHOWN_IN_SUMMARY])
+            more = f", +{len(these) - SHOWN_IN_SUMMARY} more" if len(these) > SHOWN_IN_SUMMARY else ""
+            counts.append(f"{len(these)} {word} ({shown}{more})")
+    return f"{len(modelled)} series: {', '.join(counts) or 'nothing to do'}"
 
 
-def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, model_key: str,
-                    run_config: dict[str, Any], plot_png: Path | None) -> str:
-    """Markdown run report; the champion's plot is embedded as a data URL so the Prefect UI shows it."""
+def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> list[dict[str, Any]]:
+    """One row per series: test MAE of the model, both naive baselines and the champion it was scored
+    against, the outcome and why; skipped and failed series with their reason."""
+    status = {o.series: o for o in outcomes}
+    rows = []
+    for candidate in candidates:
+        evaluation, outcome = candidate.evaluation, status[candidate.evaluation.series]
+        rows.append({"series": evaluation.series, "model_mae": _round(evaluation.model.mae),
+                     "last_value_mae": _round(evaluation.baseline_last.mae),
+                     "current_ma_mae": _round(evaluation.baseline_ma.mae),
+                     "champion_mae": _round(evaluation.champion.mae) if evaluation.champion else None,
+                     "test_windows": evaluation.test_windows, "train_seconds": candidate.trained.train_seconds,
+                     "outcome": outcome.status, "champion": outcome.champion_version or "", "why": evaluation.reason})
+    for skip in skipped:
+        rows.append({"series": skip.series, "model_mae": None, "last_value_mae": None, "current_ma_mae": None,
+                     "champion_mae": None, "test_windows": 0, "train_seconds": 0.0,
+                     "outcome": "failed" if skip.failed else "skipped", "champion": "", "why": skip.reason})
+    return rows
+
+
+def champion_rows(registry: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The registry for the UI: one row per series with its champion's version and test MAE."""
+    return [{"series": row["series"], "champion": row["version"], "created": row["created"],
+             "mae": _round(row["mae"]), "baseline_mae": _round(row["baseline_mae"])}
+            for row in registry if row["champion"]]
+
+
+def _round(value: float) -> float:
+    return round(value, 6)
+
+
+def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, run_config: dict[str, Any],
+                    plots: dict[str, Path], candidates: list[Candidate]) -> str:
+    """Markdown run report: outcome, per-series table, the best and worst series' plots embedded as data
+    URLs (so the Prefect UI shows them), and the config."""
     lines = [f"# movavg run: {summary.status}", "", summary.message, "",
-             f"- champion: **{summary.champion_version or 'none'}**; published this run: {summary.published_version or 'no'}",
-             f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`; model key `{model_key[:12]}`", ""]
+             f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`", ""]
     if summary.status == "unchanged":
         lines += ["No new data: every stage was served from the cache; nothing was trained.", ""]
-    lines += ["| contender | MAE | RMSE |", "|---|---|---|"]
-    lines += [f"| {row['contender']} | {row['mae']:.4g} | {row['rmse']:.4g} |" for row in table]
-    if plot_png and plot_png.exists():
-        encoded = base64.b64encode(plot_png.read_bytes()).decode()
-        lines += ["", "## Champion: forecast vs actual on the test slice", "",
-                  f"![forecast vs actual](data:image/png;base64,{encoded})"]
+    lines += ["| series | model MAE | last value | current MA | champion before | outcome | champion | why |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['series']} | {_fmt(r['model_mae'])} | {_fmt(r['last_value_mae'])} | {_fmt(r['current_ma_mae'])} "
+              f"| {_fmt(r['champion_mae'])} | {r['outcome']} | {r['champion']} | {r['why']} |" for r in table]
+    for title, series in showcase(candidates, plots):
+        encoded = base64.b64encode(plots[series].read_bytes()).decode()
+        lines += ["", f"## {title}: {series}, champion's forecast vs actual on the test slice", "",
+                  f"![{series} forecast vs actual](data:image/png;base64,{encoded})"]
     lines += ["", "<details><summary>config</summary>", "", "```json", json.dumps(run_config, indent=2), "```",
               "", "</details>"]
     return "\n".join(lines)
+
+
+def showcase(candidates: list[Candidate], plots: dict[str, Path]) -> list[tuple[str, str]]:
+    """(title, series) of the plots worth a look: the best and the worst series by model MAE relative to
+    the better naive baseline (one plot when there is one series)."""
+    scored = sorted((c.evaluation.model.mae / c.evaluation.baseline_mae if c.evaluation.baseline_mae else 0.0,
+                     c.evaluation.series) for c in candidates
+                    if c.evaluation.series in plots and plots[c.evaluation.series].exists())
+    if not scored:
+        return []
+    if len(scored) == 1:
+        return [("Champion", scored[0][1])]
+    return [("Best series", scored[0][1]), ("Worst series", scored[-1][1])]
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -24,6 +24,25 @@ TARGET_TIME = "target_timestamp"
 EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
+class UnusableSeries(ValueError):
+    """A series that cannot be modelled (too short, constant, filtered out); the message says why and what
+    to do. The run skips that series and goes on with the others."""
+
+
+class Skipped(BaseModel):
+    """A series a stage skipped (it cannot be modelled) or failed on (an error), and why."""
+
+    series: str
+    stage: str
+    reason: str
+    failed: bool = False
+
+    @property
+    def short_reason(self) -> str:
+        """The reason up to its first colon, e.g. "too short"."""
+        return self.reason.split(":")[0]
+
+
 class WindowSpec(BaseModel):
     """Window offsets, for window i of a series with n rows::
 
@@ -70,6 +89,7 @@ class IngestResult:
     waiting: list[str] = field(default_factory=list)
     total_rows: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)  # FileReport entries, as in the ledger
+    series: dict[str, str] = field(default_factory=dict)  # series id -> fingerprint of its ingested data
 
 
 class GapReport(BaseModel):
@@ -106,6 +126,8 @@ class WindowResult(BaseModel):
 class TrainResult(BaseModel):
     """A trained model bundle on disk and how its training went."""
 
+    series: list[str]  # the series whose windows it was trained on (one, or all for a global model)
+    train_windows: int
     model_dir: str
     model_key: str
     epochs_run: int
@@ -124,16 +146,18 @@ class Scores(BaseModel):
 
 
 class ChampionRef(BaseModel):
-    """The published model currently in charge."""
+    """The published model currently in charge of one series."""
 
+    series: str
     version: str
     model_key: str
     path: str
 
 
 class Evaluation(BaseModel):
-    """Test-slice scores of every contender and the gate's decision."""
+    """Test-slice scores of every contender on one series' test windows and the gate's decision."""
 
+    series: str
     model: Scores
     baseline_last: Scores
     baseline_ma: Scores
@@ -150,13 +174,44 @@ class Evaluation(BaseModel):
         return min(self.baseline_last.mae, self.baseline_ma.mae)
 
 
-class RunSummary(BaseModel):
-    """What a run ended with; `message` is the one line the CLI prints."""
+class Candidate(BaseModel):
+    """One series that went through every stage: its data, the model trained for it, and the verdict."""
 
-    status: str  # "published" | "kept" | "unchanged"
+    normalized: NormalizeResult
+    trained: TrainResult
+    evaluation: Evaluation
+
+
+class SeriesOutcome(BaseModel):
+    """What a run did for one series."""
+
+    series: str
+    status: str  # "published" | "kept" | "unchanged" | "skipped" | "failed"
+    message: str
+    champion_version: str | None = None
+    published_version: str | None = None
+    metrics: dict[str, Any] = {}
+    forecast_path: str | None = None
+
+
+class RunSummary(BaseModel):
+    """What a run ended with; `message` is the one line the CLI prints.
+
+    With one series the top-level fields are that series' outcome (as before many series were modelled).
+    """
+
+    status: str  # "published" | "kept" | "unchanged" | "incomplete"
     message: str
     champion_version: str | None
     published_version: str | None
     new_rows: int
     metrics: dict[str, Any]
     forecast_path: str | None
+    series: list[SeriesOutcome] = []
+
+    def counts(self) -> dict[str, int]:
+        """How many series ended in each status."""
+        counts: dict[str, int] = {}
+        for outcome in self.series:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts

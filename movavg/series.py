@@ -12,23 +12,30 @@ from movavg.cache import stage_output
 from movavg.config import NormalizeConfig
 from movavg.rawstore import read_raw
 from movavg.scaling import ScalerStats, fit_stats
-from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult
+from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult, UnusableSeries
 from movavg.storage import atomic_write_json, frame_hash
 
 
-def select_series(raw: pd.DataFrame, series: str | None) -> pd.DataFrame:
-    """Rows of one series sorted by time; `series=None` is allowed when there is only one."""
-    if raw.empty:
+def choose_series(available: dict[str, str], wanted: str | list[str] | None) -> tuple[list[str], list[str]]:
+    """(series to model, requested ids that are not in the data) from the ingested series and the filter.
+
+    Raises ValueError saying what to do when nothing was ingested or the filter matches no series.
+    """
+    if not available:
         raise ValueError("no data ingested yet: put CSV or Parquet files into <data-dir>/incoming/ (or run `movavg demo`); "
                          "files modified in the last ingest.settle_seconds wait for the next run")
-    available = sorted(raw[SERIES].unique())
-    if series is None:
-        if len(available) > 1:
-            shown = ", ".join(available[:10]) + (" ..." if len(available) > 10 else "")
-            raise ValueError(f"data holds {len(available)} series ({shown}); choose one with normalize.series=<id>")
-        series = available[0]
-    if series not in available:
-        raise ValueError(f"series {series!r} not found; available: {', '.join(available[:10])}")
+    if wanted is None:
+        return sorted(available), []
+    requested = [wanted] if isinstance(wanted, str) else list(wanted)
+    chosen = [series for series in requested if series in available]
+    if not chosen:
+        shown = ", ".join(sorted(available)[:10]) + (" ..." if len(available) > 10 else "")
+        raise ValueError(f"normalize.series matches no ingested series ({', '.join(requested)}); available: {shown}")
+    return chosen, [series for series in requested if series not in available]
+
+
+def select_series(raw: pd.DataFrame, series: str) -> pd.DataFrame:
+    """Rows of one series sorted by time."""
     return raw[raw[SERIES] == series].sort_values(TIMESTAMP, ignore_index=True)
 
 
@@ -87,9 +94,20 @@ def z_columns(columns: list[str]) -> list[str]:
     return [f"{column}__z" for column in columns]
 
 
-def normalize_and_save(raw_dir: Path, columns: list[str], config: NormalizeConfig, out_dir: Path) -> NormalizeResult:
-    """Read raw, normalize, write `series.parquet` + `stats.json` into `out_dir` atomically."""
-    series = select_series(read_raw(raw_dir), config.series)
+def check_usable(series: pd.DataFrame, series_id: str, target: str) -> None:
+    """Raise UnusableSeries when a series holds nothing to forecast."""
+    if series.empty:
+        raise UnusableSeries(f"no rows of series {series_id!r} were ingested")
+    if series[target].nunique() == 1:
+        raise UnusableSeries(f"constant ({target} is always {series[target].iloc[0]:g}): nothing to forecast")
+
+
+def normalize_and_save(raw_dir: Path, series_id: str, columns: list[str], config: NormalizeConfig,
+                       out_dir: Path) -> NormalizeResult:
+    """Read one series from the raw store, normalize it, write `series.parquet` + `stats.json` into
+    `out_dir` atomically. Raises UnusableSeries for a series that cannot be modelled."""
+    series = select_series(read_raw(raw_dir, series_id), series_id)
+    check_usable(series, series_id, columns[0])
     frame, stats = normalize_series(series, columns, config)
     step, gaps, largest = find_gaps(series[TIMESTAMP])
     gap_report = GapReport(step=str(step), gaps=gaps, largest=str(largest), filled_rows=len(frame) - len(series))

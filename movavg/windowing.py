@@ -22,7 +22,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from movavg.cache import stage_output
 from movavg.config import WindowConfig
-from movavg.schema import SPLIT, SPLITS, TARGET_TIME, TIMESTAMP, NormalizeResult, WindowResult, WindowSpec
+from movavg.schema import (
+    SPLIT,
+    SPLITS,
+    TARGET_TIME,
+    TIMESTAMP,
+    NormalizeResult,
+    UnusableSeries,
+    WindowResult,
+    WindowSpec,
+)
 from movavg.series import z_columns
 from movavg.storage import sha256_file
 
@@ -89,8 +98,8 @@ def split_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec) -> 
         x, y = make_windows(values, spec.lookback, spec.ma_window, spec.horizon)
         if len(y) == 0:
             need = spec.lookback + spec.horizon
-            raise ValueError(
-                f"the {split} slice has {len(part)} rows but one window needs lookback + horizon = {need}: "
+            raise UnusableSeries(
+                f"too short: the {split} slice has {len(part)} rows but one window needs lookback + horizon = {need}: "
                 "ingest more data or lower window.lookback / window.horizon"
             )
         end = spec.target_end

@@ -1,4 +1,5 @@
-"""Train stage: fit the LSTM on the train windows; a progress bar in the terminal, one log line and a
+"""Train stage: fit the LSTM on the train windows of one series (per-series scope, one task run per series)
+or of all series (global scope, one task run); a progress bar in the terminal, one log line and a
 progress-artifact update per epoch."""
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from movavg.schema import NormalizeResult, TrainResult, WindowResult
 from tasks.policies import cached_stage, output_dir
 
 
-@cached_stage("train", train_and_save)
-def train(cache_dir: str, windows: WindowResult, normalized: NormalizeResult, config: TrainConfig) -> TrainResult:
-    """Cached on the windows' content, the scaler, this config and the library code."""
+@cached_stage("train", train_and_save, task_run_name="train-{label}")
+def train(
+    cache_dir: str, label: str, windows: list[WindowResult], normalized: list[NormalizeResult], config: TrainConfig
+) -> TrainResult:
+    """Cached on the windows' content, the scalers, this config and the library code (`label` names the
+    task run: the series, or "global")."""
     logger = get_run_logger()
     show, close = progress_reporter(logger.info)
     artifact = create_progress_artifact(0.0, key="movavg-training-progress", description="Training epochs done")
@@ -29,6 +33,6 @@ def train(cache_dir: str, windows: WindowResult, normalized: NormalizeResult, co
     finally:
         close()
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
-    logger.info("trained %d epoch(s) in %.1f s (%s); best val_loss %.4g", result.epochs_run, result.train_seconds,
-                result.stop_reason, result.best_val_loss)
+    logger.info("%s: trained %d epoch(s) in %.1f s (%s); best val_loss %.4g", label, result.epochs_run,
+                result.train_seconds, result.stop_reason, result.best_val_loss)
     return result

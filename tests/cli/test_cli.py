@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from movavg.cli import app
+from movavg.registry import history
 from movavg.samples import synthetic_series
 from tests.helpers import CORPUS, tiny_args, write_csv
 
@@ -32,16 +33,19 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     assert second.exit_code == 0 and "champion is now v2" in second.output
 
     listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
-    assert [(row["version"], row["champion"]) for row in listing] == [("v1", False), ("v2", True)]
-    assert set(listing[0]["metrics"]) == {"mae", "rmse", "baseline_mae"}
-    assert all(isinstance(value, float) for value in listing[0]["metrics"].values())
+    assert [(row["version"], row["series"], row["champion"]) for row in listing] == [
+        ("v1", "default", False), ("v2", "default", True)]
+    assert set(listing[0]) == {"version", "series", "created", "champion", "metrics"}
+    assert {"mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows"} <= set(listing[0]["metrics"])
+    assert all(isinstance(listing[0]["metrics"][k], float) for k in ("mae", "rmse", "baseline_mae", "train_seconds"))
+    assert listing[0]["metrics"]["epochs_run"] == 2 and listing[0]["metrics"]["train_windows"] == 350 - 8 - 2 + 1
 
     promoted = runner.invoke(app, ["promote", "v1", "-a", str(art)])
     assert promoted.exit_code == 0 and "champion is now v1" in promoted.output
     listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
     assert [row["champion"] for row in listing] == [True, False]
-    history = [json.loads(line) for line in (art / "history.jsonl").read_text().splitlines()]
-    assert [h["version"] for h in history] == ["v1", "v2", "v1"] and history[-1]["previous"] == "v2"
+    changes = history(art, "default")
+    assert [h["version"] for h in changes] == ["v1", "v2", "v1"] and changes[-1]["previous"] == "v2"
 
     source = write_csv(series.tail(100), tmp_path, "recent.csv")
     out = tmp_path / "pred.parquet"
@@ -106,11 +110,7 @@ def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
 
 
 def test_promote_refuses_paths(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from movavg.cli import app
-
-    result = CliRunner().invoke(app, ["promote", "../../../tmp", "-a", str(tmp_path)])
+    result = runner.invoke(app, ["promote", "../../../tmp", "-a", str(tmp_path)])
     assert result.exit_code == 1 and "not a version name" in result.output
 
 
@@ -120,3 +120,50 @@ def test_ui_binds_to_loopback_by_default(prefect_server: str) -> None:
     listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
                  if line.split()[3] == "0A"]  # state LISTEN
     assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
+
+
+def five_tickers() -> pd.DataFrame:
+    """Daily closes of five tickers (seeded random walks); FB has too little history for one window per split."""
+    lengths = {"AAPL": 400, "GOOG": 380, "IBM": 420, "MSFT": 360, "FB": 30}
+    return pd.concat([synthetic_series(n, seed=i, freq="D", kind="walk").assign(series_id=name)
+                      for i, (name, n) in enumerate(lengths.items())], ignore_index=True)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_series(tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    tickers = five_tickers()
+    write_csv(tickers, data / "incoming", "tickers.csv")
+    result = runner.invoke(app, ["run", "-d", str(data), "-a", str(art), *tiny_args()])
+    assert result.exit_code == 0, result.output
+    assert "4 series: 4 published, 1 skipped (FB: too short)" in result.output
+
+    listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
+    champions = {row["series"]: row["version"] for row in listing if row["champion"]}
+    assert sorted(champions) == ["AAPL", "GOOG", "IBM", "MSFT"] and len(set(champions.values())) == 4
+    ibm = runner.invoke(app, ["models", "--series", "IBM", "-a", str(art)], env={"COLUMNS": "200"})
+    assert ibm.exit_code == 0 and "IBM" in ibm.output and "AAPL" not in ibm.output
+
+    recent = pd.concat([tickers[tickers["series_id"] == name].tail(20) for name in ("IBM", "AAPL")])
+    unknown = synthetic_series(20, seed=99, freq="D").assign(series_id="NVDA")
+    source = write_csv(pd.concat([recent, unknown]), tmp_path, "recent.csv")
+    out = tmp_path / "forecast.csv"
+    predicted = runner.invoke(app, ["predict", "--input", str(source), "--out", str(out), "-a", str(art)])
+    assert predicted.exit_code == 0, predicted.output
+    assert "left out NVDA: no champion" in predicted.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "model_version"]
+    assert frame.groupby("series_id")["model_version"].unique().map(list).to_dict() == {
+        "AAPL": [champions["AAPL"]], "IBM": [champions["IBM"]]}
+    assert (frame.groupby("series_id").size() == 20 - 8 + 1).all()
+    for name, part in frame.groupby("series_id"):  # each series forecast on its own level
+        level = tickers[tickers["series_id"] == name]["value"].tail(20)
+        assert part["predicted_ma"].between(level.min() - 10, level.max() + 10).all(), name
+
+    nothing = write_csv(unknown, tmp_path, "only-unknown.csv")
+    none = runner.invoke(app, ["predict", "--input", str(nothing), "-a", str(art)])
+    assert none.exit_code == 1 and "no series of" in none.output
+
+    rolled = runner.invoke(app, ["promote", champions["AAPL"], "--series", "IBM", "-a", str(art)])
+    assert rolled.exit_code == 1 and "was not published for series 'IBM'" in rolled.output

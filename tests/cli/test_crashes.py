@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from movavg.registry import current_champion, list_versions
+from movavg.registry import current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import client_env, movavg_command, tiny_args, write_csv
 
@@ -36,7 +36,7 @@ def run_to_end(root: Path, base: str, *extra: str, failpoint: str | None = None)
 def assert_consistent(root: Path) -> None:
     """Whatever a crash left: the champion pointer names a whole model, raw parts are readable."""
     art = root / "artifacts"
-    champion = current_champion(art)
+    champion = current_champion(art, "default")
     if champion is not None:
         folder = Path(champion.path)
         assert zipfile.is_zipfile(folder / "model.keras") and (folder / "metrics.json").exists()
@@ -63,7 +63,7 @@ def test_killed_run_leaves_old_state_and_next_run_recovers(prefect_server: str, 
     code, output = run_to_end(tmp_path, prefect_server, failpoint=point)
     assert code == -signal.SIGKILL, output[-2000:]
     assert_consistent(tmp_path)
-    assert current_champion(tmp_path / "artifacts") is None  # the old state: nothing published yet
+    assert current_champion(tmp_path / "artifacts", "default") is None  # the old state: nothing published yet
 
     code, output = run_to_end(tmp_path, prefect_server)
     assert code == 0 and "champion is now v1" in output, output[-2000:]
@@ -84,7 +84,7 @@ def test_killed_between_model_and_champion_switch_keeps_the_old_champion(prefect
     code, _ = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3", failpoint="publish:before-champion")
     assert code == -signal.SIGKILL
     assert_consistent(tmp_path)
-    assert current_champion(tmp_path / "artifacts").version == "v1"  # type: ignore[union-attr]
+    assert current_champion(tmp_path / "artifacts", "default").version == "v1"  # type: ignore[union-attr]
     code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")
     assert code == 0 and "champion is now v3" in output, output[-2000:]
     assert_consistent(tmp_path)
@@ -120,4 +120,4 @@ def test_two_runs_at_once_never_double_publish(prefect_server: str, tmp_path: Pa
     assert codes == [0, 1], joined[-3000:]
     assert "another run holds the lock" in joined and "since" in joined
     assert [v["version"] for v in list_versions(tmp_path / "artifacts")] == ["v1"]
-    assert len((tmp_path / "artifacts" / "history.jsonl").read_text().splitlines()) == 1
+    assert len(history(tmp_path / "artifacts", "default")) == 1

@@ -38,8 +38,8 @@ def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_p
         page.get_by_text("(6 Completed)").first.wait_for(timeout=30_000)
 
         page.goto(f"{prefect_server}/artifacts/artifact/{metrics['id']}")
-        page.get_by_text("naive: last value").first.wait_for(timeout=60_000)
-        assert page.get_by_text("new model").count() > 0
+        page.get_by_text("last_value_mae").first.wait_for(timeout=60_000)  # one row per series
+        assert page.get_by_text("model_mae").count() > 0
 
         page.goto(f"{prefect_server}/artifacts/artifact/{report['id']}")
         image = page.locator("img[src^='data:image/png']").first

@@ -11,11 +11,17 @@ import pytest
 
 from flows.retrain import retrain
 from movavg.config import PipelineConfig, build_config
-from movavg.registry import current_champion
+from movavg.publishing import RunIncomplete
+from movavg.registry import champion_dir, current_champion, series_files, series_key
 from movavg.samples import synthetic_series
 from tests.helpers import TINY, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+
+
+def champion_of(art: Path, series: str = "default") -> str | None:
+    champion = current_champion(art, series)
+    return champion.version if champion else None
 
 
 def cache_entries(data_dir: Path, stage: str) -> list[str]:
@@ -33,10 +39,12 @@ def test_publish_then_skip_then_retrain_on_new_data(tmp_path: Path, tiny_config:
     assert first.status == "published" and first.published_version == "v1"
     assert first.metrics["rows"] == {"train": 420, "val": 90, "test": 90}
     v1 = art / "models" / "v1"
-    for name in ("model.keras", "bundle.json", "metrics.json", "run.json", "forecast_vs_actual.png"):
+    for name in ("model.keras", "bundle.json", "metrics.json", "run.json"):
         assert (v1 / name).exists(), name
-    assert json.loads((art / "champion.json").read_text())["version"] == "v1"
-    assert json.loads((v1 / "bundle.json").read_text())["stats"]["fitted_rows"] == 420
+    for name in ("forecast_vs_actual.png", "predictions.parquet"):
+        assert (series_files(v1, "default") / name).exists(), name
+    assert champion_of(art) == "v1"
+    assert json.loads((v1 / "bundle.json").read_text())["stats"]["default"]["fitted_rows"] == 420
     assert first.forecast_path and len(pd.read_parquet(first.forecast_path)) == 1
     model_mtime = (Path(data / "cache" / "train") / cache_entries(data, "train")[0] / "model.keras").stat().st_mtime
 
@@ -85,12 +93,13 @@ def test_bad_file_is_quarantined_and_the_champion_stays(tmp_path: Path, tiny_con
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=5), data / "incoming", "good.csv")
     retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    champion = (art / "champion.json").read_text()
+    pointer = champion_dir(art, "default") / "champion.json"
+    champion = pointer.read_text()
     write_csv(pd.DataFrame({"when": ["x"], "value": [1]}), data / "incoming", "broken.csv")
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert summary.status == "unchanged"
     assert (data / "quarantine" / "broken.csv.reason.json").exists()
-    assert (art / "champion.json").read_text() == champion
+    assert pointer.read_text() == champion
 
 
 def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConfig) -> None:
@@ -98,13 +107,12 @@ def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConf
         retrain(config=tiny_config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
 
 
-def test_constant_series_trains_without_dividing_by_zero(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+def test_a_constant_series_is_skipped_with_its_reason(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(400, seed=6).assign(value=5.0), data / "incoming", "flat.csv")
-    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    assert summary.status == "published"
-    assert json.loads((art / "models" / "v1" / "bundle.json").read_text())["stats"]["std"] == [1.0]
-    assert summary.metrics["baseline_last"]["mae"] == 0.0
+    with pytest.raises(RunIncomplete, match=r"no series could be modelled: default: constant \(value is always 5\)"):
+        retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert current_champion(art, "default") is None
 
 
 def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path: Path, tiny_config: PipelineConfig) -> None:
@@ -112,25 +120,28 @@ def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path:
     write_csv(synthetic_series(500, seed=7), data / "incoming", "a.csv")
     retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     longer = tiny_config.model_copy(update={"window": tiny_config.window.model_copy(update={"lookback": 80})})
-    with pytest.raises(ValueError, match=r"slice has \d+ rows but one window needs lookback \+ horizon = 82"):
+    with pytest.raises(RunIncomplete, match=r"too short: the \w+ slice has \d+ rows but one window needs lookback \+ horizon = 82"):
         retrain(config=longer, data_dir=str(data), artifacts_dir=str(art))
-    assert json.loads((art / "champion.json").read_text())["version"] == "v1"
+    assert champion_of(art) == "v1"
 
 
 def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     from movavg.publishing import publish_model
-    from movavg.schema import Evaluation, Scores, TrainResult
+    from movavg.schema import Candidate, Evaluation, NormalizeResult, Scores, TrainResult
 
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=8), data / "incoming", "a.csv")
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     run = json.loads((art / "models" / "v1" / "run.json").read_text())
-    trained = TrainResult(model_dir=str(data / "cache" / "train" / run["model_key"]), model_key=run["model_key"],
-                          epochs_run=2, best_val_loss=1.0, final_loss=1.0, train_seconds=1.0, finite=True, stop_reason="")
+    trained = TrainResult(series=["default"], train_windows=1, model_dir=str(data / "cache" / "train" / run["model_key"]),
+                          model_key=run["model_key"], epochs_run=2, best_val_loss=1.0, final_loss=1.0, train_seconds=1.0,
+                          finite=True, stop_reason="")
     score = Scores(mae=summary.metrics["mae"], rmse=summary.metrics["rmse"])
-    evaluation = Evaluation(model=score, baseline_last=score, baseline_ma=score, champion=None, champion_version=None,
-                            test_windows=1, publish=True, reason="retry", predictions_path=None)
-    assert publish_model(art, trained, evaluation, None, {}, tiny_config.publish) == "v1"  # type: ignore[arg-type]
+    evaluation = Evaluation(series="default", model=score, baseline_last=score, baseline_ma=score, champion=None,
+                            champion_version=None, test_windows=1, publish=True, reason="retry", predictions_path=None)
+    normalized = NormalizeResult.model_construct(series="default")
+    candidate = Candidate.model_construct(normalized=normalized, trained=trained, evaluation=evaluation)
+    assert publish_model(art, [candidate], {}, tiny_config.publish) == "v1"
     assert sorted(p.name for p in (art / "models").iterdir()) == ["v1"]
 
 
@@ -144,7 +155,8 @@ def test_multifeature_preset_end_to_end(tmp_path: Path) -> None:
     summary = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
     bundle = json.loads((art / "models" / "v1" / "bundle.json").read_text())
     assert summary.status == "published" and bundle["columns"] == ["value", "feature_1", "feature_2"]
-    assert len(bundle["stats"]["mean"]) == 3 and bundle["window"] == {"lookback": 5, "ma_window": 5, "horizon": 0}
+    assert len(bundle["stats"]["default"]["mean"]) == 3
+    assert bundle["window"] == {"lookback": 5, "ma_window": 5, "horizon": 0}
 
 
 def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: PipelineConfig) -> None:
@@ -171,7 +183,8 @@ def test_diverging_training_is_never_published(tmp_path: Path, tiny_config: Pipe
                                             'train.layers=[{"units": 8, "activation": "relu"}]'])
     summary = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
     assert summary.status == "kept" and "not finite" in summary.message
-    assert current_champion(tmp_path / "artifacts") is None and not (tmp_path / "artifacts" / "models").exists()
+    assert current_champion(tmp_path / "artifacts", "default") is None
+    assert not (tmp_path / "artifacts" / "models").exists()
 
 
 @pytest.mark.slow
@@ -183,7 +196,7 @@ def test_corrupt_champion_is_reported_and_replaced(tmp_path: Path, tiny_config: 
     (art / "models" / "v1" / "model.keras").write_bytes(b"not a zip")
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert summary.status == "published" and "unreadable" in summary.message
-    assert current_champion(art).version == "v2"  # type: ignore[union-attr]
+    assert champion_of(art) == "v2"
     (art / "models" / "v2" / "model.keras").unlink()
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert summary.published_version == "v3" and "unreadable" in summary.message
@@ -196,6 +209,7 @@ def test_series_ids_cannot_escape_the_forecasts_folder(tmp_path: Path, tiny_conf
     write_csv(synthetic_series(500, seed=15).assign(series_id="../../escaped"), data / "incoming", "a.csv")
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     forecast = Path(summary.forecast_path or "")
-    assert forecast.parent == art / "forecasts" and forecast.name.startswith("_.._escaped-v1-")
+    assert forecast.parent == art / "forecasts" and forecast.name.startswith(series_key("../../escaped") + "-v1-")
+    assert series_key("../../escaped").startswith("_.._escaped-")
     assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.glob("escaped*"))
     assert pd.read_parquet(forecast)["series_id"].iloc[0] == "../../escaped"  # the id itself is kept as data

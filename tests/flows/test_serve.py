@@ -15,6 +15,7 @@ import pytest
 
 from movavg.config import build_config
 from movavg.localserver import api, deployment_runs
+from movavg.registry import current_champion
 from movavg.samples import synthetic_series
 from tests.helpers import TINY, client_env, movavg_command, tiny_args, write_csv
 
@@ -56,7 +57,7 @@ def completed(prefect_server: str, deployment: str) -> list[dict[str, Any]]:
 def test_schedule_produces_a_completed_run(prefect_server: str, served: Path) -> None:
     runs = wait_for(lambda: completed(prefect_server, "scheduled"), 240, "a completed scheduled run")
     assert runs[0]["parameters"]["data_dir"] == str((served / "data").resolve())
-    assert (served / "artifacts" / "champion.json").exists()
+    assert current_champion(served / "artifacts", "default") is not None
 
 
 def test_overlapping_runs_are_not_executed_concurrently(prefect_server: str, served: Path) -> None:
@@ -109,6 +110,6 @@ def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str
     done = wait_for(lambda: next((r for r in deployment_runs(prefect_server, "scheduled")
                                   if r["id"] == run["id"] and r["state_type"] in TERMINAL), None), 240, "the manual run")
     assert done["state_type"] == "COMPLETED"
-    champion = json.loads((served / "artifacts" / "champion.json").read_text())["version"]
+    champion = current_champion(served / "artifacts", "default").version  # type: ignore[union-attr]
     bundle = json.loads((served / "artifacts" / "models" / champion / "bundle.json").read_text())
     assert bundle["window"]["horizon"] == 3  # another target, so published whatever its score

@@ -19,11 +19,13 @@ from tests.helpers import FIXTURES
 LEGACY = FIXTURES / "legacy_artifacts"
 
 
+STATS = ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1, per_window=True)
+
+
 def spec(**window: int) -> BundleSpec:
-    return BundleSpec(series="s", columns=["value"], window=WindowSpec(**{"lookback": 4, "ma_window": 2, "horizon": 1,
-                                                                          **window}),
-                      train={"epochs": 1}, stats=ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1,
-                                                             per_window=True))
+    return BundleSpec(series=["s"], columns=["value"], window=WindowSpec(**{"lookback": 4, "ma_window": 2, "horizon": 1,
+                                                                            **window}),
+                      train={"epochs": 1}, stats={"s": STATS})
 
 
 def test_a_format_1_bundle_is_read_and_upgraded() -> None:
@@ -31,7 +33,8 @@ def test_a_format_1_bundle_is_read_and_upgraded() -> None:
     assert "format" not in record  # written before the spec had a version
     loaded = read_spec(LEGACY / "models" / "v1")
     assert loaded.format == BUNDLE_FORMAT and loaded.window == WindowSpec(lookback=8, ma_window=4, horizon=2)
-    assert loaded.stats.fitted_rows == 3500 and loaded.train["layers"][0]["units"] == 8
+    assert loaded.series == ["default"] and loaded.stats_for("default").fitted_rows == 3500
+    assert loaded.train["layers"][0]["units"] == 8
 
 
 @pytest.mark.slow
@@ -43,7 +46,7 @@ def test_a_format_1_bundle_forecasts_exactly_as_when_it_was_published() -> None:
     rows = pd.read_csv(FIXTURES / "legacy_input.csv").assign(series_id="default")
     rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
     expected = pd.read_csv(FIXTURES / "legacy_expected_forecasts.csv")
-    got = forecast_frame(model, loaded, rows)
+    got = forecast_frame(model, loaded, "default", rows)
     assert len(got) == len(expected) == 40 - 8 + 1
     np.testing.assert_allclose(got["predicted_ma"], expected["predicted_ma"], rtol=1e-6)
 
@@ -58,6 +61,12 @@ def test_renamed_or_extra_config_fields_do_not_make_a_bundle_unreadable(tmp_path
 def test_a_bundle_from_a_newer_movavg_is_refused_with_what_to_do() -> None:
     with pytest.raises(ValueError, match="newer than this movavg reads .* upgrade movavg"):
         upgrade({**spec().model_dump(mode="json"), "format": BUNDLE_FORMAT + 1})
+
+
+def test_a_model_has_statistics_only_for_the_series_it_was_trained_for() -> None:
+    assert spec().stats_for("s") == STATS
+    with pytest.raises(ValueError, match="not trained for series 'other'"):
+        spec().stats_for("other")
 
 
 def test_same_target_compares_column_ma_and_horizon() -> None:

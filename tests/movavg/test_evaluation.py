@@ -56,11 +56,12 @@ def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # typ
         folder = tmp_path / name
         folder.mkdir()
         stats = fit_stats(test[["value"]].to_numpy(), ["value"], per_window=True)
-        spec = BundleSpec(series="default", columns=["value"], stats=stats,
+        spec = BundleSpec(series=["default"], columns=["value"], stats={"default": stats},
                           window=WindowSpec.model_validate(config.window.model_dump()), train={})
         save_bundle(build_model(config.train, lookback, 1), spec, folder)
-    champion = ChampionRef(version="v1", model_key="k", path=str(tmp_path / "champion"))
-    evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, test, EvaluateConfig())
+    champion = ChampionRef(series="default", version="v1", model_key="k", path=str(tmp_path / "champion"))
+    evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, "default", test, EvaluateConfig())
+    assert evaluation.series == "default"
     assert len(predictions) == 120 - 8 - 2 + 1 and evaluation.test_windows == 120 - 20 - 2 + 1
     shared = predictions.dropna(subset=["champion"])
     expected = scores(shared["actual"].to_numpy(), shared["naive_last"].to_numpy())

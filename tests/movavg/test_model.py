@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from movavg.config import build_config
-from movavg.model import build_model, fit_model, summarize_history
+from movavg.model import build_model, fit_model, series_seed, summarize_history
 
 
 def layer_summary(model: object) -> list[tuple[str, object]]:
@@ -60,7 +60,14 @@ def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None
 
 
 def test_non_finite_history_is_flagged(tmp_path: Path) -> None:
-    result = summarize_history({"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k")
+    result = summarize_history({"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k",
+                               ["s"], 100)
     assert not result.finite and result.stop_reason == "non-finite loss" and result.epochs_run == 2
-    ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k")
+    ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k", ["s"], 100)
     assert ok.finite and ok.stop_reason == "early stopping" and ok.best_val_loss == 0.7
+    assert (ok.series, ok.train_windows, ok.model_key) == (["s"], 100, "k")
+
+
+def test_each_series_model_has_its_own_seed_and_a_global_one_the_configs() -> None:
+    assert series_seed(0, ["a"]) == series_seed(0, ["a"]) != series_seed(0, ["b"])
+    assert series_seed(7, ["a", "b"]) == 7 and series_seed(7, []) == 7

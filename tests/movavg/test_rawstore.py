@@ -18,7 +18,17 @@ import pandas as pd
 import pytest
 
 from movavg.config import IngestConfig
-from movavg.rawstore import fingerprint, has_data, ingest_files, raw_parts, read_raw, validate_rows
+from movavg.rawstore import (
+    fingerprint,
+    has_data,
+    ingest_files,
+    part_series,
+    raw_parts,
+    read_raw,
+    series_fingerprints,
+    validate_rows,
+)
+from movavg.samples import synthetic_series
 from movavg.storage import sha256_file
 from tests.helpers import CORPUS, settled, write_csv
 
@@ -224,3 +234,67 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
 def test_corpus_has_at_least_twenty_inputs() -> None:
     files = [path for path in CORPUS.iterdir() if path.name != "make_corpus.py"]
     assert len(files) >= 20 and {case[0] for case in CASES} | {"conflicting_values.csv"} == {p.name for p in files}
+
+
+def two_series(n: int, seed: int = 0) -> pd.DataFrame:
+    return pd.concat([synthetic_series(n, seed=seed).assign(series_id="a"),
+                      synthetic_series(n, seed=seed + 1).assign(series_id="b")], ignore_index=True)
+
+
+def test_each_series_has_a_fingerprint_that_moves_only_with_its_own_new_data(tmp_path: Path) -> None:
+    write_csv(two_series(50), tmp_path / "incoming", "both.csv")
+    first = ingest_files(tmp_path, IngestConfig()).series
+    assert sorted(first) == ["a", "b"]
+    assert part_series(raw_parts(tmp_path / "raw")[0]) == ["a", "b"]  # from the part's footer, not its rows
+    write_csv(synthetic_series(80, seed=5)[50:].assign(series_id="b"), tmp_path / "incoming", "b-more.csv")
+    second = ingest_files(tmp_path, IngestConfig()).series
+    assert second["a"] == first["a"] and second["b"] != first["b"]
+    assert series_fingerprints(tmp_path / "raw") == second
+    only_b = read_raw(tmp_path / "raw", "b")
+    assert set(only_b["series_id"]) == {"b"} and len(only_b) == 80
+
+
+def test_a_series_read_opens_only_the_parts_that_hold_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import movavg.rawstore as rawstore
+
+    for name, seed in (("a", 1), ("b", 2)):
+        write_csv(synthetic_series(30, seed=seed).assign(series_id=name), tmp_path / "incoming", f"{name}.csv")
+        ingest_files(tmp_path, IngestConfig())
+    opened: list[str] = []
+    real = rawstore.ds.dataset
+    monkeypatch.setattr(rawstore.ds, "dataset", lambda path, **kw: opened.append(Path(path).name) or real(path, **kw))
+    assert len(read_raw(tmp_path / "raw", "b")) == 30
+    assert opened == [p.name for p in raw_parts(tmp_path / "raw") if part_series(p) == ["b"]]
+
+
+def test_values_beyond_float32_are_always_quarantined(tmp_path: Path) -> None:
+    frame = synthetic_series(20, seed=3)
+    frame.loc[4, "value"] = 1e300
+    write_csv(frame, tmp_path / "incoming", "huge.csv")
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["outcome"], report["rows_quarantined"], report["rule"]) == ("partial", 1, "out-of-range")
+    bad = pd.read_csv(tmp_path / "quarantine" / "huge.csv.rows.csv")
+    assert bad["row"].tolist() == [5] and "float32" in bad["message"].iloc[0]
+
+
+def test_a_robust_outlier_is_quarantined_and_the_series_goes_on(tmp_path: Path) -> None:
+    write_csv(synthetic_series(200, seed=4), tmp_path / "incoming", "a.csv")
+    ingest_files(tmp_path, IngestConfig())
+    later = synthetic_series(220, seed=4)[200:].reset_index(drop=True)
+    later.loc[3, "value"] = 1e12  # fits float32, but a million times the series' spread
+    write_csv(later, tmp_path / "incoming", "b.csv")
+    report = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert (report["rows_ingested"], report["rows_quarantined"], report["rule"]) == (19, 1, "outlier")
+    bad = pd.read_csv(tmp_path / "quarantine" / "b.csv.rows.csv")
+    assert bad["row"].tolist() == [4] and "median absolute deviations" in bad["message"].iloc[0]
+    assert read_raw(tmp_path / "raw")["value"].max() < 100
+
+
+def test_outliers_are_judged_per_series_and_can_be_switched_off(tmp_path: Path) -> None:
+    small = synthetic_series(100, seed=6).assign(series_id="small")
+    large = synthetic_series(100, seed=7).assign(series_id="large", value=lambda f: f["value"] * 1e6)
+    write_csv(pd.concat([small, large]), tmp_path / "incoming", "mixed.csv")
+    assert ingest_files(tmp_path, IngestConfig()).files[0]["rows_quarantined"] == 0
+    spike = synthetic_series(3, seed=8, start="2030-01-01").assign(series_id="small", value=[10.0, 5e6, 11.0])
+    write_csv(spike, tmp_path / "incoming", "spike.csv")
+    assert ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]["rows_quarantined"] == 0

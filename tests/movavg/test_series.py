@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 
 from movavg.config import NormalizeConfig
-from movavg.series import fill_gaps, find_gaps, normalize_series, select_series, split_labels, z_columns
+from movavg.schema import UnusableSeries
+from movavg.series import (
+    check_usable,
+    choose_series,
+    fill_gaps,
+    find_gaps,
+    normalize_series,
+    select_series,
+    split_labels,
+    z_columns,
+)
 
 
 def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:
@@ -36,15 +46,29 @@ def test_scaler_is_fitted_on_the_train_slice_only() -> None:
     assert train.mean() == pytest.approx(0, abs=1e-9) and train.std(ddof=0) == pytest.approx(1)
 
 
-def test_series_choice() -> None:
-    two = pd.concat([raw_frame(np.arange(5.0), "a"), raw_frame(np.arange(5.0), "b")])
-    with pytest.raises(ValueError, match="data holds 2 series .* normalize.series"):
-        select_series(two, None)
-    with pytest.raises(ValueError, match="series 'c' not found"):
-        select_series(two, "c")
-    assert select_series(two, "b")["series_id"].unique().tolist() == ["b"]
+def test_every_series_is_chosen_unless_filtered() -> None:
+    available = {"b": "fp-b", "a": "fp-a", "c": "fp-c"}
+    assert choose_series(available, None) == (["a", "b", "c"], [])
+    assert choose_series(available, "b") == (["b"], [])
+    assert choose_series(available, ["c", "a", "zz"]) == (["c", "a"], ["zz"])
+    with pytest.raises(ValueError, match="matches no ingested series \\(zz\\); available: a, b, c"):
+        choose_series(available, "zz")
     with pytest.raises(ValueError, match="no data ingested yet"):
-        select_series(two.iloc[0:0], None)
+        choose_series({}, None)
+
+
+def test_rows_of_one_series_sorted_by_time() -> None:
+    two = pd.concat([raw_frame(np.arange(5.0), "a"), raw_frame(np.arange(5.0), "b")]).iloc[::-1]
+    chosen = select_series(two, "b")
+    assert chosen["series_id"].unique().tolist() == ["b"] and chosen["timestamp"].is_monotonic_increasing
+
+
+def test_series_that_hold_nothing_to_forecast_are_unusable() -> None:
+    with pytest.raises(UnusableSeries, match="constant \\(value is always 5\\)"):
+        check_usable(raw_frame(np.full(10, 5.0)), "flat", "value")
+    with pytest.raises(UnusableSeries, match="no rows of series 'gone'"):
+        check_usable(raw_frame(np.arange(0.0)), "gone", "value")
+    check_usable(raw_frame(np.arange(3.0)), "ok", "value")
 
 
 def test_fractions_must_sum_to_one() -> None:

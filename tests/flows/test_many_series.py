@@ -1,0 +1,114 @@
+"""Many series in one run: every series modelled with its own champion, gate, history and forecasts; new
+rows for one series redo only its stages; a series that cannot be modelled is skipped, the others go on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.retrain import retrain
+from movavg.config import PipelineConfig
+from movavg.registry import champion_dir, current_champion, history, list_versions
+from movavg.samples import synthetic_series
+from tests.helpers import write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+SERIES = {"north": 0, "south": 1, "east": 2}
+
+
+def three_series(n: int, start: int = 0) -> pd.DataFrame:
+    """Three seeded series of different shapes, rows [start, n) of each."""
+    return pd.concat([synthetic_series(n + 40 * seed, seed=seed, kind="walk" if seed == 1 else "sine")[start:]
+                      .assign(series_id=name) for name, seed in SERIES.items()], ignore_index=True)
+
+
+def entries(data: Path, stage: str) -> set[str]:
+    folder = data / "cache" / stage
+    return {p.name for p in folder.iterdir() if (p / "_COMPLETE").exists()} if folder.exists() else set()
+
+
+def champions(art: Path) -> dict[str, str | None]:
+    return {name: (c.version if (c := current_champion(art, name)) else None) for name in SERIES}
+
+
+def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_one(
+        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(three_series(400), data / "incoming", "day1.csv")
+    first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert first.message == "3 series: 3 published" and first.counts() == {"published": 3}
+    assert sorted(champions(art).values()) == ["v1", "v2", "v3"]
+    assert len({json.loads((art / "models" / v / "run.json").read_text())["model_key"] for v in ("v1", "v2", "v3")}) == 3
+    latest = pd.read_parquet(art / "forecasts" / "latest.parquet")
+    assert sorted(latest["series_id"]) == sorted(SERIES) and latest["model_version"].notna().all()
+    before = {stage: entries(data, stage) for stage in ("normalize", "window", "train", "evaluate")}
+    pointers = {name: (champion_dir(art, name) / "champion.json").read_text() for name in ("north", "east")}
+
+    south = synthetic_series(441 + 60, seed=1, kind="walk")[441:].assign(series_id="south")
+    write_csv(south, data / "incoming", "day2-south.csv")
+    second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    for stage in ("normalize", "window", "train"):
+        added = entries(data, stage) - before[stage]
+        assert len(added) == 1, (stage, added)  # only south's stages ran again; the others were cache hits
+    assert {o.series: o.status for o in second.series}["north"] == "unchanged"
+    assert {name: (champion_dir(art, name) / "champion.json").read_text() for name in pointers} == pointers
+    assert second.counts().get("unchanged") == 2
+
+    third = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert third.status == "unchanged" and third.message == "3 series: 3 unchanged"
+
+
+def test_a_series_too_short_is_skipped_with_its_reason_and_the_others_publish(
+        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    short = synthetic_series(25, seed=9).assign(series_id="tiny")
+    write_csv(pd.concat([three_series(300), short]), data / "incoming", "all.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.message == "3 series: 3 published, 1 skipped (tiny: too short)"
+    skipped = next(o for o in summary.series if o.series == "tiny")
+    assert skipped.status == "skipped" and "lookback + horizon = 10" in skipped.message
+    assert current_champion(art, "tiny") is None and all(champions(art).values())
+
+
+def test_global_scope_trains_one_model_and_gates_it_per_series(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(three_series(300), data / "incoming", "all.csv")
+    per_series = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert per_series.counts() == {"published": 3}
+    config = tiny_config.model_copy(update={"train": tiny_config.train.model_copy(update={"scope": "global",
+                                                                                             "epochs": 4})})
+    summary = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+    run = json.loads((art / "models" / "v4" / "run.json").read_text())
+    assert sorted(run["trained_for"]) == sorted(SERIES)  # one model, trained on every series
+    won = {o.series for o in summary.series if o.status == "published"}
+    assert won and {o.published_version for o in summary.series if o.status == "published"} == {"v4"}
+    for o in summary.series:  # each series judged against its own champion on its own test windows
+        metrics = o.metrics
+        assert (o.status == "published") == (metrics["mae"] < metrics["champion_before"]["mae"])
+    assert {r["series"] for r in list_versions(art) if r["version"] == "v4"} == won
+    assert sum(len(history(art, name)) for name in SERIES) == 3 + len(won)
+
+
+def test_stray_series_in_bad_files_never_sink_the_good_ones(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    good = synthetic_series(300, seed=3).assign(series_id="good")
+    flat = synthetic_series(300, seed=4).assign(series_id="flat", value=7.0)
+    short = synthetic_series(10, seed=5).assign(series_id="ten-rows")
+    hostile = synthetic_series(300, seed=6).assign(series_id="../../x")
+    write_csv(good, data / "incoming", "good.csv")
+    write_csv(pd.concat([flat, short, hostile]), data / "incoming", "strays.csv")
+    spiked = synthetic_series(320, seed=3)[300:].assign(series_id="good").reset_index(drop=True)
+    spiked.loc[5, "value"] = 1e300  # one absurd value must not sink the series
+    write_csv(spiked, data / "incoming", "spike.csv")
+    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    status = {o.series: o.status for o in summary.series}
+    assert status == {"good": "published", "../../x": "published", "flat": "skipped", "ten-rows": "skipped"}
+    assert current_champion(art, "../../x") is not None
+    assert not list(tmp_path.glob("x*")) and not list(tmp_path.parent.glob("x"))
+    good_outcome = next(o for o in summary.series if o.series == "good")
+    assert good_outcome.metrics["rows"] == {"train": 223, "val": 48, "test": 48}  # 319 good rows
+    reason = json.loads((data / "quarantine" / "spike.csv.reason.json").read_text())
+    assert reason["rule"] == "out-of-range" and reason["rows_quarantined"] == 1
