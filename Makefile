@@ -35,6 +35,7 @@ screenshots: $(STAMP) browser  ## refresh docs/ui-*.png from a real server and t
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_window.py
 	$(BIN)/python benchmarks/bench_rerun.py
+	$(BIN)/python benchmarks/bench_many_series.py
 
 clean:  ## remove what the pipeline wrote (keeps the venv)
 	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \

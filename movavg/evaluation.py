@@ -15,6 +15,7 @@ from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
 from movavg.registry import metrics_of, series_files
 from movavg.schema import SPLIT, TIMESTAMP, ChampionRef, Evaluation, NormalizeResult, Scores, TrainResult
+from movavg.session import keras_session
 from movavg.windowing import naive_baselines
 
 
@@ -117,8 +118,9 @@ def evaluate_candidate(
         return same
     frame = pd.read_parquet(normalized.path)
     test = frame[frame[SPLIT] == "test"].reset_index(drop=True)
-    evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion, normalized.series,
-                                              test, config)
+    with keras_session():
+        evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion,
+                                                  normalized.series, test, config)
     with stage_output(out_dir) as tmp:
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
     evaluation.predictions_path = str(out_dir / "predictions.parquet")

@@ -13,6 +13,7 @@ from movavg.bundle import BundleSpec, load_bundle
 from movavg.registry import current_champion
 from movavg.scaling import to_model_space
 from movavg.schema import SERIES, TIMESTAMP
+from movavg.session import keras_session
 from movavg.windowing import make_windows, window_count
 
 if TYPE_CHECKING:
@@ -75,6 +76,13 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
 
     Returns the forecasts (empty when none could be made) and one note per series left out and why.
     """
+    with keras_session():
+        frames, notes = _forecast_each(artifacts_dir, rows)
+    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "model_version"]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes
+
+
+def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[str]]:
     frames, notes, loaded = [], [], {}
     for series_id, part in rows.groupby(SERIES, sort=True):
         champion = current_champion(artifacts_dir, str(series_id))
@@ -90,5 +98,4 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
             continue
         frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
         frames.append(frame.assign(model_version=champion.version))
-    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "model_version"]
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes
+    return frames, notes

@@ -19,6 +19,7 @@ from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.scaling import to_model_space
 from movavg.schema import EpochHook, NormalizeResult, TrainResult, WindowResult
+from movavg.session import keras_session
 from movavg.storage import atomic_write_json
 from movavg.windowing import load_windows
 
@@ -118,14 +119,16 @@ def train_and_save(
     each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically."""
     series = [n.series for n in normalized]
     train = stacked_windows(windows, "train")
-    started = time.perf_counter()
-    model, history = fit_model(config, train, stacked_windows(windows, "val"), normalized[0].stats.per_window,
-                               on_epoch, series_seed(config.seed, series))
-    result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir, series, len(train[1]))
     spec = BundleSpec(series=series, columns=normalized[0].columns, stats={n.series: n.stats for n in normalized},
                       window=windows[0].spec, train=config.model_dump(mode="json"))
-    with stage_output(out_dir) as tmp:
-        save_bundle(model, spec, tmp)
-        atomic_write_json(tmp / "history.json", history)
-        atomic_write_json(tmp / "train.json", result.model_dump())
+    with keras_session():
+        started = time.perf_counter()
+        model, history = fit_model(config, train, stacked_windows(windows, "val"), normalized[0].stats.per_window,
+                                   on_epoch, series_seed(config.seed, series))
+        result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir, series,
+                                   len(train[1]))
+        with stage_output(out_dir) as tmp:
+            save_bundle(model, spec, tmp)
+            atomic_write_json(tmp / "history.json", history)
+            atomic_write_json(tmp / "train.json", result.model_dump())
     return result

@@ -25,6 +25,7 @@ from movavg.registry import (
 )
 from movavg.report import PLOT_FILE, champion_rows, metrics_table, plot_forecast, report_markdown, summary_line
 from movavg.schema import SERIES, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
+from movavg.session import keras_session
 from movavg.storage import (
     atomic_directory,
     atomic_write_json,
@@ -120,9 +121,11 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
         return None
     path = artifacts_dir / "forecasts" / f"{series_key(series)}-{champion.version}-{fingerprint[:12]}.parquet"
     if not path.exists():
-        model, bundle = load_bundle(Path(champion.path))
-        recent = pd.read_parquet(candidate.normalized.path).tail(bundle.window.lookback)
-        atomic_write_parquet(path, forecast_frame(model, bundle, series, recent).assign(model_version=champion.version))
+        with keras_session():
+            model, bundle = load_bundle(Path(champion.path))
+            recent = pd.read_parquet(candidate.normalized.path).tail(bundle.window.lookback)
+            latest = forecast_frame(model, bundle, series, recent).assign(model_version=champion.version)
+        atomic_write_parquet(path, latest)
     return pd.read_parquet(path).assign(forecast_path=str(path))
 
 

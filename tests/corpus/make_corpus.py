@@ -21,6 +21,15 @@ def with_cell(frame: pd.DataFrame, row: int, column: str, text: str) -> pd.DataF
     return out
 
 
+def stray_series() -> pd.DataFrame:
+    """Series that cannot be modelled, or carry a hostile id, beside nothing good: a constant one, a
+    ten-row one, and one whose id tries to escape the artifacts folder."""
+    flat = base(40).assign(value="5.0", series_id="flat")
+    ten = base(10).assign(series_id="ten-rows")
+    hostile = base(40).assign(series_id="../../x")
+    return pd.concat([flat, ten, hostile], ignore_index=True)
+
+
 def main() -> None:
     csv = {
         "bad_timestamp.csv": with_cell(base(), 3, "timestamp", "not-a-date"),
@@ -35,6 +44,7 @@ def main() -> None:
         "conflicting_values.csv": base(4).assign(value=["99.0", "98.0", "97.0", "96.0"]),
         "wrong_columns.csv": base().rename(columns={"timestamp": "date", "value": "price"}),
         "name with spaces é.csv": base(),
+        "stray_series.csv": stray_series(),
     }
     for name, frame in csv.items():
         frame.to_csv(HERE / name, index=False)

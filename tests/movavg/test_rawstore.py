@@ -120,6 +120,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, int, int]] = [
     ("out_of_range.csv", {"max_value": 1000}, "partial", "out-of-range", "row 8: above ingest.max_value 1000", 9, 1),
     ("all_rows_bad.csv", {}, "quarantined", "number", "10 of 10 row(s) rejected", 0, 10),
     ("name with spaces é.csv", {}, "ingested", "", "", 10, 0),
+    ("stray_series.csv", {}, "ingested", "", "", 90, 0),
     ("empty.csv", {}, "quarantined", "empty-file", "empty", 0, 0),
     ("header_only.csv", {}, "quarantined", "header-only", "header but no rows", 0, 0),
     ("wrong_columns.csv", {}, "quarantined", "missing-columns", "missing column(s) ['timestamp', 'value']", 0, 0),
