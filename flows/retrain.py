@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow, unmapped
+from prefect import State, flow, unmapped
+from prefect.states import Failed
 
 from flows.fanout import gather, model_groups, per_series
 from movavg.config import PipelineConfig
@@ -41,10 +42,16 @@ def retrain(
         artifacts_dir: holds the published models, the champions per series and the forecasts.
         lock_wait_seconds: how long to wait when another run holds the folders' lock before failing.
     """
+    if not Path(data_dir).is_dir():
+        return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
+                          "folder inside for your CSV or Parquet files")
     cache_dir = str(Path(data_dir) / "cache")
     with run_lock([data_dir, artifacts_dir], lock_wait_seconds):
         ingested = ingest(data_dir, config.ingest)
-        series, missing = choose_series(ingested.series, config.normalize.series)
+        try:
+            series, missing = choose_series(ingested.series, config.normalize.series, Path(data_dir) / "incoming")
+        except ValueError as problem:
+            return incomplete(str(problem))
         skipped = [Skipped(series=name, stage="normalize", reason="not in the ingested data") for name in missing]
 
         normalized = gather(series, normalize.map(
@@ -70,5 +77,11 @@ def retrain(
         summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"),
                           config.publish)
         if problem := run_problem(candidates, skipped):
-            raise RunIncomplete(problem)
+            return incomplete(problem)
         return summary
+
+
+def incomplete(problem: str) -> State:
+    """The run's final state when it cannot do (all) its work: Failed with the one-line reason, without a
+    traceback in the logs (it is about data or config, not code); calling the flow raises RunIncomplete."""
+    return Failed(message=problem, data=RunIncomplete(problem))

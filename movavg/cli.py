@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from movavg.runtime import configure_environment
 
@@ -24,6 +24,16 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs (every stage, every "
+                                          "epoch) and TensorFlow's start-up lines on the terminal.")] = False,
+) -> None:
+    """Quiet by default: the terminal shows a progress bar, warnings and the outcome; the full run logs
+    always reach the Prefect API (and its UI)."""
+    configure_environment(verbose)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")]
 ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")]
@@ -78,7 +88,16 @@ def run(
     overrides: Overrides = None,
 ) -> None:
     """Run the pipeline once: ingest new files, retrain what changed, publish if better."""
-    run_pipeline(load_config(preset, config_file, overrides), data_dir, artifacts_dir)
+    config = load_config(preset, config_file, overrides)
+    require_data_dir(data_dir)
+    run_pipeline(config, data_dir, artifacts_dir)
+
+
+def require_data_dir(data_dir: Path) -> None:
+    """A mistyped --data-dir ends here, naming the folder; it is never created silently."""
+    if not data_dir.is_dir():
+        fail(f"data folder {data_dir} does not exist: check --data-dir, or create it with "
+             f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)")
 
 
 @app.command()
@@ -121,11 +140,45 @@ def models(
         where = f"for series {series!r} " if series is not None else ""
         console.print(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
         return
-    table = Table("version", "series", "created", "MAE", "RMSE", "baseline MAE", "champion")
+    table = Table("version", "series", Column("created", no_wrap=True, min_width=25), "MAE", "RMSE", "baseline MAE",
+                  "champion")
     for r in rows:
         table.add_row(r["version"], r["series"], r["created"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}",
                       f"{r['baseline_mae']:.4g}", "*" if r["champion"] else "")
     console.print(table)
+
+
+@app.command()
+def status(
+    data_dir: DataDir = Path("data"),
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    series: SeriesOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """Where every series stands: rows and newest data, champion and its kind, test MAE vs the better naive
+    baseline, when it was published, and what the last run did with it."""
+    from movavg.status import series_status
+
+    rows = series_status(data_dir, artifacts_dir, series)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        console.print(f"nothing ingested into {data_dir} and nothing published in {artifacts_dir} yet: "
+                      "run `movavg run` or `movavg demo`")
+        return
+    table = Table("series", "rows", Column("newest data", no_wrap=True), "champion", "kind", "test MAE",
+                  "baseline MAE", Column("published", no_wrap=True), "last run")
+    for r in rows:
+        last = r["last_run"] or {}
+        table.add_row(r["series"], str(r["rows"]), (r["newest"] or "-")[:19], r["champion"] or "-", r["kind"] or "-",
+                      _number(r["mae"]), _number(r["baseline_mae"]), (r["published"] or "-")[:19],
+                      last.get("status", "-"))
+    console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 @app.command()
@@ -199,6 +252,7 @@ def ingest(
     """Validate and ingest the files in incoming/ now, then emit `movavg.data.arrived` so a served
     `on-data` deployment retrains right away (needs PREFECT_API_URL)."""
     config = load_config(preset, config_file, overrides)
+    require_data_dir(data_dir)
     configure_environment()
     from movavg.lock import RunLockedError, run_lock
     from movavg.rawstore import ingest_files
@@ -217,9 +271,7 @@ def ingest(
         for name in result.waiting:
             table.add_row(name, "waiting", "-", "-", "-", "still being written; left in incoming/")
         console.print(table)
-    console.print(f"movavg: {len(result.new_files)} file(s) ingested ({result.new_rows} rows), "
-                  f"{len(result.quarantined)} with quarantined rows, {len(result.waiting)} waiting; "
-                  f"{result.total_rows} rows in raw/", highlight=False)
+    console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False)
     if result.new_files:
         announce_new_data(data_dir, result.new_files, result.new_rows, result.fingerprint)
 

@@ -106,8 +106,8 @@ def _write_series_files(folder: Path, candidate: Candidate, version: str, config
     predictions = pd.read_parquet(candidate.evaluation.predictions_path)
     predictions.to_parquet(folder / "predictions.parquet", index=False)
     if config.plot:
-        title = f"{candidate.evaluation.series} {version}: MA forecast vs actual, test slice"
-        plot_forecast(predictions, title, folder / PLOT_FILE)
+        plot_forecast(predictions, candidate.evaluation.series, version, candidate.normalized.columns[0],
+                      folder / PLOT_FILE)
 
 
 def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:

@@ -15,18 +15,21 @@ from movavg.schema import Candidate, EpochHook, RunSummary, SeriesOutcome, Skipp
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
+NAIVE_NAMES = {"naive_last": "naive: last value", "naive_ma": "naive: current MA"}
 
 
-def progress_reporter(log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
-    """A rich progress bar in the terminal plus one log line per epoch; returns (hook, close)."""
+def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
+    """A rich progress bar for one training (shown from its first epoch, so trainings waiting for their
+    turn draw nothing) plus one log line per epoch; returns (hook, close)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    progress = Progress(TextColumn(f"training {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("{task.fields[losses]}"), transient=False)
     bar = progress.add_task("train", total=None, losses="")
-    progress.start()
 
     def hook(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        if not progress.live.is_started:
+            progress.start()
         losses = "  ".join(f"{key} {value:.4g}" for key, value in sorted(logs.items()))
         progress.update(bar, completed=epoch, total=epochs, losses=losses)
         log(f"epoch {epoch}/{epochs}: {losses}")
@@ -34,20 +37,31 @@ def progress_reporter(log: Callable[[str], None]) -> tuple[EpochHook, Callable[[
     return hook, progress.stop
 
 
-def plot_forecast(predictions: pd.DataFrame, title: str, path: Path) -> None:
-    """PNG of actual vs forecast MA on the test slice (plus the previous champion when scored)."""
+def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path) -> None:
+    """PNG of the actual MA on the test slice against the model's forecast and the better naive baseline,
+    with both test MAEs in the title (plus the previous champion when it was scored)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    actual = predictions["actual"]
+    mae = (predictions["predicted"] - actual).abs().mean()
+    naive = min(("naive_last", "naive_ma"), key=lambda column: (predictions[column] - actual).abs().mean())
+    naive_mae = (predictions[naive] - actual).abs().mean()
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
-    axes.plot(predictions["timestamp"], predictions["actual"], label="actual MA", color="black", linewidth=1.5)
-    axes.plot(predictions["timestamp"], predictions["predicted"], label="forecast", color="tab:blue", linewidth=1.2)
+    axes.plot(predictions["timestamp"], actual, label="actual MA", color="black", linewidth=1.5)
+    axes.plot(predictions["timestamp"], predictions["predicted"], label=f"model {version}", color="tab:blue",
+              linewidth=1.2)
+    axes.plot(predictions["timestamp"], predictions[naive], label=NAIVE_NAMES[naive], color="tab:gray",
+              linewidth=1, linestyle=":")
     if "champion" in predictions and predictions["champion"].notna().any():
         axes.plot(predictions["timestamp"], predictions["champion"], label="previous champion", color="tab:orange",
                   linewidth=1, linestyle="--")
-    axes.set_title(title)
+    axes.set_title(f"{series}: forecast MA vs actual on the test slice — MAE model {mae:.4g}, "
+                   f"{NAIVE_NAMES[naive]} {naive_mae:.4g}")
+    axes.set_ylabel(f"moving average of {unit}")
+    axes.set_xlabel("end of the input window")
     axes.legend(loc="best")
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()

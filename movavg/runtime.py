@@ -1,9 +1,13 @@
-"""Process-wide defaults applied by the CLI before Prefect or TensorFlow are imported."""
+"""Process-wide defaults applied by the CLI before Prefect or TensorFlow are imported, and a quiet
+TensorFlow import."""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
+VERBOSE = "MOVAVG_VERBOSE"
 DEFAULTS = {
     # A cold ephemeral Prefect API takes ~20 s to start on 2 cores; Prefect's default timeout is 20 s.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -11,9 +15,39 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
+# Quiet by default: the terminal shows warnings and the outcome; run logs still reach the Prefect API (UI).
+QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
 
 
-def configure_environment() -> None:
-    """Set the defaults above unless the user already set them."""
+def configure_environment(verbose: bool = False) -> None:
+    """Set the defaults above unless the user already set them; `verbose` keeps Prefect's INFO lines and
+    TensorFlow's start-up lines on the terminal."""
+    if verbose:
+        os.environ[VERBOSE] = "1"
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+    if os.environ.get(VERBOSE):  # also over a quiet level inherited from a parent process
+        os.environ.update({name: "DEBUG" for name in QUIET})
+    else:
+        for name, value in QUIET.items():
+            os.environ.setdefault(name, value)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up lines (the absl pre-init warning, the oneDNN and CPU-feature
+    notices) kept off the terminal: no environment variable silences them, since they are written to file
+    descriptor 2 before TensorFlow's own logging starts. With MOVAVG_VERBOSE set they are shown."""
+    if "tensorflow" in sys.modules or os.environ.get(VERBOSE):
+        import tensorflow  # noqa: F401
+        return
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    # Many models predicting in one process make tf.function warn about retracing; expected here.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -91,6 +91,12 @@ class IngestResult:
     files: list[dict[str, Any]] = field(default_factory=list)  # FileReport entries, as in the ledger
     series: dict[str, str] = field(default_factory=dict)  # series id -> fingerprint of its ingested data
 
+    def headline(self) -> str:
+        """`2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting`."""
+        outcomes = [entry["outcome"] for entry in self.files]
+        return (f"{len(self.new_files)} file(s) ingested ({self.new_rows} rows), {outcomes.count('partial')} with "
+                f"quarantined rows, {outcomes.count('quarantined')} quarantined whole, {len(self.waiting)} waiting")
+
 
 class GapReport(BaseModel):
     """Holes in the time index: steps longer than 1.5x the median step."""

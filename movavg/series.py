@@ -15,14 +15,17 @@ from movavg.scaling import ScalerStats, fit_stats
 from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult, UnusableSeries
 from movavg.storage import atomic_write_json, frame_hash
 
+HOLIDAY_DAYS = 2  # up to this many missing weekdays in a row are holidays, not gaps
 
-def choose_series(available: dict[str, str], wanted: str | list[str] | None) -> tuple[list[str], list[str]]:
+
+def choose_series(available: dict[str, str], wanted: str | list[str] | None,
+                  incoming: Path = Path("<data-dir>/incoming")) -> tuple[list[str], list[str]]:
     """(series to model, requested ids that are not in the data) from the ingested series and the filter.
 
     Raises ValueError saying what to do when nothing was ingested or the filter matches no series.
     """
     if not available:
-        raise ValueError("no data ingested yet: put CSV or Parquet files into <data-dir>/incoming/ (or run `movavg demo`); "
+        raise ValueError(f"no data ingested yet: put CSV or Parquet files into {incoming}/ (or run `movavg demo`); "
                          "files modified in the last ingest.settle_seconds wait for the next run")
     if wanted is None:
         return sorted(available), []
@@ -39,22 +42,40 @@ def select_series(raw: pd.DataFrame, series: str) -> pd.DataFrame:
     return raw[raw[SERIES] == series].sort_values(TIMESTAMP, ignore_index=True)
 
 
+def is_business_days(timestamps: pd.Series) -> bool:
+    """True for daily data on weekdays only (prices, business metrics): weekends are its calendar, not gaps."""
+    steps = timestamps.diff().dropna()
+    days = pd.DatetimeIndex(timestamps)
+    return (len(timestamps) >= 10 and not steps.empty and steps.median() == pd.Timedelta(days=1)
+            and bool((days.dayofweek < 5).all()) and bool((days == days.normalize()).all()))
+
+
 def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
-    """(median step, number of gaps, largest step) of a sorted time index."""
+    """(usual step, number of gaps, largest step) of a sorted time index.
+
+    A gap is a step longer than 1.5x the median one. Business-day data (see `is_business_days`) counts
+    only holes of more than HOLIDAY_DAYS missing weekdays, so weekends and holidays are not gaps.
+    """
     steps = timestamps.diff().dropna()
     if steps.empty:
         return pd.Timedelta(0), 0, pd.Timedelta(0)
     step = steps.median()
+    if is_business_days(timestamps):
+        days = pd.DatetimeIndex(timestamps).tz_localize(None).values.astype("datetime64[D]")
+        missing = np.busday_count(days[:-1], days[1:]) - 1
+        return step, int((missing > HOLIDAY_DAYS).sum()), steps.max()
     return step, int((steps > 1.5 * step).sum()), steps.max()
 
 
 def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataFrame:
-    """Resample one series to its median step; new rows get values by forward fill or time interpolation."""
+    """Resample one series to its calendar (business days, or its median step); new rows get values by
+    forward fill or time interpolation."""
     step, gaps, _ = find_gaps(series[TIMESTAMP])
     if method == "none" or gaps == 0:
         return series
     indexed = series.set_index(TIMESTAMP)
-    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=step)
+    freq = "B" if is_business_days(series[TIMESTAMP]) else step
+    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=freq)
     filled = indexed.reindex(indexed.index.union(grid))
     filled[columns] = filled[columns].ffill() if method == "ffill" else filled[columns].interpolate(method="time")
     filled[SERIES] = series[SERIES].iloc[0]

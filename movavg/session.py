@@ -14,11 +14,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from movavg.runtime import import_tensorflow
+
 _KERAS = threading.RLock()
 
 
 @contextmanager
 def keras_session() -> Iterator[None]:
-    """Hold the process' Keras lock (re-entrant) for one build, fit, load or predict."""
+    """Hold the process' Keras lock (re-entrant) for one build, fit, load or predict; the first session of
+    a process imports TensorFlow quietly."""
     with _KERAS:
+        import_tensorflow()
         yield

@@ -21,8 +21,7 @@ def ingest(data_dir: str, config: IngestConfig) -> IngestResult:
     """Ingest ready files into `<data_dir>/raw/`; log what was ingested, quarantined or left waiting."""
     result = ingest_files(Path(data_dir), config)
     logger = get_run_logger()
-    logger.info("ingested %d new file(s), %d row(s); %d file(s) with quarantined rows; fingerprint %s",
-                len(result.new_files), result.new_rows, len(result.quarantined), result.fingerprint[:12])
+    logger.info("%s; fingerprint %s", result.headline(), result.fingerprint[:12])
     for entry in result.files:
         if entry["outcome"] in {"quarantined", "partial"}:
             logger.warning("%s: %s (see %s/quarantine/)", entry["file"], entry["reason"], data_dir)

@@ -21,7 +21,7 @@ def train(
     """Cached on the windows' content, the scalers, this config and the library code (`label` names the
     task run: the series, or "global")."""
     logger = get_run_logger()
-    show, close = progress_reporter(logger.info)
+    show, close = progress_reporter(label, logger.info)
     artifact = create_progress_artifact(0.0, key="movavg-training-progress", description="Training epochs done")
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:

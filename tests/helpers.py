@@ -37,7 +37,7 @@ def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
 def client_env(base: str, home: Path) -> dict[str, str]:
     """Environment for a `movavg` subprocess talking to the test server."""
     return {**os.environ, "PREFECT_API_URL": f"{base}/api", "PREFECT_HOME": str(home),
-            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO", "MOVAVG_VERBOSE": "1"}
 
 
 def movavg_command(*args: str) -> list[str]:

@@ -93,7 +93,7 @@ def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.Monk
     result = runner.invoke(app, ["ingest", "--report", "-d", str(tmp_path / "data")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     for expected in ("out_of_order.csv", "ingested", "bad_timestamp.csv", "partial", "semicolons.csv", "quarantined",
-                     "separated by semicolons", "2 file(s) ingested (19 rows), 2 with quarantined rows",
+                     "separated by semicolons", "2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting",
                      "no event was sent"):
         assert expected in result.output, expected
 
@@ -165,5 +165,46 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     none = runner.invoke(app, ["predict", "--input", str(nothing), "-a", str(art)])
     assert none.exit_code == 1 and "no series of" in none.output
 
+    status = {row["series"]: row for row in json.loads(
+        runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)]).stdout)}
+    assert status["FB"]["last_run"]["status"] == "skipped" and status["FB"]["champion"] is None
+    assert status["IBM"]["champion"] == champions["IBM"] and status["IBM"]["rows"] == 420
+    table = runner.invoke(app, ["status", "-d", str(data), "-a", str(art)], env={"COLUMNS": "160"})
+    assert table.exit_code == 0 and "published" in table.output and "skipped" in table.output
+
     rolled = runner.invoke(app, ["promote", champions["AAPL"], "--series", "IBM", "-a", str(art)])
     assert rolled.exit_code == 1 and "was not published for series 'IBM'" in rolled.output
+
+
+def test_a_mistyped_data_folder_ends_with_one_line_and_is_not_created(tmp_path: Path) -> None:
+    for command in (["run", "-a", str(tmp_path / "a")], ["ingest"]):
+        result = runner.invoke(app, [*command, "-d", str(tmp_path / "dta")])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"data folder {tmp_path / 'dta'} does not exist" in result.output
+    assert not (tmp_path / "dta").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server: str, tmp_path: Path) -> None:
+    """Default (not -v) terminal output: no TensorFlow or Prefect start-up lines, no traceback, no retry."""
+    import subprocess
+
+    from tests.helpers import client_env, movavg_command
+
+    env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items()
+           if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}}
+    write_csv(synthetic_series(400, seed=2), tmp_path / "data" / "incoming", "a.csv")
+    dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
+    done = subprocess.run(movavg_command("run", *dirs, *tiny_args()), env=env, capture_output=True, text=True,
+                          timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "champion is now v1" in output, output
+    for noise in ("absl::InitializeLog", "oneDNN", "docs.prefect.io", "Task run", "Finished in state"):
+        assert noise not in output, noise
+    short = subprocess.run(movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=200"), env=env,
+                           capture_output=True, text=True, timeout=300)
+    output = short.stdout + short.stderr
+    assert short.returncode == 1 and "Traceback" not in output and "Retry" not in output, output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("movavg: run incomplete: no series could be modelled: default: too short"), output

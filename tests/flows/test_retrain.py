@@ -103,8 +103,15 @@ def test_bad_file_is_quarantined_and_the_champion_stays(tmp_path: Path, tiny_con
 
 
 def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConfig) -> None:
-    with pytest.raises(ValueError, match="no data ingested yet"):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(RunIncomplete, match=f"no data ingested yet: put CSV or Parquet files into {tmp_path}/data/incoming/"):
         retrain(config=tiny_config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
+
+
+def test_a_missing_data_folder_is_named_and_never_created(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    with pytest.raises(RunIncomplete, match=f"data folder {tmp_path}/dta does not exist"):
+        retrain(config=tiny_config, data_dir=str(tmp_path / "dta"), artifacts_dir=str(tmp_path / "artifacts"))
+    assert not (tmp_path / "dta").exists()
 
 
 def test_a_constant_series_is_skipped_with_its_reason(tmp_path: Path, tiny_config: PipelineConfig) -> None:

@@ -88,3 +88,16 @@ def test_gaps_are_found_and_filled_per_policy() -> None:
     assert filled["value"].iloc[3] == pytest.approx(2.333333333)
     assert fill_gaps(raw, ["value"], "ffill")["value"].iloc[3:5].tolist() == [2.0, 2.0]
     assert set(filled["series_id"]) == {"s"}
+
+
+def test_weekends_and_holidays_of_business_day_data_are_not_gaps() -> None:
+    days = pd.bdate_range("2024-01-01", periods=300, tz="UTC")
+    holidays = days.delete([20, 100, 101])  # one holiday, then a two-day one
+    assert find_gaps(pd.Series(holidays))[1] == 0
+    outage = holidays.delete(range(150, 155))  # five weekdays missing: a real gap
+    assert find_gaps(pd.Series(outage))[1] == 1
+    raw = pd.DataFrame({"series_id": "s", "timestamp": outage, "value": np.arange(len(outage), dtype=float)})
+    filled = fill_gaps(raw, ["value"], "ffill")
+    assert len(filled) == len(days) and (pd.DatetimeIndex(filled["timestamp"]).dayofweek < 5).all()  # every weekday
+    calendar = pd.Series(pd.date_range("2024-01-01", periods=300, freq="D", tz="UTC")).drop([10, 11, 12])
+    assert find_gaps(calendar.reset_index(drop=True))[1] == 1  # daily data with weekends is not business days
