@@ -1,8 +1,8 @@
 """A full run vs a no-new-data rerun of the retraining flow, side by side, on the bundled CO2 sample.
 
 Measures the flow in one process on one local Prefect API (the API's start-up is excluded, it is
-paid once either way), then the same two runs as `movavg run` commands (each starting its own
-ephemeral API, as a user sees it).
+paid once either way), then the same two runs as `movavg run` commands, as a user sees them (the
+full run starts its own ephemeral API; the rerun, with nothing changed, ends before Prefect starts).
 
 Run: .venv/bin/python benchmarks/bench_rerun.py [--set train.epochs=20 ...]
 """

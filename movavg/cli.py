@@ -65,8 +65,21 @@ def load_config(preset: str, config_file: Path | None, overrides: list[str] | No
 
 
 def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
-    """Run the retraining flow once and print its one-line outcome."""
+    """Run the retraining flow once and print its one-line outcome.
+
+    Without a Prefect server, a run that could change nothing (no new file; config, code, data and champions
+    as the last complete run left them) ends at once with that run's outcome, never starting Prefect. With
+    PREFECT_API_URL set the flow always runs, so the server records every run.
+    """
+    import os
+
     configure_environment()
+    from movavg.status import nothing_to_do
+
+    if not os.environ.get("PREFECT_API_URL") and (line := nothing_to_do(
+            config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)):
+        console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
+        return
     from flows.retrain import retrain
     from movavg.publishing import RunIncomplete
 

@@ -1,28 +1,33 @@
-"""Where every series stands: its data, its champion and the last run's outcome (`movavg status`)."""
+"""Where every series stands: its data, its champion and the last run's outcome (`movavg status`); and
+whether a new run could change anything at all (the CLI's fast no-op path)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from movavg.rawstore import raw_parts
+from movavg.rawstore import fingerprint, pending_files, raw_parts
 from movavg.registry import current_champion, history, metrics_of
-from movavg.schema import SERIES, TIMESTAMP, RunSummary
-from movavg.storage import atomic_write_json, read_json, utc_now
+from movavg.report import summary_line
+from movavg.schema import SERIES, TIMESTAMP, RunSummary, Skipped
+from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 
 LAST_RUN = Path("runs") / "last.json"
 
 
-def record_run(artifacts_dir: Path, summary: RunSummary) -> None:
-    """Remember each series' outcome of this run (series it did not touch keep their earlier outcome)."""
+def record_run(artifacts_dir: Path, summary: RunSummary, key: str | None) -> None:
+    """Remember each series' outcome of this run (series it did not touch keep their earlier outcome) and,
+    for a complete run, its `run_key` and the line an identical rerun would end with (`nothing_to_do`)."""
     path = artifacts_dir / LAST_RUN
     earlier = read_json(path)["series"] if path.exists() else {}
     now = utc_now()
     outcomes = {o.series: {"status": o.status, "message": o.message, "at": now} for o in summary.series}
-    atomic_write_json(path, {"at": now, "message": summary.message, "series": {**earlier, **outcomes}})
+    atomic_write_json(path, {"at": now, "message": summary.message, "series": {**earlier, **outcomes},
+                             "key": key, "replay": replay(summary) if key else None})
 
 
 def data_summary(raw_dir: Path) -> pd.DataFrame:
@@ -58,3 +63,45 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
                   "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
                   "published": history(artifacts_dir, name)[-1]["since"]}
     return entry
+
+
+def pipeline_code() -> str:
+    """Hash of the source of the whole pipeline (library, stage tasks, flow): any edit changes it."""
+    digests = []
+    for package in ("movavg", "tasks", "flows"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            digests += [(str(path.relative_to(folder)), sha256_file(path)) for path in sorted(Path(folder).rglob("*.py"))]
+    return stable_hash(digests)
+
+
+def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> str:
+    """Everything a run's outcome depends on besides new files: config, code, ingested data, champions."""
+    pointers = sorted(str(p.relative_to(artifacts_dir)) + p.read_text() for p in
+                      [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")])
+    return stable_hash(run_config, pipeline_code(), fingerprint(raw_dir), pointers)
+
+
+def replay(summary: RunSummary) -> str:
+    """The one line an identical rerun (no new file, nothing changed) ends with: published series are then
+    unchanged, every other outcome repeats."""
+    outcomes = [o.model_copy(update={"status": "unchanged",
+                                     "message": f"no new data; champion {o.champion_version} unchanged"})
+                if o.status == "published" else o for o in summary.series]
+    if len(outcomes) == 1:
+        return outcomes[0].message
+    skipped = [Skipped(series=o.series, stage="", reason=o.message, failed=o.status == "failed")
+               for o in outcomes if o.status in {"skipped", "failed"}]
+    return summary_line(outcomes, skipped)
+
+
+def nothing_to_do(run_config: dict[str, Any], data_dir: Path, artifacts_dir: Path, settle_seconds: float) -> str | None:
+    """The outcome line of the last run when a new run could change nothing (no file ready in incoming/, and
+    config, code, data and champions as the last complete run left them); None when a run is needed."""
+    path = artifacts_dir / LAST_RUN
+    if not path.exists() or pending_files(data_dir / "incoming", settle_seconds)[0]:
+        return None
+    last = read_json(path)
+    if last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir):
+        return None
+    return last.get("replay")

@@ -10,9 +10,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from movavg.config import PublishConfig
-from movavg.publishing import publish_run
+from movavg.publishing import publish_run, run_problem
 from movavg.schema import Candidate, IngestResult, RunSummary, Skipped
-from movavg.status import record_run
+from movavg.status import record_run, run_key
 from tasks.policies import transient_io
 
 
@@ -23,7 +23,9 @@ def publish(
 ) -> RunSummary:
     """Not cached (it is the side effect); idempotent, so a retry never publishes twice."""
     outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config)
-    record_run(Path(artifacts_dir), outcome.summary)
+    complete = run_problem(candidates, skipped) is None
+    key = run_key(run_config, Path(ingested.raw_dir), Path(artifacts_dir)) if complete else None
+    record_run(Path(artifacts_dir), outcome.summary, key)
     create_table_artifact(key="movavg-metrics", table=outcome.metrics, description="Test-slice metrics per series")
     create_table_artifact(key="movavg-registry", table=outcome.registry, description="Champion of every series")
     create_markdown_artifact(key="movavg-report", markdown=outcome.report, description=outcome.summary.message)
