@@ -23,7 +23,15 @@ from movavg.registry import (
     series_key,
     set_champion,
 )
-from movavg.report import PLOT_FILE, champion_rows, metrics_table, plot_forecast, report_markdown, summary_line
+from movavg.report import (
+    PLOT_FILE,
+    champion_rows,
+    metrics_table,
+    no_new_data,
+    plot_forecast,
+    report_markdown,
+    summary_line,
+)
 from movavg.schema import SERIES, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
 from movavg.session import keras_session
 from movavg.storage import (
@@ -120,13 +128,15 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
     if champion is None or not bundle_intact(Path(champion.path)):
         return None
     path = artifacts_dir / "forecasts" / f"{series_key(series)}-{champion.version}-{fingerprint[:12]}.parquet"
-    if not path.exists():
+    if path.exists():
+        latest = pd.read_parquet(path)
+    else:
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
             recent = pd.read_parquet(candidate.normalized.path).tail(bundle.window.lookback)
             latest = forecast_frame(model, bundle, series, recent).assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
-    return pd.read_parquet(path).assign(forecast_path=str(path))
+    return latest.assign(forecast_path=str(path))
 
 
 def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
@@ -148,7 +158,7 @@ def series_outcome(candidate: Candidate, published: str | None, champion: str | 
     if published:
         status, message = "published", f"{evaluation.reason}; champion is now {published}"
     elif evaluation.reason.startswith("unchanged") and new_rows == 0:
-        status, message = "unchanged", f"no new data; champion {champion} unchanged"
+        status, message = "unchanged", no_new_data(champion)
     elif evaluation.reason.startswith("unchanged"):
         status, message = "unchanged", f"{evaluation.reason}; champion {champion} unchanged"
     else:

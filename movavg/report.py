@@ -70,6 +70,11 @@ def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: st
     plt.close(figure)
 
 
+def no_new_data(champion: str | None) -> str:
+    """The outcome of a series whose data, config and code did not change."""
+    return f"no new data; champion {champion} unchanged"
+
+
 def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
     """`4 series: 3 published, 1 kept, 1 skipped (FB: too short)`: modelled series, then what happened."""
     modelled = [o for o in outcomes if o.status not in {"skipped", "failed"}]

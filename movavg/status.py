@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from movavg.rawstore import fingerprint, pending_files, raw_parts
 from movavg.registry import current_champion, history, metrics_of
-from movavg.report import summary_line
+from movavg.report import no_new_data, summary_line
 from movavg.schema import SERIES, TIMESTAMP, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 
@@ -85,8 +85,7 @@ def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> s
 def replay(summary: RunSummary) -> str:
     """The one line an identical rerun (no new file, nothing changed) ends with: published series are then
     unchanged, every other outcome repeats."""
-    outcomes = [o.model_copy(update={"status": "unchanged",
-                                     "message": f"no new data; champion {o.champion_version} unchanged"})
+    outcomes = [o.model_copy(update={"status": "unchanged", "message": no_new_data(o.champion_version)})
                 if o.status == "published" else o for o in summary.series]
     if len(outcomes) == 1:
         return outcomes[0].message
