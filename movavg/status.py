@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from movavg.bundle import bundle_intact
 from movavg.rawstore import fingerprint, pending_files, raw_parts
-from movavg.registry import current_champion, history, metrics_of
+from movavg.registry import check_version, current_champion, history, metrics_of, models_dir
 from movavg.report import no_new_data, summary_line
 from movavg.schema import SERIES, TIMESTAMP, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
@@ -76,10 +77,18 @@ def pipeline_code() -> str:
 
 
 def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> str:
-    """Everything a run's outcome depends on besides new files: config, code, ingested data, champions."""
-    pointers = sorted(str(p.relative_to(artifacts_dir)) + p.read_text() for p in
-                      [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")])
+    """Everything a run's outcome depends on besides new files: config, code, ingested data, and each champion
+    pointer with whether the model it names is still whole (a damaged champion makes a run replace it)."""
+    pointers = sorted((str(p.relative_to(artifacts_dir)), p.read_text(), _names_whole_model(p, artifacts_dir))
+                      for p in [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")])
     return stable_hash(run_config, pipeline_code(), fingerprint(raw_dir), pointers)
+
+
+def _names_whole_model(pointer: Path, artifacts_dir: Path) -> bool:
+    try:
+        return bundle_intact(models_dir(artifacts_dir) / check_version(read_json(pointer)["version"]))
+    except (ValueError, KeyError, OSError):
+        return False
 
 
 def replay(summary: RunSummary) -> str:

@@ -68,8 +68,25 @@ def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_las
     (art / "champions" / "x" / "champion.json").write_text("{}")  # a champion switched (a promote)
     assert nothing_to_do(config, data, art, 2.0) is None
     (art / "champions" / "x" / "champion.json").unlink()
+    assert nothing_to_do(config, data, art, 2.0) is not None
     write_csv(synthetic_series(40, seed=1)[30:], data / "incoming", "b.csv")  # a new file is ready
     assert nothing_to_do(config, data, art, 2.0) is None
     record_run(art, one, None)  # an incomplete run is never replayed
     (data / "incoming" / "b.csv").unlink()
     assert nothing_to_do(config, data, art, 2.0) is None
+
+
+def test_a_damaged_champion_model_makes_a_run_needed(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.helpers import FIXTURES
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    shutil.copytree(FIXTURES / "legacy_artifacts", art)
+    write_csv(synthetic_series(30, seed=1), data / "incoming", "a.csv")
+    ingest_files(data, IngestConfig())
+    one = summary(("default", "unchanged"))
+    record_run(art, one, run_key({}, data / "raw", art))
+    assert nothing_to_do({}, data, art, 2.0) == "unchanged"
+    (art / "models" / "v1" / "model.keras").write_bytes(b"not a zip")
+    assert nothing_to_do({}, data, art, 2.0) is None
