@@ -11,24 +11,25 @@ import pandas as pd
 
 from movavg.bundle import BundleSpec, load_bundle
 from movavg.registry import current_champion
-from movavg.scaling import to_model_space
 from movavg.schema import SERIES, TIMESTAMP
 from movavg.session import keras_session
-from movavg.windowing import make_windows, window_count
+from movavg.windowing import PREDICT_BATCH, make_windows, window_count
 
 if TYPE_CHECKING:
     import keras
 
-PREDICT_BATCH = 1024
 
+def predict_normalized(model: keras.Model, values: np.ndarray, lookback: int, per_window: bool) -> np.ndarray:
+    """Model output for every window of normalized rows `values` (n, f), fed batch by batch (never all
+    windows at once) -> normalized MA (n - lookback + 1,), window i ending at row i + lookback - 1."""
+    from movavg.feed import WindowFeed
 
-def predict_normalized(model: keras.Model, x: np.ndarray, per_window: bool) -> np.ndarray:
-    """Model output for normalized windows x (m, lookback, f) -> normalized MA (m,)."""
-    if len(x) == 0:
+    count = window_count(len(values), lookback, 0)
+    if count == 0:
         return np.empty((0,), dtype="float64")
-    shifted, _, offset = to_model_space(x.astype("float32"), None, per_window)
-    out = model.predict(shifted, batch_size=PREDICT_BATCH, verbose=0).reshape(-1)
-    return out.astype("float64") + offset
+    feed = WindowFeed(values, np.arange(count), None, lookback, PREDICT_BATCH, per_window)
+    out = model.predict(feed, verbose=0).reshape(-1)
+    return out.astype("float64") + feed.offsets()
 
 
 def forecast_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
@@ -47,9 +48,8 @@ def forecast_frame(model: keras.Model, bundle: BundleSpec, series_id: str, serie
         raise ValueError(f"input lacks the model's column(s) {missing}")
     cfg, stats = bundle.window, bundle.stats_for(series_id)
     values = stats.transform(series[bundle.columns].to_numpy(dtype="float64"))
-    # horizon 0 here: every window whose inputs are known gets a forecast, also the newest ones.
-    x, _ = make_windows(values, cfg.lookback, 1, 0)
-    predicted = stats.inverse_target(predict_normalized(model, x, stats.per_window))
+    # every window whose inputs are known gets a forecast, also the newest ones.
+    predicted = stats.inverse_target(predict_normalized(model, values, cfg.lookback, stats.per_window))
     ends = series[TIMESTAMP].to_numpy()[cfg.lookback - 1 :]
     return pd.DataFrame({TIMESTAMP: ends, SERIES: series_id, "horizon": cfg.horizon, "predicted_ma": predicted})
 

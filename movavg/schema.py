@@ -18,7 +18,6 @@ ROW = "row"  # 1-based row number inside an input file
 # The chronological split of a series.
 SPLIT = "split"
 SPLITS = ("train", "val", "test")
-TARGET_TIME = "target_timestamp"
 
 # Called after every training epoch with (epoch, epochs, logs).
 EpochHook = Callable[[int, int, dict[str, float]], None]
@@ -120,11 +119,13 @@ class NormalizeResult(BaseModel):
 
 
 class WindowResult(BaseModel):
-    """Where the windows live, how many per split, and the offsets that made them."""
+    """Where each split's windows lie in the normalized series (`bounds.parquet`), how many per split, and
+    the offsets that make them; the windows themselves are never stored."""
 
     path: str
     content_hash: str
     counts: dict[str, int]
+    columns: list[str]
     features: int
     spec: WindowSpec
 
@@ -142,6 +143,8 @@ class TrainResult(BaseModel):
     train_seconds: float
     finite: bool
     stop_reason: str
+    batch_size: int | None = None  # as trained (chosen when the config leaves it empty)
+    jit_compile: bool | None = None
 
 
 class Scores(BaseModel):

@@ -1,4 +1,4 @@
-"""Windowing: turn a normalized series into supervised (X, y) windows, vectorised, split by split.
+"""Windowing: supervised (X, y) windows of a normalized series, as views and index arrays, split by split.
 
 Offsets, for window i of a series `values` with n rows::
 
@@ -13,11 +13,10 @@ classic construction `X = data[i:i+w]`, `y = mean(data[i:i+w])` for every i, the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.lib.stride_tricks import sliding_window_view
 
 from movavg.cache import stage_output
@@ -25,7 +24,6 @@ from movavg.config import WindowConfig
 from movavg.schema import (
     SPLIT,
     SPLITS,
-    TARGET_TIME,
     TIMESTAMP,
     NormalizeResult,
     UnusableSeries,
@@ -34,6 +32,8 @@ from movavg.schema import (
 )
 from movavg.series import z_columns
 from movavg.storage import sha256_file
+
+PREDICT_BATCH = 1024  # windows per batch where no gradient is computed (validation, forecasts)
 
 
 def window_count(n: int, lookback: int, horizon: int) -> int:
@@ -54,8 +54,8 @@ def make_windows(
         target_col: feature whose moving average is the target.
 
     Returns:
-        X of shape (m, lookback, features) and y of shape (m,), m = n - lookback - horizon + 1
-        (0 when the series is too short), in the dtype of `values`.
+        X of shape (m, lookback, features), a read-only view of `values` (no copy), and y of shape (m,),
+        m = n - lookback - horizon + 1 (0 when the series is too short), in the dtype of `values`.
     """
     if lookback < 1 or ma_window < 1 or horizon < 0:
         raise ValueError(f"need lookback >= 1, ma_window >= 1, horizon >= 0; got {lookback}, {ma_window}, {horizon}")
@@ -73,7 +73,7 @@ def make_windows(
     first_end = lookback - 1 + horizon
     target = array[first_end - ma_window + 1 :, target_col]
     y = sliding_window_view(target, ma_window)[:m].mean(axis=1)
-    return np.ascontiguousarray(x), y
+    return x, y
 
 
 def naive_baselines(target: np.ndarray, lookback: int, ma_window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,58 +85,67 @@ def naive_baselines(target: np.ndarray, lookback: int, ma_window: int, horizon: 
     return last, current_ma
 
 
-def split_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Windows of each split built from that split's rows only, so no window mixes splits.
+class WindowArrays(NamedTuple):
+    """Windows without copies: window i reads `values[starts[i] : starts[i] + lookback]` and predicts `targets[i]`.
 
-    Returns {split: (X (m, lookback, f) float32, y (m,) float32, target timestamps (m,))}.
-    Raises ValueError naming the split when one is too short for a single window.
+    values: (N, features) float32 normalized rows (one or more series segments back to back);
+    starts: (m,) int64; targets: (m,) float32.
     """
-    out = {}
+
+    values: np.ndarray
+    starts: np.ndarray
+    targets: np.ndarray
+
+
+def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
+    """Where each split's windows lie in a normalized series; windows never mix splits.
+
+    Returns one row per split: `split`, `first_row` and `rows` (its rows in the series), `windows` (how many
+    it yields) and the target timestamps of its first and last window. Raises UnusableSeries naming the split
+    when one is too short for a single window.
+    """
+    labels, times = frame[SPLIT].to_numpy(), frame[TIMESTAMP].to_numpy()
+    rows = []
     for split in SPLITS:
-        part = frame[frame[SPLIT] == split]
-        values = part[z_columns(columns)].to_numpy(dtype="float32")
-        x, y = make_windows(values, spec.lookback, spec.ma_window, spec.horizon)
-        if len(y) == 0:
+        where = np.flatnonzero(labels == split)
+        count = window_count(len(where), spec.lookback, spec.horizon)
+        if count == 0:
             need = spec.lookback + spec.horizon
             raise UnusableSeries(
-                f"too short: the {split} slice has {len(part)} rows but one window needs lookback + horizon = {need}: "
+                f"too short: the {split} slice has {len(where)} rows but one window needs lookback + horizon = {need}: "
                 "ingest more data or lower window.lookback / window.horizon"
             )
-        end = spec.target_end
-        out[split] = (x, y, part[TIMESTAMP].to_numpy()[end : end + len(y)])
-    return out
+        first = int(where[0])
+        rows.append({SPLIT: split, "first_row": first, "rows": len(where), "windows": count,
+                     "first_target": times[first + spec.target_end], "last_target": times[first + spec.target_end + count - 1]})
+    return pd.DataFrame(rows)
 
 
-def windows_table(windows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pa.Table:
-    """One row per window: split, target timestamp, y, and x flattened to a fixed-size list."""
-    tables = []
-    for split, (x, y, times) in windows.items():
-        flat = pa.array(x.reshape(-1), pa.float32())
-        tables.append(pa.table({
-            SPLIT: pa.array([split] * len(y)),
-            TARGET_TIME: pa.array(times),
-            "y": pa.array(y, pa.float32()),
-            "x": pa.FixedSizeListArray.from_arrays(flat, x.shape[1] * x.shape[2]),
-        }))
-    return pa.concat_tables(tables)
-
-
-def load_windows(path: str, split: str, lookback: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split's windows back: X (m, lookback, features) float32, y (m,) float32."""
-    table = pq.read_table(path, filters=[(SPLIT, "=", split)], columns=["x", "y"])
-    flat = table.column("x").combine_chunks().flatten().to_numpy()
-    y = table.column("y").to_numpy()
-    return flat.reshape(len(y), lookback, -1), y
+def split_arrays(windows: list[WindowResult], series_paths: list[str], split: str) -> WindowArrays:
+    """One split's windows of one or more series, back to back, gathered lazily by `movavg.feed.WindowFeed`."""
+    values, starts, targets, offset = [], [], [], 0
+    for result, path in zip(windows, series_paths, strict=True):
+        bounds = pd.read_parquet(result.path).set_index(SPLIT).loc[split]
+        first, rows = int(bounds["first_row"]), int(bounds["rows"])
+        part = pd.read_parquet(path, columns=z_columns(result.columns)).to_numpy(dtype="float32")[first : first + rows]
+        spec = result.spec
+        _, y = make_windows(part, spec.lookback, spec.ma_window, spec.horizon)
+        values.append(part)
+        starts.append(np.arange(len(y), dtype="int64") + offset)
+        targets.append(y)
+        offset += len(part)
+    return WindowArrays(np.concatenate(values), np.concatenate(starts), np.concatenate(targets))
 
 
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:
-    """Window every split of the normalized series and write `windows.parquet` into `out_dir` atomically."""
+    """Locate every split's windows in the normalized series and write `bounds.parquet` into `out_dir`
+    atomically; the windows themselves are gathered batch by batch at training time, never stored."""
     spec = WindowSpec.model_validate(config.model_dump())
-    frame = pd.read_parquet(normalized.path)
-    windows = split_windows(frame, normalized.columns, spec)
+    frame = pd.read_parquet(normalized.path, columns=[TIMESTAMP, SPLIT])
+    bounds = split_bounds(frame, spec)
     with stage_output(out_dir) as tmp:
-        pq.write_table(windows_table(windows), tmp / "windows.parquet")
-    path = out_dir / "windows.parquet"
-    counts = {split: len(y) for split, (_, y, _) in windows.items()}
-    return WindowResult(path=str(path), content_hash=sha256_file(path), counts=counts,
+        bounds.to_parquet(tmp / "bounds.parquet", index=False)
+    path = out_dir / "bounds.parquet"
+    counts = dict(zip(bounds[SPLIT], bounds["windows"].astype(int), strict=True))
+    return WindowResult(path=str(path), content_hash=sha256_file(path), counts=counts, columns=normalized.columns,
                         features=len(normalized.columns), spec=spec)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movavg.config import build_config
-from movavg.model import build_model, fit_model, series_seed, summarize_history
+from movavg.config import TrainConfig, build_config
+from movavg.model import build_model, fit_model, series_seed, summarize_history, training_settings
+from movavg.windowing import WindowArrays
 
 
 def layer_summary(model: object) -> list[tuple[str, object]]:
@@ -45,14 +46,24 @@ def test_seed_training_settings() -> None:
     assert (stacked.epochs, stacked.batch_size) == (200, 64)
 
 
+def test_batch_size_and_xla_are_chosen_by_train_slice_size() -> None:
+    config = TrainConfig()
+    assert training_settings(config, 1_544) == (64, False)  # the CO2 sample: at least 24 steps per epoch
+    assert training_settings(config, 300) == (32, False)
+    assert training_settings(config, 1_000_000) == (256, True)
+    assert training_settings(TrainConfig(batch_size=16, jit_compile=False), 1_000_000) == (16, False)
+
+
 @pytest.mark.slow
 def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None:
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(200, 8, 1)).astype("float32"), rng.normal(size=200).astype("float32")
+    values = rng.normal(size=(207, 1)).astype("float32")
+    train = WindowArrays(values, np.arange(200), rng.normal(size=200).astype("float32"))
+    val = WindowArrays(values, np.arange(50), train.targets[:50])
     epochs: list[int] = []
-    model_a, history_a = fit_model(tiny_config.train, (x, y), (x[:50], y[:50]), True,  # type: ignore[attr-defined]
+    model_a, history_a = fit_model(tiny_config.train, train, val, 8, True,  # type: ignore[attr-defined]
                                    lambda epoch, total, logs: epochs.append(epoch))
-    model_b, history_b = fit_model(tiny_config.train, (x, y), (x[:50], y[:50]), True)  # type: ignore[attr-defined]
+    model_b, history_b = fit_model(tiny_config.train, train, val, 8, True)  # type: ignore[attr-defined]
     assert epochs == [1, 2]
     assert history_a == history_b
     for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from movavg.schema import WindowSpec
-from movavg.windowing import make_windows, naive_baselines, split_windows, windows_table
+from movavg.feed import WindowFeed
+from movavg.scaling import to_model_space
+from movavg.schema import SPLITS, UnusableSeries, WindowResult, WindowSpec
+from movavg.windowing import make_windows, naive_baselines, split_arrays, split_bounds
 
 
 def seed_loop(data: np.ndarray, window_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,22 +100,69 @@ def test_naive_baselines_match_loop() -> None:
         assert current[i] == pytest.approx(target[t - 2 : t + 1].mean())
 
 
-def test_split_windows_never_mix_splits() -> None:
+def split_frame(tmp_path: Path, labels: list[str], values: np.ndarray) -> tuple[str, pd.DataFrame]:
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=len(labels), freq="D"), "split": labels,
+                          "value__z": values})
+    frame.to_parquet(path := tmp_path / "series.parquet", index=False)
+    return str(path), frame
+
+
+def window_result(tmp_path: Path, frame: pd.DataFrame, spec: WindowSpec) -> WindowResult:
+    split_bounds(frame, spec).to_parquet(path := tmp_path / "bounds.parquet", index=False)
+    return WindowResult(path=str(path), content_hash="", counts={}, columns=["value"], features=1, spec=spec)
+
+
+def test_windows_never_mix_splits(tmp_path: Path) -> None:
     """Encode the split in the value: every window's inputs and target come from one split only."""
-    labels = np.array(["train"] * 60 + ["val"] * 20 + ["test"] * 20)
+    labels = ["train"] * 60 + ["val"] * 20 + ["test"] * 20
     code = {"train": 1.0, "val": 2.0, "test": 3.0}
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=100, freq="D"), "split": labels,
-                          "value__z": [code[label] for label in labels]})
-    windows = split_windows(frame, ["value"], WindowSpec(lookback=5, ma_window=2, horizon=3))
-    for split, (x, y, times) in windows.items():
-        assert np.all(x == code[split]) and np.all(y == code[split])
-        assert len(y) == {"train": 60, "val": 20, "test": 20}[split] - 5 - 3 + 1
-        assert times[0] == frame["timestamp"][frame["split"] == split].iloc[5 - 1 + 3]
-    assert windows_table(windows).num_rows == sum(len(y) for _, y, _ in windows.values())
+    path, frame = split_frame(tmp_path, labels, np.array([code[label] for label in labels]))
+    spec = WindowSpec(lookback=5, ma_window=2, horizon=3)
+    bounds = split_bounds(frame, spec).set_index("split")
+    result = window_result(tmp_path, frame, spec)
+    for split in SPLITS:
+        arrays = split_arrays([result], [path], split)
+        x = arrays.values[arrays.starts[:, None] + np.arange(5)]
+        assert np.all(x == code[split]) and np.all(arrays.targets == code[split])
+        assert len(arrays.targets) == bounds.loc[split, "windows"] == {"train": 60, "val": 20, "test": 20}[split] - 5 - 3 + 1
+        assert bounds.loc[split, "first_target"] == frame["timestamp"][frame["split"] == split].iloc[5 - 1 + 3]
+
+
+def test_make_windows_returns_a_view_not_a_copy() -> None:
+    data = np.random.default_rng(1).normal(size=(10_000, 2))
+    x, _ = make_windows(data, 64, 4, 4)
+    assert np.shares_memory(x, data) and x.shape == (10_000 - 64 - 4 + 1, 64, 2)
+
+
+def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path) -> None:
+    """Two series back to back (global scope), batch by batch, against make_windows per series."""
+    rng = np.random.default_rng(2)
+    labels = ["train"] * 70 + ["val"] * 15 + ["test"] * 15
+    spec = WindowSpec(lookback=6, ma_window=3, horizon=2)
+    results, paths, expected_x, expected_y = [], [], [], []
+    for index in range(2):
+        folder = tmp_path / f"s{index}"
+        folder.mkdir()
+        path, frame = split_frame(folder, labels, rng.normal(size=100).cumsum())
+        results.append(window_result(folder, frame, spec))
+        paths.append(path)
+        x, y = make_windows(frame["value__z"].to_numpy("float32")[:70], 6, 3, 2)
+        expected_x.append(x)
+        expected_y.append(y)
+    arrays = split_arrays(results, paths, "train")
+    feed = WindowFeed(*arrays, 6, 16, per_window=True)
+    batches = [feed[i] for i in range(len(feed))]
+    want_x, want_y, _ = to_model_space(np.concatenate(expected_x), np.concatenate(expected_y), True)
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), want_y)
+    assert len(feed) == -(-len(want_y) // 16) and all(len(y) <= 16 for _, y in batches)
+    shuffled = WindowFeed(*arrays, 6, 16, per_window=True, shuffle_seed=0)
+    got = np.concatenate([shuffled[i][1] for i in range(len(shuffled))])
+    assert not np.array_equal(got, want_y) and np.array_equal(np.sort(got), np.sort(want_y))
 
 
 def test_short_split_error_names_the_split() -> None:
     frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=30, freq="D"),
                           "split": ["train"] * 20 + ["val"] * 5 + ["test"] * 5, "value__z": 0.0})
-    with pytest.raises(ValueError, match="the val slice has 5 rows"):
-        split_windows(frame, ["value"], WindowSpec(lookback=5, ma_window=2, horizon=3))
+    with pytest.raises(UnusableSeries, match="the val slice has 5 rows"):
+        split_bounds(frame, WindowSpec(lookback=5, ma_window=2, horizon=3))
