@@ -37,8 +37,9 @@ class IngestConfig(Section):
     outlier_mads: float | None = Field(
         1000.0, gt=0,
         description=(
-            "Rows whose target lies more than this many median absolute deviations from its series' median are "
-            "quarantined (rule 'outlier'); empty to disable. Values beyond float32 are always quarantined."
+            "Rows whose target lies more than this many median absolute deviations from the median of its series' "
+            "newest 10,000 stored values and the new ones are quarantined (rule 'outlier'); empty to disable. Values "
+            "beyond float32 are always quarantined."
         ),
     )
     on_conflict: Literal["latest", "first"] = Field(
@@ -55,6 +56,13 @@ class IngestConfig(Section):
         64 * 2**20, ge=1, description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole."
     )
     chunk_rows: int = Field(100_000, ge=1, description="Rows per chunk when a file is parsed in chunks.")
+    compact_after_parts: int = Field(
+        32, ge=2,
+        description=(
+            "A series stored in more Parquet parts than this has its newest parts merged into one (every row and "
+            "the history of replaced values kept), so many small files do not stay many small parts."
+        ),
+    )
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> IngestConfig:

@@ -3,21 +3,22 @@
 Layout under the data dir::
 
     incoming/      users drop CSV or Parquet files here
-    raw/           part-<seq>-<sha12>.parquet, one per ingested file, never rewritten
+    raw/           the raw dataset, partitioned by series (see `movavg.dataset`); parts are never rewritten,
+                   only merged by compaction, which keeps every row
     processed/     source files moved here once ingested (also partly bad ones: their good rows are in raw/)
     quarantine/    <name>.reason.json for every file with a problem; whole bad files beside it;
                    <name>.rows.csv with the bad rows of a partly bad file
     ledger.jsonl   one line per handled file: name, sha256, outcome, row counts, reason
 
 Every input row ends up exactly once in raw/ or in quarantine/. Rows are numbered from 1, the first
-data row after a CSV header being row 1. Reading the raw dataset concatenates the parts in ingest
-order, so a later file wins for a (series_id, timestamp) that appears twice (policy `latest`); the
-earlier value stays in its part file.
+data row after a CSV header being row 1. A later file wins for a (series_id, timestamp) that appears twice
+(policy `latest`); the earlier value stays in its part file. Checking a new file reads only the partitions
+of the series it holds, and of those only the parts overlapping its time range (conflicts) and the newest
+rows (outliers): the cost follows the new data, not the store.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -27,11 +28,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from movavg.config import IngestConfig
+from movavg.dataset import (
+    OUTLIER_REFERENCE_ROWS,
+    PartInfo,
+    StoreIndex,
+    add_part,
+    commit_index,
+    compact_series,
+    has_rows,
+    load_index,
+    migrate_flat_parts,
+    part_path,
+    partition_problem,
+    read_all,
+    read_series,
+    read_tail,
+    remember_file,
+    sweep_partition,
+    write_part,
+)
 from movavg.schema import ROW, SERIES, TIMESTAMP, FileReport, IngestResult
 from movavg.storage import (
     append_jsonl,
@@ -179,8 +197,9 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     sid = config.series_id_column
     good[SERIES] = frame[sid].astype(str).str.strip() if sid in frame.columns else config.default_series_id
     if sid in frame.columns:
-        problems.append(_problems(frame, np.where(good[SERIES].isin(["", "nan", "None"]), "missing series id", ""),
-                                  sid, "series-id"))
+        missing = np.where(good[SERIES].isin(["", "nan", "None"]), "missing series id", "")
+        too_long = good[SERIES].map(partition_problem).to_numpy(dtype=object)
+        problems.append(_problems(frame, np.where(missing != "", missing, too_long), sid, "series-id"))
     for column in config.model_columns:
         good[column], problem = parse_numbers(frame[column])
         problems.append(_problems(frame, problem, column, "number"))
@@ -244,7 +263,8 @@ def split_conflicts(good: pd.DataFrame, existing: pd.DataFrame, config: IngestCo
 
 def split_outliers(good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows whose target lies more than `ingest.outlier_mads` median absolute deviations from its series'
-    median (over the series' ingested values and these rows). Returns (kept, outliers with `message`)."""
+    median (over `existing`, the series' newest stored values, and these rows). Returns (kept, outliers with
+    `message`)."""
     target = config.target_column
     if config.outlier_mads is None or good.empty:
         return good, good.iloc[0:0].assign(message=pd.Series(dtype=object))
@@ -280,60 +300,30 @@ def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
 # ---- the raw dataset -------------------------------------------------------------------------
 
 
-def raw_parts(raw_dir: Path) -> list[Path]:
-    """Raw part files in ingest order."""
-    return sorted(raw_dir.glob("part-*.parquet")) if raw_dir.exists() else []
-
-
-def part_series(part: Path) -> list[str]:
-    """The series ids a raw part holds: from its footer metadata (parts written before it was recorded
-    there are read for their series column)."""
-    metadata = pq.read_metadata(part).metadata or {}
-    if SERIES_METADATA in metadata:
-        return list(json.loads(metadata[SERIES_METADATA]))
-    return sorted(pq.read_table(part, columns=[SERIES]).column(SERIES).unique().to_pylist())
-
-
-def series_parts(raw_dir: Path) -> dict[str, list[str]]:
-    """{series id: names of the raw parts holding its rows, in ingest order}."""
-    index: dict[str, list[str]] = {}
-    for part in raw_parts(raw_dir):
-        for series in part_series(part):
-            index.setdefault(series, []).append(part.name)
-    return index
-
-
-def series_fingerprints(raw_dir: Path) -> dict[str, str]:
-    """{series id: fingerprint of its ingested data}: it changes when a new part holds rows of that series
-    (parts are immutable and named by content hash), and only then."""
-    return {series: stable_hash(parts)[:32] for series, parts in sorted(series_parts(raw_dir).items())}
-
-
 def read_raw(raw_dir: Path, series: str | None = None) -> pd.DataFrame:
     """Ingested rows (of one series, or all), deduplicated on (series_id, timestamp) with the later file
-    winning, sorted. With `series`, only the parts holding it are read."""
-    parts = raw_parts(raw_dir)
-    if series is not None:
-        holding = set(series_parts(raw_dir).get(series, []))
-        parts = [part for part in parts if part.name in holding]
-    if not parts:
-        return pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]")})
-    rows = None if series is None else ds.field(SERIES) == series
-    frames = [ds.dataset(part, format="parquet").to_table(filter=rows).to_pandas().assign(**{BATCH: batch})
-              for batch, part in enumerate(parts)]
-    data = pd.concat(frames, ignore_index=True).sort_values([SERIES, TIMESTAMP, BATCH], kind="stable")
-    data = data.drop_duplicates([SERIES, TIMESTAMP], keep="last").drop(columns=[BATCH, ROW], errors="ignore")
-    return data.reset_index(drop=True)
+    winning, sorted. With `series`, only that series' partition is read."""
+    return read_all(raw_dir) if series is None else read_series(raw_dir, series)
 
 
 def has_data(data_dir: Path) -> bool:
     """True once anything was ingested into `<data_dir>/raw/`."""
-    return bool(raw_parts(data_dir / "raw"))
+    return has_rows(data_dir / "raw")
 
 
-def fingerprint(raw_dir: Path) -> str:
-    """Content fingerprint of the ingested data: parts are immutable and named by content hash."""
-    return stable_hash([part.name for part in raw_parts(raw_dir)])[:32]
+def existing_rows(raw_dir: Path, good: pd.DataFrame, index: StoreIndex, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a chunk's good rows are checked against, per series they hold: (stored rows inside their time
+    range, for conflicts; the series' newest stored rows, for the outlier reference)."""
+    overlapping, newest = [], []
+    for series, rows in good.groupby(SERIES, sort=False):
+        if str(series) not in index.series:
+            continue
+        overlapping.append(read_series(raw_dir, str(series), index, rows[TIMESTAMP].min(), rows[TIMESTAMP].max()))
+        newest.append(read_tail(raw_dir, str(series), OUTLIER_REFERENCE_ROWS, index)[[target]].assign(**{SERIES: series}))
+    empty = pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
+                          target: pd.Series(dtype="float64")})
+    return (pd.concat(overlapping, ignore_index=True) if overlapping else empty,
+            pd.concat(newest, ignore_index=True) if newest else empty)
 
 
 # ---- one file --------------------------------------------------------------------------------
@@ -355,54 +345,48 @@ def pending_files(incoming: Path, settle_seconds: float) -> tuple[list[Path], li
     return ready, waiting
 
 
-def ingest_file(path: Path, digest: str, raw_dir: Path, existing: pd.DataFrame, config: IngestConfig,
-                sequence: int) -> tuple[FileReport, pd.DataFrame]:
-    """Validate one file chunk by chunk and stream its good rows into one raw part (temp file, then rename).
+def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, config: IngestConfig,
+                ) -> tuple[FileReport, pd.DataFrame, list[tuple[str, PartInfo]]]:
+    """Validate one file chunk by chunk and write its good rows into their series' partitions, one part per
+    series (and chunk), under sequence number `index.next_seq`; the parts stay invisible until the caller
+    commits the index listing them.
 
-    Returns the report and the bad rows (empty when none). Raises ValidationError for a whole-file problem.
+    Returns the report, the bad rows (empty when none) and the written parts. Raises ValidationError for a
+    whole-file problem (after removing any part it wrote).
     """
     report = FileReport(file=path.name, sha256=digest, outcome="ingested")
-    part = raw_dir / f"part-{sequence:06d}-{digest[:12]}.parquet"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(part)
-    writer: pq.ParquetWriter | None = None
     bad_rows: list[pd.DataFrame] = []
-    series_ids: set[str] = set()
+    written: list[tuple[str, PartInfo]] = []
     try:
-        for chunk in read_chunks(path, config):
+        for number, chunk in enumerate(read_chunks(path, config)):
             good, bad, notes = validate_rows(chunk, config)
-            good, conflicts, conflict_notes = split_conflicts(good, existing, config)
-            good, outliers = split_outliers(good, existing, config)
-            bad = pd.concat([bad, _rejected(chunk, conflicts, config.target_column, "conflict",
-                                            "already ingested with another value (policy first)"),
-                             _rejected(chunk, outliers, config.target_column, "outlier")])
+            overlapping, newest = existing_rows(raw_dir, good, index, config.target_column)
+            good, conflicts, conflict_notes = split_conflicts(good, overlapping, config)
+            good, outliers = split_outliers(good, newest, config)
+            bad_rows.append(pd.concat([bad, _rejected(chunk, conflicts, config.target_column, "conflict",
+                                                      "already ingested with another value (policy first)"),
+                                       _rejected(chunk, outliers, config.target_column, "outlier")]))
             report.rows_in = (report.rows_in or 0) + len(chunk)
             report.notes += notes + conflict_notes
-            bad_rows.append(bad)
-            if len(good):
-                table = pa.Table.from_pandas(good.drop(columns=ROW), preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table.cast(writer.schema))
-                report.rows_ingested += len(good)
-                series_ids.update(good[SERIES].unique())
+            stored = overlapping.groupby(SERIES)[TIMESTAMP].agg(set)
+            for series, rows in good.drop(columns=ROW).groupby(SERIES, sort=True):
+                new = int((~rows[TIMESTAMP].isin(stored.get(series, set()))).sum())
+                written.append((str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new)))
+            report.rows_ingested += len(good)
         if report.rows_in == 0:
             raise ValidationError("header-only", "the file has a header but no rows")
-    finally:
-        if writer is not None:
-            writer.add_key_value_metadata({SERIES_METADATA: json.dumps(sorted(series_ids))})
-            writer.close()
-    if report.rows_ingested == 0:
-        tmp.unlink(missing_ok=True)
-    else:
-        commit_file(tmp, part)
-        failpoint("ingest:after-part")
+    except BaseException:
+        for series, part in written:
+            part_path(raw_dir, series, part.name).unlink(missing_ok=True)
+        raise
+    failpoint("ingest:after-part")
     bad = pd.concat(bad_rows) if bad_rows else pd.DataFrame()
     report.rows_quarantined = len(bad)
     if len(bad):
         report.outcome = "partial" if report.rows_ingested else "quarantined"
         report.rule = ",".join(sorted(set(bad["rule"])))
         report.reason = f"{len(bad)} of {report.rows_in} row(s) rejected ({report.rule}); see {path.name}.rows.csv"
-    return report, bad
+    return report, bad, written
 
 
 def _rejected(chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: str,
@@ -449,38 +433,38 @@ def _free_name(path: Path) -> Path:
 
 
 def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
-    """Ingest every ready file of `<data_dir>/incoming/`; return what happened and the fingerprint.
+    """Ingest every ready file of `<data_dir>/incoming/`; return what happened and the fingerprints.
 
-    Call it under the run lock (`movavg.lock.run_lock`); it first removes temp files of crashed runs.
+    Call it under the run lock (`movavg.lock.run_lock`); it first removes temp files of crashed runs and
+    moves a store of the earlier unpartitioned layout into partitions.
     """
     raw_dir, ledger_path = data_dir / "raw", data_dir / "ledger.jsonl"
     for folder in (raw_dir, data_dir / "cache", data_dir / "quarantine", data_dir / "processed"):
-        remove_stale_temp(folder)
+        remove_stale_temp(folder, depth=1 if folder == raw_dir else 2)
+    migrate_flat_parts(raw_dir)
+    index = load_index(raw_dir)
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
+    seen.update(index.recent_files)
     ready, waiting = pending_files(data_dir / "incoming", config.settle_seconds)
     result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=[p.name for p in waiting])
-    existing: pd.DataFrame | None = None
     for path in ready:
-        if existing is None:
-            existing = read_raw(raw_dir)
-        report = _handle(path, data_dir, raw_dir, seen, existing, config)
+        report = _handle(path, data_dir, raw_dir, seen, index, config)
         if report.rows_ingested:
             seen.add(report.sha256)
             result.new_files.append(report.file)
             result.new_rows += report.rows_ingested
-            existing = None  # re-read: the new part changes what is already ingested
         if report.outcome in {"quarantined", "partial"}:
             result.quarantined.append(report.file)
         entry = {**report.__dict__, "at": utc_now()}
         append_jsonl(ledger_path, entry)
         result.files.append(entry)
-    result.fingerprint = fingerprint(raw_dir)
-    result.series = series_fingerprints(raw_dir)
-    result.total_rows = sum(ds.dataset(part, format="parquet").count_rows() for part in raw_parts(raw_dir))
+    result.series = {series: entry.fingerprint for series, entry in sorted(index.series.items())}
+    result.fingerprint = stable_hash(result.series)[:32]
+    result.total_rows = sum(entry.rows for entry in index.series.values())
     return result
 
 
-def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], existing: pd.DataFrame,
+def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: StoreIndex,
             config: IngestConfig) -> FileReport:
     """Ingest or quarantine one file and move it out of `incoming/`."""
     name = safe_name(path.name)
@@ -493,23 +477,38 @@ def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], existing:
         report = FileReport(file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule="unsupported-type",
                             reason=f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .parquet")
         return _quarantine_whole(path, data_dir, name, report)
-    if digest in seen or any(raw_dir.glob(f"part-*-{digest[:12]}.parquet")):
+    if digest in seen:
         report = FileReport(file=path.name, sha256=digest, outcome="duplicate", rows_in=None,
                             reason="same content as a file already ingested")
         shutil.move(str(path), _free_name(data_dir / "processed" / name))
         return report
     try:
-        report, bad = ingest_file(path, digest, raw_dir, existing, config, len(raw_parts(raw_dir)))
+        report, bad, written = ingest_file(path, digest, raw_dir, index, config)
     except ValidationError as error:
         report = FileReport(file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule=error.rule,
                             reason=str(error))
         return _quarantine_whole(path, data_dir, name, report)
+    if written:
+        _commit_parts(raw_dir, index, written, digest, config.compact_after_parts)
     if report.outcome == "quarantined":
         return _quarantine_whole(path, data_dir, name, report, bad)
     if report.outcome == "partial":
         write_reason(data_dir / "quarantine", name, report, bad)
     shutil.move(str(path), _free_name(data_dir / "processed" / name))
     return report
+
+
+def _commit_parts(raw_dir: Path, index: StoreIndex, written: list[tuple[str, PartInfo]], digest: str,
+                  compact_after_parts: int) -> None:
+    """Make one file's parts visible (the index commit), then compact the series that need it."""
+    for series, part in written:
+        add_part(index, series, part, digest)
+    index.next_seq += 1
+    remember_file(index, digest)
+    commit_index(raw_dir, index)
+    for series in sorted({series for series, _ in written}):
+        sweep_partition(raw_dir, series, index)
+        compact_series(raw_dir, series, index, compact_after_parts)
 
 
 def _quarantine_whole(path: Path, data_dir: Path, name: str, report: FileReport,

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from movavg.bundle import bundle_intact
-from movavg.rawstore import fingerprint, pending_files, raw_parts
+from movavg.dataset import fingerprint, index_summary
+from movavg.rawstore import pending_files
 from movavg.registry import check_version, current_champion, history, metrics_of, models_dir
 from movavg.report import no_new_data, summary_line
-from movavg.schema import SERIES, TIMESTAMP, RunSummary, Skipped
+from movavg.schema import RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 
 LAST_RUN = Path("runs") / "last.json"
@@ -32,12 +32,11 @@ def record_run(artifacts_dir: Path, summary: RunSummary, key: str | None) -> Non
 
 
 def data_summary(raw_dir: Path) -> pd.DataFrame:
-    """Per series: rows ingested (after the later file won) and the newest timestamp; index: series id."""
-    parts = [pq.read_table(part, columns=[SERIES, TIMESTAMP]).to_pandas() for part in raw_parts(raw_dir)]
-    if not parts:
-        return pd.DataFrame({"rows": pd.Series(dtype=int), "newest": pd.Series(dtype=object)})
-    rows = pd.concat(parts).drop_duplicates([SERIES, TIMESTAMP])
-    return rows.groupby(SERIES)[TIMESTAMP].agg(rows="count", newest="max")
+    """Per series: distinct timestamps ingested and the newest one, from the store's index; index: series id."""
+    summary = index_summary(raw_dir)
+    return pd.DataFrame({"rows": pd.Series({name: rows for name, (rows, _) in summary.items()}, dtype=int),
+                         "newest": pd.Series({name: pd.Timestamp(last) for name, (_, last) in summary.items()},
+                                             dtype=object)})
 
 
 def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from movavg.dataset import load_index, series_paths
 from movavg.registry import current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import client_env, movavg_command, tiny_args, write_csv
@@ -42,7 +43,7 @@ def assert_consistent(root: Path) -> None:
         assert zipfile.is_zipfile(folder / "model.keras") and (folder / "metrics.json").exists()
     for version in list_versions(art):
         assert (art / "models" / version["version"] / "model.keras").exists()
-    for part in (root / "data" / "raw").glob("part-*.parquet"):
+    for part in visible_parts(root / "data" / "raw"):
         pq.read_table(part)
 
 
@@ -51,8 +52,14 @@ def assert_no_temp_left(root: Path) -> None:
     assert not leftovers, leftovers
 
 
+def visible_parts(raw: Path) -> list[Path]:
+    index = load_index(raw)
+    return [path for series in index.series for path in series_paths(raw, series, index)]
+
+
 def raw_rows(root: Path) -> int:
-    return sum(pq.read_metadata(part).num_rows for part in (root / "data" / "raw").glob("part-*.parquet"))
+    """Rows stored in the visible parts (a row ingested twice would count twice)."""
+    return sum(pq.read_metadata(part).num_rows for part in visible_parts(root / "data" / "raw"))
 
 
 @pytest.mark.slow

@@ -15,22 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.dataset as pa_dataset
 import pytest
 
 from movavg.config import IngestConfig
-from movavg.rawstore import (
-    fingerprint,
-    has_data,
-    ingest_files,
-    part_series,
-    raw_parts,
-    read_raw,
-    series_fingerprints,
-    validate_rows,
-)
+from movavg.dataset import fingerprint, load_index, series_fingerprints, series_paths
+from movavg.rawstore import has_data, ingest_files, read_raw, validate_rows
 from movavg.samples import synthetic_series
 from movavg.storage import sha256_file
 from tests.helpers import CORPUS, settled, write_csv
+
+
+def raw_parts(raw: Path) -> list[Path]:
+    """Every visible part of the store, series by series."""
+    index = load_index(raw)
+    return [path for series in sorted(index.series) for path in series_paths(raw, series, index)]
 
 
 def test_valid_file_is_appended_moved_and_fingerprinted(tmp_path: Path, series: pd.DataFrame) -> None:
@@ -205,7 +204,7 @@ def test_huge_file_is_parsed_in_chunks_and_loses_nothing(tmp_path: Path) -> None
     report = ingest_files(tmp_path, config).files[0]
     assert (report["outcome"], report["rows_in"], report["rows_ingested"], report["rows_quarantined"]) == (
         "partial", 5000, 4999, 1)
-    assert len(raw_parts(tmp_path / "raw")) == 1 and len(read_raw(tmp_path / "raw")) == 4999
+    assert len(raw_parts(tmp_path / "raw")) == 10 and len(read_raw(tmp_path / "raw")) == 4999  # a part per chunk
     record = json.loads((tmp_path / "quarantine" / "huge.csv.reason.json").read_text())
     assert record["problems"][0]["row"] == 4322
 
@@ -246,7 +245,7 @@ def test_each_series_has_a_fingerprint_that_moves_only_with_its_own_new_data(tmp
     write_csv(two_series(50), tmp_path / "incoming", "both.csv")
     first = ingest_files(tmp_path, IngestConfig()).series
     assert sorted(first) == ["a", "b"]
-    assert part_series(raw_parts(tmp_path / "raw")[0]) == ["a", "b"]  # from the part's footer, not its rows
+    assert [path.parent.name for path in raw_parts(tmp_path / "raw")] == ["series_id=a", "series_id=b"]
     write_csv(synthetic_series(80, seed=5)[50:].assign(series_id="b"), tmp_path / "incoming", "b-more.csv")
     second = ingest_files(tmp_path, IngestConfig()).series
     assert second["a"] == first["a"] and second["b"] != first["b"]
@@ -256,16 +255,108 @@ def test_each_series_has_a_fingerprint_that_moves_only_with_its_own_new_data(tmp
 
 
 def test_a_series_read_opens_only_the_parts_that_hold_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import movavg.rawstore as rawstore
+    import movavg.dataset as dataset
 
     for name, seed in (("a", 1), ("b", 2)):
         write_csv(synthetic_series(30, seed=seed).assign(series_id=name), tmp_path / "incoming", f"{name}.csv")
         ingest_files(tmp_path, IngestConfig())
     opened: list[str] = []
-    real = rawstore.ds.dataset
-    monkeypatch.setattr(rawstore.ds, "dataset", lambda path, **kw: opened.append(Path(path).name) or real(path, **kw))
+    real = dataset.ds.dataset
+    monkeypatch.setattr(dataset.ds, "dataset", lambda path, **kw: opened.append(Path(path).name) or real(path, **kw))
     assert len(read_raw(tmp_path / "raw", "b")) == 30
-    assert opened == [p.name for p in raw_parts(tmp_path / "raw") if part_series(p) == ["b"]]
+    assert opened == [p.name for p in raw_parts(tmp_path / "raw") if p.parent.name == "series_id=b"]
+
+
+def test_a_new_file_reads_only_its_own_series_partitions(tmp_path: Path) -> None:
+    """A corrupt partition of another series does not stop (nor slow) an ingest that does not touch it."""
+    write_csv(two_series(60), tmp_path / "incoming", "both.csv")
+    ingest_files(tmp_path, IngestConfig())
+    for part in (tmp_path / "raw" / "series_id=a").glob("part-*.parquet"):
+        part.write_bytes(b"not parquet at all")
+    overlap = synthetic_series(70, seed=1)[50:].assign(series_id="b")  # 10 stored timestamps, 10 new
+    write_csv(overlap, tmp_path / "incoming", "b-more.csv")
+    report = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert (report["outcome"], report["rows_ingested"]) == ("ingested", 20)
+    assert len(read_raw(tmp_path / "raw", "b")) == 70 and load_index(tmp_path / "raw").series["b"].rows == 70
+
+
+def test_hostile_series_ids_stay_inside_their_partition(tmp_path: Path) -> None:
+    frame = pd.concat([synthetic_series(5, seed=1).assign(series_id=sid) for sid in ("../../x", "a/b", ".", "é ü")])
+    frame = pd.concat([frame, synthetic_series(2, seed=2).assign(series_id="x" * 300)])
+    write_csv(frame, tmp_path / "incoming", "ids.csv")
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["rows_ingested"], report["rows_quarantined"]) == (20, 2) and "too long" in json.dumps(
+        json.loads((tmp_path / "quarantine" / "ids.csv.reason.json").read_text()))
+    folders = sorted(path.name for path in (tmp_path / "raw").iterdir() if path.is_dir())
+    assert set(folders) == {"series_id=.", "series_id=..%2F..%2Fx", "series_id=a%2Fb", "series_id=%C3%A9%20%C3%BC"}
+    assert sorted(read_raw(tmp_path / "raw")["series_id"].unique()) == [".", "../../x", "a/b", "é ü"]
+    hive = pa_dataset.dataset(tmp_path / "raw", format="parquet", partitioning="hive").to_table()
+    assert hive.num_rows == 20  # plain pyarrow reads the store, the series id decoded from the folder
+
+
+def test_compaction_keeps_every_row_and_the_conflict_history(tmp_path: Path) -> None:
+    series = synthetic_series(100, seed=3)
+    config = IngestConfig(compact_after_parts=4, outlier_mads=None)
+    for day in range(10):
+        write_csv(series[day * 10 : day * 10 + 10], tmp_path / "incoming", f"day{day}.csv")
+        ingest_files(tmp_path, config)
+    fingerprint_before = series_fingerprints(tmp_path / "raw")
+    correction = series[5:7].assign(value=[-1.0, -2.0])
+    write_csv(correction, tmp_path / "incoming", "fix.csv")
+    ingest_files(tmp_path, config)
+    raw = tmp_path / "raw"
+    assert len(raw_parts(raw)) <= 4 and any("-c" in path.name for path in raw_parts(raw))
+    assert not [p for p in (raw / "series_id=default").iterdir() if p not in raw_parts(raw)]  # merged parts gone
+    stored = pd.concat([pd.read_parquet(path) for path in raw_parts(raw)])
+    assert len(stored) == 102  # every row ingested, the two replaced values included
+    replaced = pd.Timestamp(series["timestamp"][5], tz="UTC")
+    assert sorted(stored.loc[stored["timestamp"] == replaced, "value"]) == sorted(
+        [-1.0, series["value"][5]])
+    data = read_raw(raw)
+    assert len(data) == 100 and list(data["value"][5:7]) == [-1.0, -2.0]  # the later file still wins
+    assert list(data["value"][7:]) == list(series["value"][7:])
+    assert load_index(raw).series["default"].rows == 100
+    assert series_fingerprints(raw) != fingerprint_before  # the correction moved it; compaction alone does not
+
+
+def test_compaction_alone_keeps_the_fingerprint(tmp_path: Path) -> None:
+    from movavg.dataset import compact_series
+
+    series = synthetic_series(60, seed=4)
+    for day in range(6):
+        write_csv(series[day * 10 : day * 10 + 10], tmp_path / "incoming", f"day{day}.csv")
+        ingest_files(tmp_path, IngestConfig())
+    raw = tmp_path / "raw"
+    before, rows_before = series_fingerprints(raw), read_raw(raw)
+    assert compact_series(raw, "default", load_index(raw), max_parts=2)
+    assert series_fingerprints(raw) == before and len(raw_parts(raw)) < 6
+    pd.testing.assert_frame_equal(read_raw(raw), rows_before)
+
+
+def test_a_store_of_the_earlier_flat_layout_is_migrated_once(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    first = two_series(20).assign(row=1)
+    first.to_parquet(raw / "part-000000-aaaaaaaaaaaa.parquet", index=False)
+    later = synthetic_series(20, seed=0)[:3].assign(series_id="a", value=-5.0, row=1)
+    later.to_parquet(raw / "part-000001-bbbbbbbbbbbb.parquet", index=False)
+    ingest_files(tmp_path, IngestConfig())
+    assert sorted(p.name for p in (raw / "_flat").iterdir()) == ["part-000000-aaaaaaaaaaaa.parquet",
+                                                                  "part-000001-bbbbbbbbbbbb.parquet"]
+    a = read_raw(raw, "a")
+    assert len(a) == 20 and list(a["value"][:3]) == [-5.0] * 3 and "row" not in a.columns
+    assert load_index(raw).series["a"].rows == 20 and len(read_raw(raw, "b")) == 20
+
+
+def test_parts_of_a_crashed_ingest_stay_invisible_and_are_replaced(tmp_path: Path) -> None:
+    write_csv(synthetic_series(30, seed=5), tmp_path / "incoming", "a.csv")
+    ingest_files(tmp_path, IngestConfig())
+    orphan = tmp_path / "raw" / "series_id=default" / "part-00000009-deadbeefdead.parquet"
+    synthetic_series(5, seed=6).drop(columns=[]).to_parquet(orphan, index=False)  # written, never committed
+    assert len(read_raw(tmp_path / "raw")) == 30
+    write_csv(synthetic_series(40, seed=5)[30:], tmp_path / "incoming", "b.csv")
+    ingest_files(tmp_path, IngestConfig())
+    assert not orphan.exists() and len(read_raw(tmp_path / "raw")) == 40
 
 
 def test_values_beyond_float32_are_always_quarantined(tmp_path: Path) -> None:
