@@ -23,6 +23,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
 from flows.retrain import retrain
+from flows.runners import task_runner_for
 from movavg.config import PipelineConfig
 
 DATA_ARRIVED = "movavg.data.arrived"
@@ -64,7 +65,8 @@ def build_deployments(
     parameters: dict[str, Any] = {"config": config.model_dump(mode="json"), "data_dir": str(data_dir.resolve()),
                                   "artifacts_dir": str(artifacts_dir.resolve()), "lock_wait_seconds": LOCK_WAIT_SECONDS}
     trigger = DeploymentEventTrigger(expect={DATA_ARRIVED}, match={"prefect.resource.id": data_resource_id(data_dir)})
-    return [retrain.to_deployment(
+    flow = retrain.with_options(task_runner=task_runner_for(config.run))
+    return [flow.to_deployment(
         name=spec.name, description=spec.description, parameters=parameters,
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
         **({"triggers": [trigger]} if spec.on_data else {"interval": interval, "cron": cron}),

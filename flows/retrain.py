@@ -2,7 +2,9 @@
 
 Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per series, mapped,
 each cached on that series' own data, so new rows for one series redo only that series' stages. A series
-that cannot be modelled is skipped with its reason; a failure on one series never stops the others.
+that cannot be modelled is skipped with its reason; a failure on one series never stops the others. The
+mapped tasks run on the task runner `config.run` names (threads, or Dask); a flow run started with another
+one (a deployment whose parameters ask for Dask) runs itself again as a subflow on the right one.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import State, flow, unmapped
+from prefect.context import FlowRunContext
 from prefect.states import Failed
 
 from flows.fanout import gather, model_groups, per_series
+from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
 from movavg.lock import run_lock
 from movavg.publishing import RunIncomplete, run_problem
@@ -42,6 +46,10 @@ def retrain(
         artifacts_dir: holds the published models, the champions per series and the forecasts.
         lock_wait_seconds: how long to wait when another run holds the folders' lock before failing.
     """
+    if not runs_on(FlowRunContext.get().task_runner, config.run):  # e.g. a deployment whose parameters ask for Dask
+        state = retrain.with_options(task_runner=task_runner_for(config.run))(
+            config, data_dir, artifacts_dir, lock_wait_seconds, return_state=True)
+        return state.result() if state.is_completed() else incomplete(state.message or "the subflow failed")
     if not Path(data_dir).is_dir():
         return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
                           "folder inside for your CSV or Parquet files")

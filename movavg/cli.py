@@ -40,6 +40,11 @@ ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folde
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")]
 Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")]
+TaskRunnerOption = Annotated[str | None, typer.Option(
+    "--task-runner", help="threads (default: in this process) or dask (a local cluster of worker processes, or the "
+    "one at --dask-address); same as --set run.task_runner=...")]
+DaskAddress = Annotated[str | None, typer.Option(
+    "--dask-address", help="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786 (implies --task-runner dask).")]
 SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
 
 
@@ -49,14 +54,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_config(preset: str, config_file: Path | None, overrides: list[str] | None) -> Any:
-    """Build and validate the pipeline config; invalid values exit with the field named."""
+def load_config(preset: str, config_file: Path | None, overrides: list[str] | None, task_runner: str | None = None,
+                dask_address: str | None = None) -> Any:
+    """Build and validate the pipeline config (the task-runner options last); invalid values exit with the
+    field named."""
     from pydantic import ValidationError
 
     from movavg.config import build_config
 
+    runner = [f"run.task_runner={task_runner or 'dask'}"] if task_runner or dask_address else []
+    runner += [f"run.dask_address={dask_address}"] if dask_address else []
     try:
-        return build_config(preset, config_file, overrides)
+        return build_config(preset, config_file, [*(overrides or []), *runner])
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors())
         fail(f"invalid config: {problems}", 2)
@@ -81,10 +90,12 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
         console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
         return
     from flows.retrain import retrain
+    from flows.runners import task_runner_for
     from movavg.publishing import RunIncomplete
 
     try:
-        summary = retrain(config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
+        summary = retrain.with_options(task_runner=task_runner_for(config.run))(
+            config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
     except RunIncomplete as error:  # what could be published was; the report names every series
         fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback
@@ -99,9 +110,11 @@ def run(
     config_file: ConfigFile = None,
     preset: Preset = "default",
     overrides: Overrides = None,
+    task_runner: TaskRunnerOption = None,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Run the pipeline once: ingest new files, retrain what changed, publish if better."""
-    config = load_config(preset, config_file, overrides)
+    config = load_config(preset, config_file, overrides, task_runner, dask_address)
     require_data_dir(data_dir)
     run_pipeline(config, data_dir, artifacts_dir)
 
@@ -314,10 +327,13 @@ def serve(
     config_file: ConfigFile = None,
     preset: Preset = "default",
     overrides: Overrides = None,
+    task_runner: TaskRunnerOption = None,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Serve the `scheduled` and `on-data` retraining deployments until SIGTERM or Ctrl-C.
 
-    Start a server first (`movavg ui`) and export PREFECT_API_URL so the runs show in its UI.
+    Start a server first (`movavg ui`) and export PREFECT_API_URL so the runs show in its UI. The config
+    (task runner included) becomes the deployments' default parameters, editable per run in the UI.
     """
     import os
 
@@ -325,7 +341,7 @@ def serve(
         fail("choose --interval or --cron, not both", 2)
     if interval is not None and interval <= 0:
         fail("--interval must be positive", 2)
-    config = load_config(preset, config_file, overrides)
+    config = load_config(preset, config_file, overrides, task_runner, dask_address)
     configure_environment()
     if not os.environ.get("PREFECT_API_URL"):
         err.print("movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "

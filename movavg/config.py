@@ -181,6 +181,28 @@ class PublishConfig(Section):
     plot: bool = Field(True, description="Save a PNG of forecast vs actual on the test slice with each model.")
 
 
+class RunConfig(Section):
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads",
+        description=(
+            "Where the per-series tasks run: 'threads' in the flow's own process, 'dask' on a Dask cluster (a local "
+            "one of worker processes, or the one at dask_address)."
+        ),
+    )
+    dask_address: str | None = Field(
+        None, description="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786; empty: start a local cluster."
+    )
+    dask_workers: int = Field(
+        2, ge=1, description="Worker processes of the local Dask cluster (one thread each); default: 2, one per core here."
+    )
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RunConfig:
+        if self.dask_address and self.task_runner != "dask":
+            raise ValueError("dask_address is set but task_runner is not 'dask'")
+        return self
+
+
 class PipelineConfig(Section):
     """Everything one retraining run needs, one section per stage."""
 
@@ -190,6 +212,7 @@ class PipelineConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Model architecture and training.")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Scoring and the publish gate.")
     publish: PublishConfig = Field(default_factory=PublishConfig, description="What a published model carries.")
+    run: RunConfig = Field(default_factory=RunConfig, description="Where and how the per-series tasks run.")
 
 
 def _seed_window(size: int) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""Task runners: where the per-series tasks run (`run.task_runner` of the config).
+
+`threads` keeps them in the flow's process. `dask` runs them on a Dask cluster: a local one of worker
+processes with one thread each (TensorFlow's thread pools limited to match, so N workers do not fight over
+N cores), or an existing one at `run.dask_address`. Keras models never travel: each task builds, fits and
+saves its model inside the worker and returns paths and small pydantic results.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from movavg.config import RunConfig
+from movavg.runtime import DEFAULTS
+
+# Set in every local worker before TensorFlow loads there: one thread per op pool, quiet start-up.
+WORKER_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1", **DEFAULTS}
+
+
+def task_runner_for(run: RunConfig) -> TaskRunner:
+    """The task runner `run` asks for (a new one: a local Dask cluster starts with the flow run, ~10 s)."""
+    if run.task_runner == "threads":
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    if run.dask_address:
+        return DaskTaskRunner(address=run.dask_address)
+    env = {**WORKER_ENV, **{name: value for name, value in os.environ.items() if name.startswith(("PREFECT_", "MOVAVG_"))}}
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
+        "n_workers": run.dask_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
+        "dashboard_address": None, "env": env})
+
+
+def runs_on(current: TaskRunner, run: RunConfig) -> bool:
+    """Whether the flow run's task runner is the one `run` asks for."""
+    if run.task_runner == "threads":
+        return isinstance(current, ThreadPoolTaskRunner)
+    from prefect_dask import DaskTaskRunner
+
+    return isinstance(current, DaskTaskRunner) and (not run.dask_address or current.address == run.dask_address)
