@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-nobrowser browser bench screenshots clean
+.PHONY: run test test-fast test-nobrowser browser postgres bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## demo: bundled CO2 sample -> data/incoming, one flow run on the ephemeral Prefect API
 	$(BIN)/movavg demo
 
-test: $(STAMP) browser  ## the whole suite, as CI runs it
+test: $(STAMP) browser postgres  ## the whole suite, as CI runs it
 	$(BIN)/python -m pytest
 
-test-nobrowser: $(STAMP)  ## everything but the headless-Chromium UI test
-	$(BIN)/python -m pytest -m 'not browser'
+test-nobrowser: $(STAMP)  ## everything but the headless-Chromium UI test and the PostgreSQL one
+	$(BIN)/python -m pytest -m 'not browser and not postgres'
 
 browser:  ## Debian's chromium for the UI test (Playwright's own browser download does not work offline)
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the UI test needs Debian's chromium: sudo apt-get install chromium (or: make test-nobrowser)"; exit 1; fi; }
+
+postgres:  ## Debian's PostgreSQL for the test of a Prefect server on PostgreSQL under a Dask fan-out
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the PostgreSQL test needs Debian's postgresql: sudo apt-get install postgresql (or: make test-nobrowser)"; exit 1; fi; }
 
 test-fast: $(STAMP)  ## unit tests only (no training, no flows)
 	$(BIN)/python -m pytest -m 'not slow'
@@ -36,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_window.py
 	$(BIN)/python benchmarks/bench_rerun.py
 	$(BIN)/python benchmarks/bench_many_series.py
+	$(BIN)/python benchmarks/bench_many_series.py --runners --series 40
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:  ## remove what the pipeline wrote (keeps the venv)
 	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \

@@ -6,7 +6,11 @@ Series (seeded, of four shapes in turn): random walks, hourly daily + weekly cyc
 with level shifts, and noisy sines. Model: the default preset with `--epochs` epochs (default 5) so the
 benchmark fits in minutes on 2 cores; window lookback 24, MA 5 ending 5 steps ahead.
 
+`--runners` compares the per-series scope on the default thread runner with a local Dask cluster of 2 worker
+processes (one thread each); the peak RSS is then the flow process' only (the workers are not counted).
+
 Run: .venv/bin/python benchmarks/bench_many_series.py [--series 200] [--points 1000] [--epochs 5] [--changed 5]
+     .venv/bin/python benchmarks/bench_many_series.py --runners --series 40
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ def child(args: argparse.Namespace) -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.retrain import retrain
+    from flows.runners import task_runner_for
     from movavg.config import build_config
     from movavg.runtime import configure_environment
 
@@ -66,18 +71,20 @@ def child(args: argparse.Namespace) -> None:
     day1 = pd.concat([make_series(i, args.points - 50) for i in range(args.series)])
     drop(day1, data / "incoming", "day1.csv")
     config = build_config("default", None, [f"train.scope={json.dumps(args.scope)}", f"train.epochs={args.epochs}",
-                                            "window.lookback=24", "window.ma_window=5", "window.horizon=5"])
+                                            "window.lookback=24", "window.ma_window=5", "window.horizon=5",
+                                            f"run.task_runner={args.runner}"])
+    flow = retrain.with_options(task_runner=task_runner_for(config.run))
     with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         started = time.perf_counter()
-        first = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+        first = flow(config=config, data_dir=str(data), artifacts_dir=str(art))
         full = time.perf_counter() - started
         drop(pd.concat([make_series(i, args.points, start=args.points - 50) for i in range(args.changed)]),
              data / "incoming", "day2.csv")
         started = time.perf_counter()
-        second = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+        second = flow(config=config, data_dir=str(data), artifacts_dir=str(art))
         day2 = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"scope": args.scope, "full_s": full, "day2_s": day2, "peak_mib": peak,
+    print(json.dumps({"scope": args.scope, "runner": args.runner, "full_s": full, "day2_s": day2, "peak_mib": peak,
                       "first": first.message, "second": second.message}))
 
 
@@ -87,26 +94,34 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--changed", type=int, default=5, help="series that get new rows on day 2")
+    parser.add_argument("--runners", action="store_true", help="per-series scope: threads vs a local Dask cluster")
     parser.add_argument("--scope", help=argparse.SUPPRESS)
+    parser.add_argument("--runner", default="threads", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scope:
         child(args)
         return
     rows = []
-    for scope in ("per-series", "global"):
+    cases = [("per-series", "threads"), ("per-series", "dask")] if args.runners else [
+        ("per-series", "threads"), ("global", "threads")]
+    for scope, runner in cases:
         with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, __file__, "--scope", scope, "--workdir", tmp, "--series", str(args.series),
-                       "--points", str(args.points), "--epochs", str(args.epochs), "--changed", str(args.changed)]
+            command = [sys.executable, __file__, "--scope", scope, "--runner", runner, "--workdir", tmp,
+                       "--series", str(args.series), "--points", str(args.points), "--epochs", str(args.epochs),
+                       "--changed", str(args.changed)]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"{args.series} series x {args.points} points, {args.epochs} epochs; day 2: {args.changed} series get 50 rows")
-    print(f"{'scope':>11} {'full run s':>11} {'s/series':>9} {'day-2 run s':>12} {'day2/full':>10} {'peak MiB':>9}")
+    print(f"{'scope':>11} {'runner':>8} {'full run s':>11} {'s/series':>9} {'day-2 run s':>12} {'day2/full':>10} "
+          f"{'peak MiB':>9}")
     for row in rows:
-        print(f"{row['scope']:>11} {row['full_s']:>11.1f} {row['full_s'] / args.series:>9.2f} {row['day2_s']:>12.1f} "
-              f"{row['day2_s'] / row['full_s']:>10.3f} {row['peak_mib']:>9.0f}")
+        print(f"{row['scope']:>11} {row['runner']:>8} {row['full_s']:>11.1f} {row['full_s'] / args.series:>9.2f} "
+              f"{row['day2_s']:>12.1f} {row['day2_s'] / row['full_s']:>10.3f} {row['peak_mib']:>9.0f}")
+    if args.runners:
+        print(f"Dask speed-up on the full run: {rows[0]['full_s'] / rows[1]['full_s']:.2f}x")
     for row in rows:
-        print(f"{row['scope']}: day 1 {row['first']!r}; day 2 {row['second']!r}")
+        print(f"{row['scope']} on {row['runner']}: day 1 {row['first']!r}; day 2 {row['second']!r}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class IngestConfig(Section):
         1000.0, gt=0,
         description=(
             "Rows whose target lies more than this many median absolute deviations from the median of its series' "
-            "newest 10,000 stored values and the new ones are quarantined (rule 'outlier'); empty to disable. Values "
+            "newest 2,000 stored values and the new ones are quarantined (rule 'outlier'); empty to disable. Values "
             "beyond float32 are always quarantined."
         ),
     )
@@ -57,7 +57,7 @@ class IngestConfig(Section):
     )
     chunk_rows: int = Field(100_000, ge=1, description="Rows per chunk when a file is parsed in chunks.")
     compact_after_parts: int = Field(
-        32, ge=2,
+        8, ge=2,
         description=(
             "A series stored in more Parquet parts than this has its newest parts merged into one (every row and "
             "the history of replaced values kept), so many small files do not stay many small parts."

@@ -32,10 +32,10 @@ from movavg.storage import atomic_write_json, commit_file, failpoint, stable_has
 INDEX = "_index.json"
 FLAT = "_flat"
 SEQ = "_seq"  # ingest order of a row inside a compacted part
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 8_192  # small enough that the newest rows of a large part are read alone
 RECENT_FILES = 64  # file hashes kept in the index to recognise a file whose ledger line a crash lost
 MAX_PARTITION_NAME = 200
-OUTLIER_REFERENCE_ROWS = 10_000
+OUTLIER_REFERENCE_ROWS = 2_000
 
 
 class PartInfo(BaseModel):
@@ -144,7 +144,7 @@ def read_series(raw_dir: Path, series: str, index: StoreIndex | None = None, sta
 
 
 def read_tail(raw_dir: Path, series: str, rows: int, index: StoreIndex) -> pd.DataFrame:
-    """About the newest `rows` stored rows of one series (whole row groups, newest parts first), any order."""
+    """The newest `rows` stored rows of one series (reading whole row groups, newest parts first), any order."""
     entry, frames, have = index.series.get(series), [], 0
     for part in reversed(entry.parts if entry else []):
         parquet = pq.ParquetFile(part_path(raw_dir, series, part.name))
@@ -157,7 +157,10 @@ def read_tail(raw_dir: Path, series: str, rows: int, index: StoreIndex) -> pd.Da
         frames.append(parquet.read_row_groups(sorted(groups)).to_pandas())
         if have >= rows:
             break
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    newest = pd.concat(frames, ignore_index=True)
+    return newest.nlargest(rows, TIMESTAMP) if len(newest) > rows else newest
 
 
 def read_all(raw_dir: Path) -> pd.DataFrame:

@@ -116,8 +116,7 @@ def evaluate_candidate(
     """
     if (same := already_champion(candidate, champion)) is not None:
         return same
-    frame = pd.read_parquet(normalized.path)
-    test = frame[frame[SPLIT] == "test"].reset_index(drop=True)
+    test = pd.read_parquet(normalized.path, filters=[(SPLIT, "==", "test")]).reset_index(drop=True)
     with keras_session():
         evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion,
                                                   normalized.series, test, config)

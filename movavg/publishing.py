@@ -32,7 +32,7 @@ from movavg.report import (
     report_markdown,
     summary_line,
 )
-from movavg.schema import SERIES, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
+from movavg.schema import SERIES, TIMESTAMP, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
 from movavg.session import keras_session
 from movavg.storage import (
     atomic_directory,
@@ -133,7 +133,8 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
     else:
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
-            recent = pd.read_parquet(candidate.normalized.path).tail(bundle.window.lookback)
+            columns = [TIMESTAMP, SERIES, *bundle.columns]
+            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(bundle.window.lookback)
             latest = forecast_frame(model, bundle, series, recent).assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
     return latest.assign(forecast_path=str(path))

@@ -1,0 +1,68 @@
+"""A Prefect server on PostgreSQL (Debian's `postgresql`, started here in a temporary folder) taking a
+100-series run fanned out on a local Dask cluster: every task run recorded, none dropped, no SQLite
+`database is locked`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from movavg.localserver import api, free_port, prefect_server
+from movavg.samples import synthetic_series
+from tests.helpers import client_env, movavg_command, tiny_args, write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.dask, pytest.mark.postgres]
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/missing/bin"))
+SERIES = 100
+
+
+def as_postgres(*command: str) -> list[str]:
+    """Run as the `postgres` user (PostgreSQL refuses to run as root)."""
+    import os
+
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free loopback port; yields the asyncpg URL of database `prefect`."""
+    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+        pytest.fail("PostgreSQL is not installed: `make test` installs Debian's postgresql (or: apt-get install postgresql)")
+    folder = tmp_path_factory.mktemp("postgres")
+    folder.chmod(0o777)
+    data, port = folder / "data", free_port()
+    subprocess.run(as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
+                               "-w", "start"), check=True, capture_output=True)
+    try:
+        subprocess.run(as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                                   "prefect"), check=True, capture_output=True)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+    finally:
+        subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"), capture_output=True)
+
+
+def test_a_100_series_dask_run_against_a_server_on_postgresql(postgres: str, tmp_path: Path) -> None:
+    home = tmp_path / "server"
+    with prefect_server(home, extra_env={"PREFECT_API_DATABASE_CONNECTION_URL": postgres}) as base:
+        frame = pd.concat([synthetic_series(160, seed=i).assign(series_id=f"s{i:03d}") for i in range(SERIES)])
+        write_csv(frame, tmp_path / "data" / "incoming", "day1.csv")
+        done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
+                                             *tiny_args(), "--set", "train.epochs=1", "--task-runner", "dask"),
+                              env=client_env(base, tmp_path / "client"), capture_output=True, text=True, timeout=900)
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-3000:]
+        assert f"{SERIES} series: {SERIES} published" in output
+        assert "database is locked" not in output and "database is locked" not in (home / "server.log").read_text()
+        for stage in ("normalize", "window", "train", "evaluate"):  # one task run per series and stage: none dropped
+            assert api(base, "/task_runs/count", {"task_runs": {"name": {"like_": f"{stage}-s"}}}) == SERIES, stage
+        total = api(base, "/task_runs/count", {})
+        completed = api(base, "/task_runs/count", {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+        assert total == completed >= 4 * SERIES + 2  # with ingest and publish
