@@ -1,8 +1,10 @@
-"""Fan-out wiring: wait for one stage's per-series task runs and sort their results, so one bad series never
-stops the others. Results that are `Skipped`, and task runs that failed, drop out with their reason."""
+"""Fan-out wiring: series grouped into batches (one task run each), and one stage's batch results sorted per
+series, so one bad series never stops the others. Results that are `Skipped`, and task runs that failed,
+drop out with their reason."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,20 +12,38 @@ from prefect.futures import PrefectFuture, wait
 
 from movavg.schema import Skipped
 
+MAX_TASK_RUNS_PER_STAGE = 100
 
-def gather(labels: Sequence[str], futures: Sequence[PrefectFuture[Any]], stage: str,
+
+def series_per_task(count: int, configured: int | None) -> int:
+    """Series per task run: as configured, or one each up to 100 series and then as many as keep a stage at
+    100 task runs (Prefect spends ~16 ms and an API record per task run)."""
+    return configured or max(1, math.ceil(count / MAX_TASK_RUNS_PER_STAGE))
+
+
+def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:
+    """{task run label: its names}: the name itself for a batch of one, else `<first>+<how many more>`."""
+    chunks = [list(names[start : start + size]) for start in range(0, len(names), size)]
+    return {chunk[0] if len(chunk) == 1 else f"{chunk[0]}+{len(chunk) - 1}": chunk for chunk in chunks}
+
+
+def gather(batched: dict[str, list[str]], futures: Sequence[PrefectFuture[Any]], stage: str,
            skipped: list[Skipped]) -> dict[str, Any]:
-    """{label: result} of the task runs that produced one; the others are appended to `skipped`."""
+    """{name: result} of every member of the batches whose task run produced one; the others are appended
+    to `skipped` (every member of a batch whose task run failed)."""
     wait(list(futures))
     kept: dict[str, Any] = {}
-    for label, future in zip(labels, futures, strict=True):
-        result = future.result(raise_on_failure=False)
-        if isinstance(result, Skipped):
-            skipped.append(result)
-        elif isinstance(result, BaseException):
-            skipped.append(Skipped(series=label, stage=stage, reason=f"{type(result).__name__}: {result}", failed=True))
-        else:
-            kept[label] = result
+    for members, future in zip(batched.values(), futures, strict=True):
+        results = future.result(raise_on_failure=False)
+        if isinstance(results, BaseException):
+            reason = f"{type(results).__name__}: {results}"
+            skipped.extend(Skipped(series=name, stage=stage, reason=reason, failed=True) for name in members)
+            continue
+        for name, result in zip(members, results, strict=True):
+            if isinstance(result, Skipped):
+                skipped.append(result)
+            else:
+                kept[name] = result
     return kept
 
 

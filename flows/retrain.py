@@ -1,7 +1,8 @@
 """The retraining flow: ingest -> normalize -> window -> train -> evaluate -> publish.
 
-Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per series, mapped,
-each cached on that series' own data, so new rows for one series redo only that series' stages. A series
+Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per batch of series
+(`run.series_per_task`; one series per task up to 100 series), mapped, each series cached on its own data,
+so new rows for one series redo only that series' stages. A series
 that cannot be modelled is skipped with its reason; a failure on one series never stops the others. The
 mapped tasks run on the task runner `config.run` names (threads, or Dask); a flow run started with another
 one (a deployment whose parameters ask for Dask) runs itself again as a subflow on the right one.
@@ -15,7 +16,7 @@ from prefect import State, flow, unmapped
 from prefect.context import FlowRunContext
 from prefect.states import Failed
 
-from flows.fanout import gather, model_groups, per_series
+from flows.fanout import batches, gather, model_groups, per_series, series_per_task
 from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
 from movavg.lock import run_lock
@@ -62,23 +63,31 @@ def retrain(
             return incomplete(str(problem))
         skipped = [Skipped(series=name, stage="normalize", reason="not in the ingested data") for name in missing]
 
-        normalized = gather(series, normalize.map(
-            cache_dir, series, [ingested.series[name] for name in series], ingested.raw_dir,
+        size = series_per_task(len(series), config.run.series_per_task)
+        by_series = batches(series, size)
+        normalized = gather(by_series, normalize.map(
+            cache_dir, list(by_series), list(by_series.values()),
+            [[ingested.series[name] for name in batch] for batch in by_series.values()], ingested.raw_dir,
             unmapped(config.ingest.model_columns), unmapped(config.normalize)), "normalize", skipped)
-        windows = gather(list(normalized), window.map(
-            cache_dir, list(normalized.values()), unmapped(config.window)), "window", skipped)
+        by_series = batches(list(normalized), size)
+        windows = gather(by_series, window.map(
+            cache_dir, list(by_series), [[normalized[name] for name in batch] for batch in by_series.values()],
+            unmapped(config.window)), "window", skipped)
 
         groups = model_groups(list(windows), config.train.scope)
-        trained = per_series(groups, gather(list(groups), train.map(
-            cache_dir, list(groups), [[windows[name] for name in group] for group in groups.values()],
-            [[normalized[name] for name in group] for group in groups.values()], unmapped(config.train)),
-            "train", skipped), skipped)
+        by_group = batches(list(groups), size)
+        trained = per_series(groups, gather(by_group, train.map(
+            cache_dir, list(by_group), list(by_group.values()),
+            [[[windows[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
+            [[[normalized[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
+            unmapped(config.train)), "train", skipped), skipped)
 
-        modelled = list(trained)
-        evaluations = gather(modelled, evaluate.map(
-            cache_dir, [trained[name] for name in modelled], [normalized[name] for name in modelled],
-            [current_champion(artifacts_dir, name) for name in modelled], unmapped(config.evaluate)),
-            "evaluate", skipped)
+        by_series = batches(list(trained), size)
+        evaluations = gather(by_series, evaluate.map(
+            cache_dir, list(by_series), [[trained[name] for name in batch] for batch in by_series.values()],
+            [[normalized[name] for name in batch] for batch in by_series.values()],
+            [[current_champion(artifacts_dir, name) for name in batch] for batch in by_series.values()],
+            unmapped(config.evaluate)), "evaluate", skipped)
 
         candidates = [Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
                       for name in evaluations]

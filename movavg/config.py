@@ -195,6 +195,14 @@ class RunConfig(Section):
     dask_workers: int = Field(
         2, ge=1, description="Worker processes of the local Dask cluster (one thread each); default: 2, one per core here."
     )
+    series_per_task: int | None = Field(
+        None, ge=1,
+        description=(
+            "Series handled by one task run of each per-series stage (each still cached on its own). Empty: one per "
+            "task up to 100 series, then as many as keep each stage at 100 task runs (Prefect spends ~16 ms and an "
+            "API record per task run)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> RunConfig:

@@ -1,22 +1,32 @@
-"""Evaluate stage: the candidate, both naive baselines and the champion on the same test windows."""
+"""Evaluate stage, one task run per batch of series: the candidate, both naive baselines and the champion on
+the same test windows."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger
 
 from movavg.config import EvaluateConfig
 from movavg.evaluation import evaluate_candidate
-from movavg.schema import ChampionRef, Evaluation, NormalizeResult, TrainResult
-from tasks.policies import cached_stage, output_dir
+from movavg.schema import ChampionRef, Evaluation, NormalizeResult, Skipped, TrainResult
+from tasks.policies import cached_stage, each_member
 
 
-@cached_stage("evaluate", evaluate_candidate, task_run_name="evaluate-{normalized.series}")
+@cached_stage("evaluate", evaluate_candidate, task_run_name="evaluate-{label}")
 def evaluate(
-    cache_dir: str, candidate: TrainResult, normalized: NormalizeResult, champion: ChampionRef | None,
-    config: EvaluateConfig,
-) -> Evaluation:
-    """One series: cached on the candidate, the series' data, its champion, this config and the library code."""
-    result = evaluate_candidate(candidate, normalized, champion, config, output_dir(cache_dir, "evaluate"))
+    cache_dir: str, label: str, candidates: list[TrainResult], normalized: list[NormalizeResult],
+    champions: list[ChampionRef | None], config: EvaluateConfig,
+) -> list[Evaluation | Skipped]:
+    """Each series cached on its candidate, its data, its champion, this config and the library code."""
+    members = [(n.series, {"candidate": c, "normalized": n, "champion": champion, "config": config})
+               for c, n, champion in zip(candidates, normalized, champions, strict=True)]
+    return each_member("evaluate", evaluate_candidate, cache_dir, members, evaluate_one)
+
+
+def evaluate_one(member: dict[str, Any], out_dir: Path) -> Evaluation:
+    result = evaluate_candidate(member["candidate"], member["normalized"], member["champion"], member["config"], out_dir)
     champion_mae = f"{result.champion.mae:.4g}" if result.champion else "none"
     get_run_logger().info("%s: test MAE model %.4g | last value %.4g | current MA %.4g | champion %s -> %s",
                           result.series, result.model.mae, result.baseline_last.mae, result.baseline_ma.mae, champion_mae,

@@ -1,26 +1,35 @@
-"""Normalize stage, one task run per series: the series split chronologically and z-scored with its
-train-slice statistics; a series that cannot be modelled is skipped with its reason."""
+"""Normalize stage, one task run per batch of series (one series unless `run.series_per_task` groups them):
+each series split chronologically and z-scored with its train-slice statistics; a series that cannot be
+modelled is skipped with its reason."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger
 
 from movavg.config import NormalizeConfig
 from movavg.schema import NormalizeResult, Skipped, UnusableSeries
 from movavg.series import normalize_and_save
-from tasks.policies import cached_stage, output_dir
+from tasks.policies import cached_stage, each_member
 
 
-@cached_stage("normalize", normalize_and_save, retries=1, task_run_name="normalize-{series}")
+@cached_stage("normalize", normalize_and_save, retries=1, task_run_name="normalize-{label}")
 def normalize(
-    cache_dir: str, series: str, fingerprint: str, raw_dir: str, columns: list[str], config: NormalizeConfig
-) -> NormalizeResult | Skipped:
-    """Cached on this series' data fingerprint, the column choice, this config and the library code."""
-    logger = get_run_logger()
+    cache_dir: str, label: str, series: list[str], fingerprints: list[str], raw_dir: str, columns: list[str],
+    config: NormalizeConfig,
+) -> list[NormalizeResult | Skipped]:
+    """Each series cached on its data fingerprint, the column choice, this config and the library code."""
+    members = [(name, {"series": name, "fingerprint": fingerprint, "raw_dir": raw_dir, "columns": columns,
+                       "config": config}) for name, fingerprint in zip(series, fingerprints, strict=True)]
+    return each_member("normalize", normalize_and_save, cache_dir, members, normalize_one)
+
+
+def normalize_one(member: dict[str, Any], out_dir: Path) -> NormalizeResult | Skipped:
+    logger, series, config = get_run_logger(), member["series"], member["config"]
     try:
-        result = normalize_and_save(Path(raw_dir), series, columns, config, output_dir(cache_dir, "normalize"))
+        result = normalize_and_save(Path(member["raw_dir"]), series, member["columns"], config, out_dir)
     except UnusableSeries as reason:
         logger.warning("series %r skipped: %s", series, reason)
         return Skipped(series=series, stage="normalize", reason=str(reason))

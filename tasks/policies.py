@@ -1,22 +1,30 @@
 """Cache and retry policies shared by the stage tasks: the Prefect side of `movavg.cache`.
 
-A content-cached stage's Prefect cache key *is* `movavg.cache.stage_key` of its parameters, computed
-once by Prefect; the task body reads it back from the running transaction to name its output folder.
-A Prefect record whose output folder is gone or incomplete, or whose JSON is torn, is dropped so the
-stage runs again instead of returning a dangling path.
+A stage task handles a batch of series (one series unless `run.series_per_task` groups them). Two levels of
+Prefect caching, both keyed by `movavg.cache.stage_key`:
+
+- the task: its key covers the whole batch, so an unchanged batch is one cache hit (shown as `Cached`);
+- each member (`each_member`): a Prefect transaction per series on the task's result store, so a batch in
+  which one series changed redoes only that series. A member's output folder is named by its key.
+
+A record whose output folders are gone or incomplete, or whose JSON is torn, is dropped so the stage runs
+again instead of returning a dangling path.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from prefect import task
-from prefect.transactions import get_transaction
+from prefect.context import TaskRunContext
+from prefect.transactions import get_transaction, transaction
 
-from movavg.cache import is_complete, stage_dir, stage_key
+from movavg.cache import batch_complete, is_complete, stage_dir, stage_key, write_members
+from movavg.schema import Skipped
 
 NOT_TRANSIENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
@@ -36,8 +44,8 @@ def cached_stage(stage: str, library_function: Callable[..., Any], **options: An
     def key_fn(context: Any, parameters: dict[str, Any]) -> str:
         key = stage_key(stage, module, parameters)
         record = _record_path(context, key)
-        output = stage_dir(parameters["cache_dir"], stage, key)
-        if record is not None and record.exists() and not (is_complete(output) and _is_json(record)):
+        complete = batch_complete(parameters["cache_dir"], stage, key)
+        if record is not None and record.exists() and not (complete and _is_json(record)):
             record.unlink(missing_ok=True)  # a stale or torn record: run the stage again
         return key
 
@@ -45,12 +53,42 @@ def cached_stage(stage: str, library_function: Callable[..., Any], **options: An
                 retry_condition_fn=transient_io, **options)
 
 
-def output_dir(cache_dir: str, stage: str) -> Path:
-    """This stage run's output folder, named by the cache key Prefect computed for it."""
+def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str,
+                members: Sequence[tuple[str, dict[str, Any]]], run_one: Callable[[dict[str, Any], Path], Any]) -> list[Any]:
+    """Results of `run_one(parameters, output folder)` for each (series label, parameters) of this task's batch,
+    each cached on its own key; a member that fails becomes a failed `Skipped` and the others go on (a
+    transient I/O error is raised instead, so the task is retried)."""
+    module, store = library_function.__module__, TaskRunContext.get().result_store
+    results, complete = [], []
+    for label, parameters in members:
+        key = stage_key(stage, module, {"cache_dir": cache_dir, **parameters})
+        output = stage_dir(cache_dir, stage, key)
+        with transaction(key=f"{stage}-{key}", store=store) as txn:
+            record = txn.read() if txn.is_committed() and is_complete(output) else None
+            result = record.result if record is not None else _run_safely(stage, label, run_one, parameters, output)
+            if record is None and is_complete(output):
+                txn.stage(result)
+        results.append(result)
+        complete += [key] if is_complete(output) else []
+    _list_members(cache_dir, stage, complete)
+    return results
+
+
+def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path], Any], parameters: dict[str, Any],
+                output: Path) -> Any:
+    try:
+        return run_one(parameters, output)
+    except Exception as error:  # one series' failure never stops the batch
+        if transient_io(None, None, SimpleNamespace(data=error)):
+            raise
+        return Skipped(series=label, stage=stage, reason=f"{type(error).__name__}: {error}", failed=True)
+
+
+def _list_members(cache_dir: str, stage: str, keys: list[str]) -> None:
     transaction = get_transaction()
     if transaction is None or not transaction.key:
         raise RuntimeError(f"the {stage} task runs without a cache key: call it inside a flow")
-    return stage_dir(cache_dir, stage, transaction.key)
+    write_members(cache_dir, stage, transaction.key, keys)
 
 
 def _record_path(task_run_context: Any, key: str) -> Path | None:

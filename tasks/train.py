@@ -1,8 +1,10 @@
-"""Train stage: fit the LSTM on the train windows of one series (per-series scope, one task run per series)
-or of all series (global scope, one task run); a progress bar in the terminal, one log line and a
-progress-artifact update per epoch."""
+"""Train stage, one task run per batch of models: one model per series (per-series scope) or one on all series
+(global scope); a progress bar in the terminal, one log line and a progress-artifact update per epoch."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -10,26 +12,33 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from movavg.config import TrainConfig
 from movavg.model import train_and_save
 from movavg.report import progress_reporter
-from movavg.schema import NormalizeResult, TrainResult, WindowResult
-from tasks.policies import cached_stage, output_dir
+from movavg.schema import NormalizeResult, Skipped, TrainResult, WindowResult
+from tasks.policies import cached_stage, each_member
 
 
 @cached_stage("train", train_and_save, task_run_name="train-{label}")
 def train(
-    cache_dir: str, label: str, windows: list[WindowResult], normalized: list[NormalizeResult], config: TrainConfig
-) -> TrainResult:
-    """Cached on the windows' content, the scalers, this config and the library code (`label` names the
-    task run: the series, or "global")."""
-    logger = get_run_logger()
+    cache_dir: str, label: str, groups: list[str], windows: list[list[WindowResult]],
+    normalized: list[list[NormalizeResult]], config: TrainConfig,
+) -> list[TrainResult | Skipped]:
+    """One model per group (a series, or "global"), each cached on its windows' content, the scalers, this
+    config and the library code."""
+    members = [(group, {"label": group, "windows": w, "normalized": n, "config": config})
+               for group, w, n in zip(groups, windows, normalized, strict=True)]
+    return each_member("train", train_and_save, cache_dir, members, train_one)
+
+
+def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
+    logger, label, config = get_run_logger(), member["label"], member["config"]
     show, close = progress_reporter(label, logger.info)
-    artifact = create_progress_artifact(0.0, key="movavg-training-progress", description="Training epochs done")
+    artifact = create_progress_artifact(0.0, key="movavg-training-progress", description=f"Training epochs done: {label}")
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         show(epoch, epochs, logs)
         update_progress_artifact(artifact, 100.0 * epoch / epochs)
 
     try:
-        result = train_and_save(windows, normalized, config, output_dir(cache_dir, "train"), on_epoch)
+        result = train_and_save(member["windows"], member["normalized"], config, out_dir, on_epoch)
     finally:
         close()
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.fanout import batches, series_per_task
 from flows.retrain import retrain
-from movavg.config import PipelineConfig
+from movavg.config import PipelineConfig, RunConfig
 from movavg.registry import champion_dir, current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv
@@ -143,3 +144,36 @@ def test_models_of_many_series_are_reproducible_whatever_the_thread_order(tmp_pa
     again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     # Retrained from scratch, three models at once, bit-identical: each recognised as its series' champion.
     assert again.counts() == {"unchanged": 3}, again.message
+
+
+def test_series_per_task_auto_keeps_a_stage_at_a_hundred_task_runs() -> None:
+    assert series_per_task(3, None) == 1 and series_per_task(100, None) == 1
+    assert series_per_task(101, None) == 2 and series_per_task(10_000, None) == 100
+    assert series_per_task(10_000, 7) == 7
+    assert batches(["a", "b", "c"], 2) == {"a+1": ["a", "b"], "c": ["c"]}
+    assert batches(["a", "b"], 1) == {"a": ["a"], "b": ["b"]}
+
+
+def test_batched_task_runs_still_cache_and_retrain_each_series_on_its_own(
+        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    config = tiny_config.model_copy(update={"run": RunConfig(series_per_task=2)})
+    write_csv(three_series(400), data / "incoming", "day1.csv")
+    state = retrain(config=config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
+    assert state.result().counts() == {"published": 3}
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    names = {run.name for run in runs}
+    assert {"normalize-east+1", "normalize-south", "train-east+1", "evaluate-south"} <= names  # 2 runs per stage
+    before = {stage: entries(data, stage) for stage in ("normalize", "window", "train")}
+
+    south = synthetic_series(441 + 60, seed=1, kind="walk")[441:].assign(series_id="south")
+    north = synthetic_series(400 + 60, seed=0, kind="sine")[400:].assign(series_id="north")
+    write_csv(pd.concat([south, north]), data / "incoming", "day2.csv")
+    second = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+    for stage in before:  # north shares its batch with east: east is reused from the cache, not redone
+        assert len(entries(data, stage) - before[stage]) == 2, stage
+    assert {o.series: o.status for o in second.series}["east"] == "unchanged"

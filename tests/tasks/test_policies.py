@@ -3,13 +3,14 @@ trusted, and only transient I/O errors are retried."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from movavg.cache import COMPLETE_MARKER, stage_dir, stage_key
+from movavg.cache import COMPLETE_MARKER, batch_dir, stage_dir, stage_key
 from tasks.policies import transient_io
 from tasks.train import train
 from tasks.window import window
@@ -30,19 +31,22 @@ def test_prefects_key_is_the_library_stage_key(tmp_path: Path) -> None:
     assert key != key_fn(train)(context(tmp_path / "results"), params)
 
 
-def test_records_are_trusted_only_with_a_complete_output_and_valid_json(tmp_path: Path) -> None:
+def test_records_are_trusted_only_with_complete_outputs_and_valid_json(tmp_path: Path) -> None:
     params = {"cache_dir": str(tmp_path / "cache"), "normalized": {"content_hash": "a"}, "config": {}}
     results = tmp_path / "results"
     results.mkdir()
     key = key_fn()(context(results), params)
-    record, output = results / key, stage_dir(tmp_path / "cache", "window", key)
+    record, batch = results / key, batch_dir(tmp_path / "cache", "window", key)
+    member = stage_dir(tmp_path / "cache", "window", "member-key")
 
     record.write_text('{"ok": true}')
     key_fn()(context(results), params)
-    assert not record.exists(), "output missing: the record is stale"
+    assert not record.exists(), "outputs missing: the record is stale"
 
-    output.mkdir(parents=True)
-    (output / COMPLETE_MARKER).touch()
+    for folder in (batch, member):
+        folder.mkdir(parents=True)
+        (folder / COMPLETE_MARKER).touch()
+    (batch / "members.json").write_text('["member-key"]')
     record.write_text('{"ok": tr')  # torn by a crash
     key_fn()(context(results), params)
     assert not record.exists()
@@ -50,6 +54,10 @@ def test_records_are_trusted_only_with_a_complete_output_and_valid_json(tmp_path
     record.write_text('{"ok": true}')
     key_fn()(context(results), params)
     assert record.exists()
+
+    shutil.rmtree(member)  # one series' output deleted: the batch runs again (and reuses the others)
+    key_fn()(context(results), params)
+    assert not record.exists()
 
 
 @pytest.mark.parametrize(("error", "retried"), [
