@@ -19,9 +19,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
-from prefect.transactions import get_transaction, transaction
+from prefect.transactions import transaction
 
 from movavg.cache import batch_complete, is_complete, stage_dir, stage_key, write_members
 from movavg.schema import Skipped
@@ -70,7 +70,7 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
                 txn.stage(result)
         results.append(result)
         complete += [key] if is_complete(output) else []
-    _list_members(cache_dir, stage, complete)
+    _list_members(cache_dir, stage, module, complete)
     return results
 
 
@@ -84,11 +84,13 @@ def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path]
         return Skipped(series=label, stage=stage, reason=f"{type(error).__name__}: {error}", failed=True)
 
 
-def _list_members(cache_dir: str, stage: str, keys: list[str]) -> None:
-    transaction = get_transaction()
-    if transaction is None or not transaction.key:
-        raise RuntimeError(f"the {stage} task runs without a cache key: call it inside a flow")
-    write_members(cache_dir, stage, transaction.key, keys)
+def _list_members(cache_dir: str, stage: str, module: str, keys: list[str]) -> None:
+    """Record this task run's member folders under its task-level key (what `key_fn` computed); without the
+    list the task's record is not trusted next time, and only its members' own caches are used."""
+    try:
+        write_members(cache_dir, stage, stage_key(stage, module, TaskRunContext.get().parameters), keys)
+    except Exception as error:  # never lose the batch's results over its cache bookkeeping
+        get_run_logger().warning("%s: could not record the batch's cache entries (%s)", stage, error)
 
 
 def _record_path(task_run_context: Any, key: str) -> Path | None:
