@@ -107,7 +107,7 @@ def throughput_case(args: argparse.Namespace) -> dict[str, float]:
     import_tensorflow()
     import keras
 
-    from movavg.feed import WindowFeed
+    from movavg.feed import steps_per_pass, window_batches
 
     values = walk(args.rows, 0)[["value"]].to_numpy("float32")
     values = (values - values.mean()) / values.std()
@@ -128,8 +128,8 @@ def throughput_case(args: argparse.Namespace) -> dict[str, float]:
 
     # Two epochs; the second is timed (the first pays tracing and XLA compilation).
     if args.feed == "lazy":
-        feed = WindowFeed(train, np.arange(len(y)), y, 52, batch, True, shuffle_seed=0)
-        model.fit(feed, epochs=2, verbose=0, callbacks=[EpochTimer()])
+        feed = window_batches(train, np.arange(len(y)), y, 52, batch, True, shuffle_seed=0, epochs=2)
+        model.fit(feed, epochs=2, steps_per_epoch=steps_per_pass(len(y), batch), verbose=0, callbacks=[EpochTimer()])
     else:
         xs, ys, _ = to_model_space(np.ascontiguousarray(x), y, True)
         model.fit(xs, ys, batch_size=batch, epochs=2, shuffle=True, verbose=0, callbacks=[EpochTimer()])

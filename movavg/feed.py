@@ -1,62 +1,67 @@
-"""Windows fed to Keras batch by batch, gathered from the series itself: memory stays near the size of the
-data instead of `lookback` times it.
+"""Windows fed to Keras batch by batch, gathered from the series itself inside a `tf.data` pipeline: memory
+stays near the size of the data instead of `lookback` times it.
 
-Only this module and `movavg.model` import Keras at module level; import them lazily from code that must
-stay light (a cached run never loads TensorFlow).
+The pipeline has no Python step: Keras' `PyDataset` (a Python generator under `tf.data.from_generator`) was
+tried first and made training non-reproducible in some processes (Dask's worker processes, and once in a long
+test session), while this graph-only pipeline gives bit-identical weights everywhere. Shuffling draws one
+stateless permutation per epoch from (seed, epoch), so it never depends on process state.
+
+Import this module lazily: it loads TensorFlow, which a cached run never needs.
 """
 
 from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
+import tensorflow as tf
 
-from movavg.scaling import to_model_space
 
-
-class WindowFeed(keras.utils.PyDataset):
+def window_batches(values: np.ndarray, starts: np.ndarray, targets: np.ndarray | None, lookback: int,
+                   batch_size: int, per_window: bool, shuffle_seed: int | None = None, epochs: int = 1) -> tf.data.Dataset:
     """Batches of windows built on demand.
 
     Args:
-        values: (N, features) float32, the rows of one or more series segments back to back.
-        starts: (m,) int64, the row in `values` of each window's first input step.
-        targets: (m,) float32, each window's target (None for prediction).
+        values: (N, features) rows of one or more series segments back to back (cast to float32).
+        starts: (m,) the row in `values` of each window's first input step.
+        targets: (m,) each window's target, or None for prediction.
         lookback: input steps per window.
-        batch_size: windows per batch (the last batch may be shorter).
+        batch_size: windows per batch (each pass's last batch may be shorter).
         per_window: apply the per-window shift of `movavg.scaling.to_model_space`.
-        shuffle_seed: shuffle the window order with this seed, again after every epoch; None keeps the order.
+        shuffle_seed: with a seed, `epochs` passes, each in its own order; without, one pass in window order.
 
-    Batch i is X (b, lookback, features) float32 and y (b,) float32 in model space, or X alone without targets.
+    Yields X (b, lookback, features) float32 and y (b,) float32 in model space, or X alone without targets.
     """
+    data = tf.constant(np.ascontiguousarray(values, dtype="float32"))
+    first_rows = tf.constant(np.asarray(starts, dtype="int64"))
+    goals = None if targets is None else tf.constant(np.asarray(targets, dtype="float32"))
+    steps = tf.range(lookback, dtype=tf.int64)
 
-    def __init__(self, values: np.ndarray, starts: np.ndarray, targets: np.ndarray | None, lookback: int,
-                 batch_size: int, per_window: bool, shuffle_seed: int | None = None) -> None:
-        super().__init__()
-        self.values = np.ascontiguousarray(values, dtype="float32")
-        self.starts, self.targets = np.asarray(starts, dtype="int64"), targets
-        self.steps = np.arange(lookback, dtype="int64")
-        self.batch_size, self.per_window = batch_size, per_window
-        self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
-        self.order = np.arange(len(self.starts))
-        self.on_epoch_end()
+    def gather(positions: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        x = tf.gather(data, tf.gather(first_rows, positions)[:, None] + steps)
+        last = x[:, -1:, :] if per_window else tf.zeros_like(x[:, -1:, :])
+        x = x - last if per_window else x
+        return x if goals is None else (x, tf.gather(goals, positions) - last[:, 0, 0])
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.starts) / self.batch_size)
+    count = len(starts)
+    if shuffle_seed is None:
+        positions = tf.data.Dataset.range(count).batch(batch_size)
+    else:
+        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+            noise = tf.random.stateless_uniform([count], seed=tf.stack([tf.constant(shuffle_seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(tf.argsort(noise, stable=True)).batch(batch_size)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
-        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        x = self.values[self.starts[chosen, None] + self.steps]
-        y = None if self.targets is None else self.targets[chosen]
-        x, y, _ = to_model_space(x, y, self.per_window)
-        return x if y is None else (x, y)
+        positions = tf.data.Dataset.range(epochs).flat_map(one_epoch)
+    return positions.map(gather).prefetch(2)
 
-    def on_epoch_end(self) -> None:
-        if self.rng is not None:
-            self.rng.shuffle(self.order)
 
-    def offsets(self) -> np.ndarray:
-        """The per-window shift added back to the model's output, (m,) in window order (zeros without it)."""
-        if not self.per_window:
-            return np.zeros(len(self.starts), dtype="float32")
-        return self.values[self.starts + len(self.steps) - 1, 0]
+def steps_per_pass(count: int, batch_size: int) -> int:
+    """Batches in one pass over `count` windows."""
+    return math.ceil(count / batch_size)
+
+
+def window_offsets(values: np.ndarray, starts: np.ndarray, lookback: int, per_window: bool) -> np.ndarray:
+    """The per-window shift to add back to the model's output, (m,) in window order (zeros without it)."""
+    if not per_window:
+        return np.zeros(len(starts), dtype="float32")
+    return np.asarray(values, dtype="float32")[np.asarray(starts) + lookback - 1, 0]

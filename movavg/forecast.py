@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 def predict_normalized(model: keras.Model, values: np.ndarray, lookback: int, per_window: bool) -> np.ndarray:
     """Model output for every window of normalized rows `values` (n, f), fed batch by batch (never all
     windows at once) -> normalized MA (n - lookback + 1,), window i ending at row i + lookback - 1."""
-    from movavg.feed import WindowFeed
+    from movavg.feed import window_batches, window_offsets
 
     count = window_count(len(values), lookback, 0)
     if count == 0:
         return np.empty((0,), dtype="float64")
-    feed = WindowFeed(values, np.arange(count), None, lookback, PREDICT_BATCH, per_window)
-    out = model.predict(feed, verbose=0).reshape(-1)
-    return out.astype("float64") + feed.offsets()
+    starts = np.arange(count)
+    out = model.predict(window_batches(values, starts, None, lookback, PREDICT_BATCH, per_window), verbose=0)
+    return out.reshape(-1).astype("float64") + window_offsets(values, starts, lookback, per_window)
 
 
 def forecast_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:

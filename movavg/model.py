@@ -87,21 +87,22 @@ def fit_model(
     seed: int | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed (`seed`, default `config.seed`), build and fit a model on windows in normalized units, fed batch by
-    batch (`movavg.feed.WindowFeed`, train windows shuffled each epoch with the same seed).
+    batch (`movavg.feed.window_batches`, train windows in a new order each epoch, drawn from the same seed).
 
     Returns the model (best validation weights when early stopping is on) and the loss history.
     """
     import keras
 
-    from movavg.feed import WindowFeed
+    from movavg.feed import steps_per_pass, window_batches
 
     seed = config.seed if seed is None else seed
     keras.utils.set_random_seed(seed)
     batch_size, jit_compile = training_settings(config, len(train.targets))
-    train_feed = WindowFeed(*train, lookback, batch_size, per_window, shuffle_seed=seed)
-    val_feed = WindowFeed(*val, lookback, PREDICT_BATCH, per_window)
+    train_feed = window_batches(*train, lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs)
+    val_feed = window_batches(*val, lookback, PREDICT_BATCH, per_window)
     model = build_model(config, lookback, train.values.shape[1], jit_compile)
     history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0,
+                        steps_per_epoch=steps_per_pass(len(train.targets), batch_size),
                         callbacks=make_callbacks(config, on_epoch))
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 

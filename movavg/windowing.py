@@ -122,7 +122,7 @@ def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
 
 
 def split_arrays(windows: list[WindowResult], series_paths: list[str], split: str) -> WindowArrays:
-    """One split's windows of one or more series, back to back, gathered lazily by `movavg.feed.WindowFeed`."""
+    """One split's windows of one or more series, back to back, gathered lazily by `movavg.feed.window_batches`."""
     values, starts, targets, offset = [], [], [], 0
     for result, path in zip(windows, series_paths, strict=True):
         bounds = pd.read_parquet(result.path).set_index(SPLIT).loc[split]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movavg.feed import WindowFeed
+from movavg.feed import steps_per_pass, window_batches
 from movavg.scaling import to_model_space
 from movavg.schema import SPLITS, UnusableSeries, WindowResult, WindowSpec
 from movavg.windowing import make_windows, naive_baselines, split_arrays, split_bounds
@@ -150,15 +150,17 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
         expected_x.append(x)
         expected_y.append(y)
     arrays = split_arrays(results, paths, "train")
-    feed = WindowFeed(*arrays, 6, 16, per_window=True)
-    batches = [feed[i] for i in range(len(feed))]
+    batches = [(x.numpy(), y.numpy()) for x, y in window_batches(*arrays, 6, 16, per_window=True)]
     want_x, want_y, _ = to_model_space(np.concatenate(expected_x), np.concatenate(expected_y), True)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
     np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), want_y)
-    assert len(feed) == -(-len(want_y) // 16) and all(len(y) <= 16 for _, y in batches)
-    shuffled = WindowFeed(*arrays, 6, 16, per_window=True, shuffle_seed=0)
-    got = np.concatenate([shuffled[i][1] for i in range(len(shuffled))])
-    assert not np.array_equal(got, want_y) and np.array_equal(np.sort(got), np.sort(want_y))
+    assert len(batches) == steps_per_pass(len(want_y), 16) and all(len(y) <= 16 for _, y in batches)
+    epochs = [np.concatenate([y.numpy() for _, y in window_batches(*arrays, 6, 16, True, shuffle_seed=0, epochs=2)])
+              for _ in range(2)]
+    np.testing.assert_array_equal(epochs[0], epochs[1])  # the same seed, the same orders, in any process
+    first, second = np.split(epochs[0], 2)
+    assert not np.array_equal(first, want_y) and not np.array_equal(first, second)  # each epoch its own order
+    assert np.array_equal(np.sort(first), np.sort(want_y)) and np.array_equal(np.sort(second), np.sort(want_y))
 
 
 def test_short_split_error_names_the_split() -> None:
