@@ -15,8 +15,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from movavg.config import RunConfig
 from movavg.runtime import DEFAULTS
 
-# Set in every local worker before TensorFlow loads there: one thread per op pool, quiet start-up.
-WORKER_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1", **DEFAULTS}
+# Set in every local worker before TensorFlow loads there: one thread for each op's own work, quiet start-up.
+# The inter-op pool keeps 2 threads: with 1, the tf.data window feed (whose ops wait on other ops) deadlocked.
+WORKER_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1", **DEFAULTS}
 
 
 def task_runner_for(run: RunConfig) -> TaskRunner:
