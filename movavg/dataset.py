@@ -71,6 +71,10 @@ class StoreIndex(BaseModel):
     series: dict[str, SeriesEntry] = Field(default_factory=dict)
     recent_files: list[str] = Field(default_factory=list)  # sha256 of the newest ingested files
 
+    def fingerprints(self) -> dict[str, str]:
+        """{series id: fingerprint of its ingested data}, sorted by id."""
+        return {series: entry.fingerprint for series, entry in sorted(self.series.items())}
+
 
 def partition_name(series: str) -> str:
     """The hive-style folder of a series: `series_id=` + its percent-encoded id (no path separator survives)."""
@@ -96,12 +100,17 @@ def commit_index(raw_dir: Path, index: StoreIndex) -> None:
 
 def series_fingerprints(raw_dir: Path) -> dict[str, str]:
     """{series id: fingerprint of its ingested data}, from the index alone (no data is read)."""
-    return {series: entry.fingerprint for series, entry in sorted(load_index(raw_dir).series.items())}
+    return load_index(raw_dir).fingerprints()
+
+
+def combined_fingerprint(fingerprints: dict[str, str]) -> str:
+    """One fingerprint of everything ingested, from the series' own."""
+    return stable_hash(fingerprints)[:32]
 
 
 def fingerprint(raw_dir: Path) -> str:
     """Fingerprint of everything ingested."""
-    return stable_hash(series_fingerprints(raw_dir))[:32]
+    return combined_fingerprint(series_fingerprints(raw_dir))
 
 
 def has_rows(raw_dir: Path) -> bool:

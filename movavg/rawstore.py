@@ -36,6 +36,7 @@ from movavg.dataset import (
     PartInfo,
     StoreIndex,
     add_part,
+    combined_fingerprint,
     commit_index,
     compact_series,
     has_rows,
@@ -60,18 +61,15 @@ from movavg.storage import (
     remove_stale_temp,
     safe_name,
     sha256_file,
-    stable_hash,
     temp_path,
     utc_now,
 )
 
 SUPPORTED_SUFFIXES = {".csv", ".parquet"}
 IN_PROGRESS_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download", ".swp"}
-BATCH = "_batch"
 TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 MAX_PROBLEMS_IN_REASON = 200
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-SERIES_METADATA = b"movavg.series"  # key-value metadata of a raw part: the series ids it holds
 
 
 class ValidationError(ValueError):
@@ -458,8 +456,8 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
         entry = {**report.__dict__, "at": utc_now()}
         append_jsonl(ledger_path, entry)
         result.files.append(entry)
-    result.series = {series: entry.fingerprint for series, entry in sorted(index.series.items())}
-    result.fingerprint = stable_hash(result.series)[:32]
+    result.series = index.fingerprints()
+    result.fingerprint = combined_fingerprint(result.series)
     result.total_rows = sum(entry.rows for entry in index.series.values())
     return result
 
