@@ -132,7 +132,8 @@ def train_and_save(
     """Fit one model on the cached windows of one series (per-series scope) or of several (global scope,
     each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically."""
     series, paths = [n.series for n in normalized], [n.path for n in normalized]
-    train, val = split_arrays(windows, paths, "train"), split_arrays(windows, paths, "val")
+    arrays = split_arrays(windows, paths, ["train", "val"])
+    train, val = arrays["train"], arrays["val"]
     spec = BundleSpec(series=series, columns=normalized[0].columns, stats={n.series: n.stats for n in normalized},
                       window=windows[0].spec, train=config.model_dump(mode="json"))
     with keras_session():

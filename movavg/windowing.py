@@ -12,6 +12,7 @@ classic construction `X = data[i:i+w]`, `y = mean(data[i:i+w])` for every i, the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -121,20 +122,27 @@ def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_arrays(windows: list[WindowResult], series_paths: list[str], split: str) -> WindowArrays:
-    """One split's windows of one or more series, back to back, gathered lazily by `movavg.feed.window_batches`."""
-    values, starts, targets, offset = [], [], [], 0
+def split_arrays(windows: list[WindowResult], series_paths: list[str], splits: Sequence[str]) -> dict[str, WindowArrays]:
+    """{split: its windows of one or more series, back to back}, gathered lazily by `movavg.feed.window_batches`;
+    each series and its bounds are read once for all `splits`."""
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {split: [] for split in splits}
     for result, path in zip(windows, series_paths, strict=True):
-        bounds = pd.read_parquet(result.path).set_index(SPLIT).loc[split]
-        first, rows = int(bounds["first_row"]), int(bounds["rows"])
-        part = pd.read_parquet(path, columns=z_columns(result.columns)).to_numpy(dtype="float32")[first : first + rows]
+        bounds = pd.read_parquet(result.path).set_index(SPLIT)
+        values = pd.read_parquet(path, columns=z_columns(result.columns)).to_numpy(dtype="float32")
         spec = result.spec
-        _, y = make_windows(part, spec.lookback, spec.ma_window, spec.horizon)
-        values.append(part)
-        starts.append(np.arange(len(y), dtype="int64") + offset)
-        targets.append(y)
-        offset += len(part)
-    return WindowArrays(np.concatenate(values), np.concatenate(starts), np.concatenate(targets))
+        for split in splits:
+            first, rows = int(bounds.loc[split, "first_row"]), int(bounds.loc[split, "rows"])
+            part = values[first : first + rows]
+            parts[split].append((part, make_windows(part, spec.lookback, spec.ma_window, spec.horizon)[1]))
+    return {split: _back_to_back(pieces) for split, pieces in parts.items()}
+
+
+def _back_to_back(pieces: list[tuple[np.ndarray, np.ndarray]]) -> WindowArrays:
+    """Segments (rows, targets) concatenated, each window's start shifted by the rows before its segment."""
+    offsets = np.cumsum([0] + [len(part) for part, _ in pieces[:-1]])
+    starts = [np.arange(len(y), dtype="int64") + offset for (_, y), offset in zip(pieces, offsets, strict=True)]
+    return WindowArrays(np.concatenate([part for part, _ in pieces]), np.concatenate(starts),
+                        np.concatenate([y for _, y in pieces]))
 
 
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:

@@ -121,7 +121,7 @@ def test_windows_never_mix_splits(tmp_path: Path) -> None:
     bounds = split_bounds(frame, spec).set_index("split")
     result = window_result(tmp_path, frame, spec)
     for split in SPLITS:
-        arrays = split_arrays([result], [path], split)
+        arrays = split_arrays([result], [path], SPLITS)[split]
         x = arrays.values[arrays.starts[:, None] + np.arange(5)]
         assert np.all(x == code[split]) and np.all(arrays.targets == code[split])
         assert len(arrays.targets) == bounds.loc[split, "windows"] == {"train": 60, "val": 20, "test": 20}[split] - 5 - 3 + 1
@@ -149,7 +149,7 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
         x, y = make_windows(frame["value__z"].to_numpy("float32")[:70], 6, 3, 2)
         expected_x.append(x)
         expected_y.append(y)
-    arrays = split_arrays(results, paths, "train")
+    arrays = split_arrays(results, paths, ["train"])["train"]
     batches = [(x.numpy(), y.numpy()) for x, y in window_batches(*arrays, 6, 16, per_window=True)]
     want_x, want_y, _ = to_model_space(np.concatenate(expected_x), np.concatenate(expected_y), True)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
