@@ -101,7 +101,7 @@ def fit_model(
     train_feed = window_batches(*train, lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs)
     val_feed = window_batches(*val, lookback, PREDICT_BATCH, per_window)
     model = build_model(config, lookback, train.values.shape[1], jit_compile)
-    history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0,
+    history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0, shuffle=False,
                         steps_per_epoch=steps_per_pass(len(train.targets), batch_size),
                         callbacks=make_callbacks(config, on_epoch))
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
