@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_many_series.py
 	$(BIN)/python benchmarks/bench_many_series.py --runners --series 40
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_forecast.py
+	$(BIN)/python benchmarks/bench_warm_start.py
 
 clean:  ## remove what the pipeline wrote (keeps the venv)
 	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \

@@ -1,4 +1,4 @@
-"""The retraining flow: ingest -> normalize -> window -> train -> evaluate -> publish.
+"""The retraining flow: ingest -> normalize -> window -> train (and backtest) -> evaluate -> publish.
 
 Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per batch of series
 (`run.series_per_task`; one series per task up to 100 series), mapped, each series cached on its own data,
@@ -24,6 +24,7 @@ from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
 from movavg.schema import Candidate, RunSummary, Skipped
 from movavg.series import choose_series
+from tasks.backtest import backtest
 from tasks.evaluate import evaluate
 from tasks.ingest import ingest
 from tasks.normalize import normalize
@@ -76,18 +77,28 @@ def retrain(
 
         groups = model_groups(list(windows), config.train.scope)
         by_group = batches(list(groups), size)
-        trained = per_series(groups, gather(by_group, train.map(
+        warm_from = [[current_champion(artifacts_dir, group) if config.train.scope == "per-series" else None
+                      for group in batch] for batch in by_group.values()]
+        training = train.map(
             cache_dir, list(by_group), list(by_group.values()),
             [[[windows[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
             [[[normalized[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
-            unmapped(config.train)), "train", skipped), skipped)
+            unmapped(config.train), warm_from)
+        by_series = batches(list(windows), size)
+        backtesting = backtest.map(
+            cache_dir, list(by_series), [[windows[name] for name in batch] for batch in by_series.values()],
+            [[normalized[name] for name in batch] for batch in by_series.values()], unmapped(config.train),
+            unmapped(config.evaluate.backtest_folds)) if config.evaluate.backtest_folds else []
+        trained = per_series(groups, gather(by_group, training, "train", skipped), skipped)
+        backtests = gather(by_series, backtesting, "backtest", []) if backtesting else {}  # none: "no backtest"
 
         by_series = batches(list(trained), size)
         evaluations = gather(by_series, evaluate.map(
             cache_dir, list(by_series), [[trained[name] for name in batch] for batch in by_series.values()],
             [[normalized[name] for name in batch] for batch in by_series.values()],
             [[current_champion(artifacts_dir, name) for name in batch] for batch in by_series.values()],
-            unmapped(config.evaluate)), "evaluate", skipped)
+            unmapped(config.evaluate), [[backtests.get(name) for name in batch] for batch in by_series.values()]),
+            "evaluate", skipped)
 
         candidates = [Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
                       for name in evaluations]

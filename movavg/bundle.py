@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.keras"
 BUNDLE_FILE = "bundle.json"
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3  # 3: seasons, calendar and residual in the window spec; baseline bundles
 
 
 class BundleSpec(BaseModel):
@@ -37,11 +37,22 @@ class BundleSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     format: int = BUNDLE_FORMAT
+    kind: Literal["model", "baseline"] = "model"  # a baseline bundle has no model.keras
     series: list[str]
     columns: list[str]
     stats: dict[str, ScalerStats]
     window: WindowSpec
     train: dict[str, Any]  # the training settings it was built with, for the record
+    windows: dict[str, WindowSpec] = {}  # per series, where it differs from `window` (its seasons, its residual)
+    baselines: dict[str, str] = {}  # per series, the naive forecast a baseline bundle serves
+
+    def window_for(self, series: str) -> WindowSpec:
+        """The window spec of `series`."""
+        return self.windows.get(series, self.window)
+
+    def kind_of(self, series: str) -> str:
+        """`lstm`, or `baseline:<name>` for the naive forecast serving `series`."""
+        return f"baseline:{self.baselines[series]}" if self.kind == "baseline" else "lstm"
 
     def stats_for(self, series: str) -> ScalerStats:
         """The scaler statistics of `series`; a model was never fitted for a series it has none for."""
@@ -60,7 +71,7 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     version = record.get("format", 1)
     if version > BUNDLE_FORMAT:
         raise ValueError(f"bundle format {version} is newer than this movavg reads ({BUNDLE_FORMAT}): upgrade movavg")
-    if version == 1:  # one series: "series" a string and "stats" that series' statistics
+    if version == 1:  # one series: "series" a string and "stats" that series' statistics (format 2 only adds fields)
         record = {**record, "series": [record["series"]], "stats": {record["series"]: record["stats"]}}
     return {**record, "format": BUNDLE_FORMAT}
 
@@ -77,15 +88,27 @@ def save_bundle(model: keras.Model, spec: BundleSpec, folder: Path) -> None:
 
 
 def bundle_intact(folder: Path) -> bool:
-    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive)."""
+    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive; a baseline
+    bundle has none)."""
+    if not (folder / BUNDLE_FILE).exists():
+        return False
     model = folder / MODEL_FILE
-    return model.exists() and zipfile.is_zipfile(model) and (folder / BUNDLE_FILE).exists()
+    return (model.exists() and zipfile.is_zipfile(model)) or (not model.exists() and _is_baseline(folder))
 
 
-def load_bundle(folder: Path) -> tuple[keras.Model, BundleSpec]:
-    """Load `model.keras` (safe mode) and its spec from a bundle folder."""
+def _is_baseline(folder: Path) -> bool:
+    try:
+        return read_json(folder / BUNDLE_FILE).get("kind") == "baseline"
+    except (OSError, ValueError):
+        return False
+
+
+def load_bundle(folder: Path) -> tuple[keras.Model | None, BundleSpec]:
+    """Load `model.keras` (safe mode) and its spec from a bundle folder; no model for a baseline bundle."""
+    spec = read_spec(folder)
+    if spec.kind == "baseline":
+        return None, spec
     import keras
 
-    spec = read_spec(folder)
     model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True, compile=False)
     return model, spec

@@ -166,10 +166,10 @@ def models(
         where = f"for series {series!r} " if series is not None else ""
         console.print(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
         return
-    table = Table("version", "series", Column("created", no_wrap=True, min_width=25), "MAE", "RMSE", "baseline MAE",
-                  "champion")
+    table = Table("version", "series", Column("created", no_wrap=True, min_width=25), "kind", "MAE", "RMSE",
+                  "best naive MAE", "champion")
     for r in rows:
-        table.add_row(r["version"], r["series"], r["created"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}",
+        table.add_row(r["version"], r["series"], r["created"], r["kind"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}",
                       f"{r['baseline_mae']:.4g}", "*" if r["champion"] else "")
     console.print(table)
 
@@ -235,7 +235,8 @@ def predict(
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
-    """Forecast each series of the input with that series' own champion: one predicted MA per window.
+    """Forecast each series of the input with that series' own champion: one predicted MA per window, with the
+    central prediction interval (`lower`, `upper`) calibrated for that champion (evaluate.interval_level).
 
     The input is read with the same column names as `run` (so pass the same --preset/--set). Series without
     a champion are left out, named on stderr; the command fails only when no series could be forecast.

@@ -112,6 +112,32 @@ class WindowConfig(Section):
     horizon: int = Field(
         4, ge=0, description="Steps after the last input step at which the moving average ends (0: the input window's own MA)."
     )
+    seasons: list[int] | None = Field(
+        None,
+        description=(
+            "Season lengths in steps, e.g. [48, 336] for a day and a week of half-hourly data. Empty: inferred from the "
+            "timestamps (hourly or finer: day and week; daily: week and year; weekly: year). A season is used when the "
+            "train slice holds it twice; it gives the seasonal baselines and, with seasonal_inputs, lag inputs."
+        ),
+    )
+    seasonal_inputs: bool = Field(
+        True,
+        description=(
+            "Feed the model, per season, the target one season back aligned with each input step (ending at the same "
+            "point of the season as the target). Windows may read these rows from before their own split."
+        ),
+    )
+    calendar_inputs: bool = Field(
+        True, description="Feed the model cyclic calendar features: time of day and day of week (or day of year)."
+    )
+    residual: Literal["last-value", "best-baseline"] = Field(
+        "last-value",
+        description=(
+            "What the model's output is added to: 'last-value', the window's last value (with normalize.per_window), "
+            "or 'best-baseline', the naive forecast with the lowest error on the train windows (the model learns its "
+            "residual). 'last-value' was better on every benchmark series (README, forecast quality)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _ma_fits_lookback(self) -> WindowConfig:
@@ -153,6 +179,13 @@ class TrainConfig(Section):
         ),
     )
     seed: int = Field(0, description="Random seed; the same data and config give the same weights.")
+    warm_start: bool | None = Field(
+        None,
+        description=(
+            "Start from the series' champion's weights instead of random ones. Empty: when the champion has the same "
+            "architecture and inputs. A warm-started model depends on the champion it started from, not only on the data."
+        ),
+    )
     jit_compile: bool | None = Field(
         None,
         description=(
@@ -173,7 +206,22 @@ class EvaluateConfig(Section):
         0.0, ge=0, lt=1, description="Relative MAE gain over the champion needed to publish (0.02 = 2% better)."
     )
     require_beat_baseline: bool = Field(
-        False, description="Also refuse to publish a model whose MAE is not below the better naive baseline."
+        True,
+        description=(
+            "Publish a model only when its test MAE beats the best naive forecast (last value, current MA, seasonal "
+            "naive and seasonal change per season); when no model does, that naive forecast becomes the champion."
+        ),
+    )
+    backtest_folds: int = Field(
+        3, ge=0,
+        description=(
+            "Rolling-origin folds before the test slice, each a model trained on the rows before its origin and scored "
+            "with the naive forecasts on the next block (as long as the test slice); 0 to skip."
+        ),
+    )
+    interval_level: float = Field(
+        0.9, gt=0, lt=1,
+        description="Coverage of the central prediction interval around each forecast, calibrated on validation windows.",
     )
 
 

@@ -1,5 +1,7 @@
-"""Evaluation: score the new model, two naive baselines and the champion on the test slice, in original
-units, and decide whether the new model may be published."""
+"""Evaluation: score the new model, every naive forecast (last value, current MA, seasonal and seasonal
+change per season) and the champion on the same test windows, in original units; decide who serves the
+series next (the new model, the best naive forecast, or the champion); calibrate prediction intervals on the
+validation windows."""
 
 from __future__ import annotations
 
@@ -9,14 +11,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec, bundle_intact, load_bundle
+from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
 from movavg.registry import metrics_of, series_files
-from movavg.schema import SPLIT, TIMESTAMP, ChampionRef, Evaluation, NormalizeResult, Scores, TrainResult
+from movavg.schema import (
+    SPLIT,
+    TIMESTAMP,
+    Backtest,
+    ChampionRef,
+    Evaluation,
+    Interval,
+    NormalizeResult,
+    Scores,
+    TrainResult,
+)
 from movavg.session import keras_session
-from movavg.windowing import naive_baselines
+from movavg.windowing import baseline_forecasts, describe_baseline
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
@@ -28,54 +40,102 @@ def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
 
 
 def decide(
-    model: Scores, finite_training: bool, baseline_mae: float, champion: Scores | None, config: EvaluateConfig
-) -> tuple[bool, str]:
-    """The publish gate: (publish?, reason). A non-finite model is never published."""
+    model: Scores, finite_training: bool, baseline: tuple[str, float], champion: Scores | None, config: EvaluateConfig
+) -> tuple[str, str]:
+    """The publish gate: (winner, reason), the winner "candidate", "baseline" or "champion" (keep it).
+
+    The candidate must beat the champion (by `min_improvement`) and, with `require_beat_baseline`, the best naive
+    forecast `baseline` (name, MAE); when it does not, that naive forecast replaces a champion it beats, so a
+    series is never served worse than naive. A non-finite model never wins.
+    """
+    name, baseline_mae = baseline
+    needed = champion.mae * (1 - config.min_improvement) if champion is not None and math.isfinite(champion.mae) else None
     if not finite_training or not (math.isfinite(model.mae) and math.isfinite(model.rmse)):
-        return False, "not published: training loss or test metrics are not finite"
-    if config.require_beat_baseline and model.mae >= baseline_mae:
-        return False, f"not published: MAE {model.mae:.4g} does not beat the naive baseline {baseline_mae:.4g}"
-    if champion is None or not math.isfinite(champion.mae):
-        return True, "published: no champion to compare with"
-    needed = champion.mae * (1 - config.min_improvement)
-    if model.mae < needed:
-        return True, f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"
-    return False, f"not published: MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"
+        verdict = "training loss or test metrics are not finite"
+    elif config.require_beat_baseline and model.mae >= baseline_mae:
+        verdict = f"MAE {model.mae:.4g} does not beat the naive {describe_baseline(name)} {baseline_mae:.4g}"
+    elif needed is not None and model.mae >= needed:
+        verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
+    elif needed is None:
+        return "candidate", "published: no champion to compare with"
+    else:
+        return "candidate", f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
+    if config.require_beat_baseline and (needed is None or baseline_mae < needed):
+        return "baseline", f"model not published ({verdict}); the naive {describe_baseline(name)} serves instead"
+    return "champion", f"not published: {verdict}"
+
+
+def conformal_interval(residuals: np.ndarray, level: float) -> tuple[float, float]:
+    """Split-conformal offsets (lower, upper) of a central `level` interval from held-back residuals
+    (actual - predicted, here in units of each window's scale): each tail's order statistic at rank ceil((n + 1)(1 + level) / 2), so that without
+    assumptions on their distribution a new residual falls outside each with chance <= (1 - level) / 2.
+    Infinite when there are too few residuals."""
+    ordered = np.sort(np.asarray(residuals, dtype="float64"))
+    n = len(ordered)
+    rank = math.ceil((n + 1) * (1 + level) / 2)
+    if n == 0 or rank > n:
+        return -math.inf, math.inf
+    return float(ordered[n - rank]), float(ordered[rank - 1])
+
+
+def interval_scores(val: pd.DataFrame, test: pd.DataFrame, column: str, level: float) -> tuple[Interval, np.ndarray, np.ndarray]:
+    """The interval of forecast `column` calibrated on `val` (residuals in units of each window's `scale`), with
+    its coverage and mean width on `test`; also the test windows' lower and upper bounds."""
+    low, high = conformal_interval(((val["actual"] - val[column]) / val["scale"]).to_numpy(), level)
+    scale = test["scale"].to_numpy()
+    lower, upper = test[column].to_numpy() + low * scale, test[column].to_numpy() + high * scale
+    actual = test["actual"].to_numpy()
+    coverage = float(np.mean((actual >= lower) & (actual <= upper))) if len(test) else math.nan
+    width = float(np.mean(upper - lower)) if len(test) else math.nan
+    interval = Interval(level=level, lower_factor=low, upper_factor=high, calibration_windows=len(val),
+                        coverage=coverage, width=width)
+    return interval, lower, upper
 
 
 def evaluate_models(
-    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, series: str, test: pd.DataFrame,
+    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, series: str, frame: pd.DataFrame,
     config: EvaluateConfig,
 ) -> tuple[Evaluation, pd.DataFrame]:
-    """Score candidate, naive baselines and the series' champion on the same test windows of `series`.
+    """Score candidate, every naive forecast and the series' champion on the same test windows of `series`.
 
-    Returns the evaluation and one row per window: `timestamp` (last input step), `actual`,
-    `predicted`, `naive_last`, `naive_ma` and, with a champion, `champion` (NaN where it has no forecast).
+    `frame` is the normalized series from enough rows before its val slice for every val window. Returns the
+    evaluation and one row per test window: `timestamp` (last input step), `target_row`, `actual`,
+    `predicted`, `scale`, `lower`, `upper`, one column per naive forecast (`naive_last`, `naive_ma`, `seasonal_<s>`,
+    `seasonal_change_<s>`) and, with a champion, `champion` (NaN where it has no forecast).
     """
     model, bundle = load_bundle(candidate_dir)
-    cfg = bundle.window
-    predictions = score_frame(model, bundle, series, test)
-    target = test[bundle.columns[0]].to_numpy(dtype="float64")
-    predictions["naive_last"], predictions["naive_ma"] = naive_baselines(target, cfg.lookback, cfg.ma_window, cfg.horizon)
+    spec = bundle.window_for(series)
+    windows = score_frame(model, bundle, series, frame)
+    target = frame[bundle.columns[0]].to_numpy(dtype="float64")
+    for name, values in baseline_forecasts(target, windows["target_row"].to_numpy() - spec.horizon, spec).items():
+        windows[name] = values
     champion_scores, note = None, ""
     if champion is not None:
-        champion_scores, note, predictions["champion"] = _score_champion(Path(champion.path), bundle, series, test,
-                                                                         predictions)
-    rows = predictions.dropna(subset=["champion"]) if champion_scores is not None else predictions
-    actual = rows["actual"].to_numpy()
-    model_scores = scores(actual, rows["predicted"].to_numpy())
-    last, current_ma = scores(actual, rows["naive_last"].to_numpy()), scores(actual, rows["naive_ma"].to_numpy())
-    publish, reason = decide(model_scores, finite_training, min(last.mae, current_ma.mae), champion_scores, config)
-    evaluation = Evaluation(series=series, model=model_scores, baseline_last=last, baseline_ma=current_ma, champion=champion_scores,
-                            champion_version=champion.version if champion else None, test_windows=len(rows),
-                            publish=publish, reason=reason + note, predictions_path=None)
-    return evaluation, predictions
+        champion_scores, note, windows["champion"] = _score_champion(Path(champion.path), bundle, series, frame, windows)
+    if champion_scores is not None:
+        windows = windows.dropna(subset=["champion"])
+    split = frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()]
+    val, test = windows[split == "val"], windows[split == "test"].reset_index(drop=True)
+    actual = test["actual"].to_numpy()
+    model_scores = scores(actual, test["predicted"].to_numpy())
+    every = {name: scores(actual, test[name].to_numpy()) for name in baseline_forecasts(target, np.arange(0), spec)}
+    best = min(every, key=lambda name: every[name].mae)
+    winner, reason = decide(model_scores, finite_training, (best, every[best].mae), champion_scores, config)
+    interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level)
+    baseline_interval = interval_scores(val, test, best, config.interval_level)[0]
+    evaluation = Evaluation(series=series, model=model_scores, baseline_last=every["naive_last"],
+                            baseline_ma=every["naive_ma"], champion=champion_scores,
+                            champion_version=champion.version if champion else None, test_windows=len(test),
+                            publish=winner == "candidate", reason=reason + note, predictions_path=None, baselines=every,
+                            best_baseline=best, winner=winner, interval=interval, baseline_interval=baseline_interval)
+    return evaluation, test
 
 
 def _score_champion(
-    folder: Path, bundle: BundleSpec, series: str, test: pd.DataFrame, predictions: pd.DataFrame
+    folder: Path, bundle: BundleSpec, series: str, frame: pd.DataFrame, predictions: pd.DataFrame
 ) -> tuple[Scores | None, str, pd.Series]:
-    """Champion's scores on the candidate's windows (matched by timestamp), or None with a note."""
+    """Champion's forecasts on the candidate's windows (matched by timestamp), scored on the test windows
+    among them, or None with a note."""
     empty = pd.Series(np.nan, index=predictions.index)
     try:
         model, champion_bundle = load_bundle(folder)
@@ -84,12 +144,12 @@ def _score_champion(
     if not champion_bundle.same_target(bundle):
         return None, " (the champion predicts a different target)", empty
     try:
-        theirs = score_frame(model, champion_bundle, series, test).set_index(TIMESTAMP)["predicted"]
+        theirs = score_frame(model, champion_bundle, series, frame).set_index(TIMESTAMP)["predicted"]
     except ValueError as error:  # e.g. a global champion no longer given this series' columns
         return None, f" (the champion cannot forecast this series: {error})", empty
     matched = predictions[TIMESTAMP].map(theirs)
-    both = matched.notna()
-    return scores(predictions["actual"][both].to_numpy(), matched[both].to_numpy()), "", matched
+    test = matched.notna().to_numpy() & (frame[SPLIT].to_numpy()[predictions["target_row"].to_numpy()] == "test")
+    return scores(predictions["actual"][test].to_numpy(), matched[test].to_numpy()), "", matched
 
 
 def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
@@ -97,29 +157,38 @@ def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Ev
     if champion is None or champion.model_key != candidate.model_key or not bundle_intact(Path(champion.path)):
         return None
     metrics = metrics_of(Path(champion.path))[champion.series]
+    interval = metrics.get("interval")
     return Evaluation(
         series=champion.series, model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
         baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
         champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
         reason=f"unchanged: the candidate is champion {champion.version} (same data, config and code)",
         predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),
+        baselines={name: Scores(**value) for name, value in metrics.get("baselines", {}).items()},
+        best_baseline=metrics.get("best_baseline", ""), winner="champion",
+        interval=Interval(**interval) if interval else None,
+        backtest=Backtest(series=champion.series, folds=metrics["backtest"]) if metrics.get("backtest") else None,
     )
 
 
 def evaluate_candidate(
     candidate: TrainResult, normalized: NormalizeResult, champion: ChampionRef | None, config: EvaluateConfig,
-    out_dir: Path,
+    out_dir: Path, backtest: Backtest | None = None,
 ) -> Evaluation:
-    """Score the candidate on the test slice and write its per-window predictions into `out_dir`.
+    """Score the candidate on the test slice and write its per-window predictions into `out_dir`; the
+    series' rolling-origin `backtest` (if run) travels with the evaluation.
 
     When the candidate is the champion itself, the champion's stored evaluation is returned instead.
     """
     if (same := already_champion(candidate, champion)) is not None:
         return same
-    test = pd.read_parquet(normalized.path, filters=[(SPLIT, "==", "test")]).reset_index(drop=True)
+    history = read_spec(Path(candidate.model_dir)).window_for(normalized.series)
+    frame = pd.read_parquet(normalized.path)
+    frame = frame.iloc[max(0, normalized.rows["train"] - history.horizon - history.history) :].reset_index(drop=True)
     with keras_session():
         evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion,
-                                                  normalized.series, test, config)
+                                                  normalized.series, frame, config)
+    evaluation.backtest = backtest
     with stage_output(out_dir) as tmp:
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
     evaluation.predictions_path = str(out_dir / "predictions.parquet")

@@ -12,36 +12,46 @@ Import this module lazily: it loads TensorFlow, which a cached run never needs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 
 def window_batches(values: np.ndarray, starts: np.ndarray, targets: np.ndarray | None, lookback: int,
-                   batch_size: int, per_window: bool, shuffle_seed: int | None = None, epochs: int = 1) -> tf.data.Dataset:
+                   batch_size: int, per_window: bool, shuffle_seed: int | None = None, epochs: int = 1,
+                   lags: Sequence[int] = (), shifted: int | None = None) -> tf.data.Dataset:
     """Batches of windows built on demand.
 
     Args:
-        values: (N, features) rows of one or more series segments back to back (cast to float32).
+        values: (N, features) rows of one or more series back to back (cast to float32): the normalized
+            columns (the target first), then unshifted ones (calendar features).
         starts: (m,) the row in `values` of each window's first input step.
-        targets: (m,) each window's target, or None for prediction.
+        targets: (m,) each window's target in model space, or None for prediction.
         lookback: input steps per window.
         batch_size: windows per batch (each pass's last batch may be shorter).
-        per_window: apply the per-window shift of `movavg.scaling.to_model_space`.
+        per_window: subtract each window's last row from its first `shifted` columns (and the target's last
+            value from the lag channels), see `movavg.scaling.to_model_space`.
         shuffle_seed: with a seed, `epochs` passes, each in its own order; without, one pass in window order.
+        lags: one extra channel per lag L: the target column L rows before each input row.
+        shifted: how many leading columns the per-window shift applies to (default: all).
 
-    Yields X (b, lookback, features) float32 and y (b,) float32 in model space, or X alone without targets.
+    Yields X (b, lookback, shifted + len(lags) + rest) float32 (and y (b,) float32), in model space.
     """
     data = tf.constant(np.ascontiguousarray(values, dtype="float32"))
+    shifted = data.shape[1] if shifted is None else shifted
     first_rows = tf.constant(np.asarray(starts, dtype="int64"))
     goals = None if targets is None else tf.constant(np.asarray(targets, dtype="float32"))
     steps = tf.range(lookback, dtype=tf.int64)
 
     def gather(positions: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
-        x = tf.gather(data, tf.gather(first_rows, positions)[:, None] + steps)
-        last = x[:, -1:, :] if per_window else tf.zeros_like(x[:, -1:, :])
-        x = x - last if per_window else x
-        return x if goals is None else (x, tf.gather(goals, positions) - last[:, 0, 0])
+        rows = tf.gather(first_rows, positions)[:, None] + steps
+        x = tf.gather(data, rows)
+        main, rest = x[:, :, :shifted], x[:, :, shifted:]
+        last = main[:, -1:, :] if per_window else tf.zeros_like(main[:, -1:, :])
+        seasonal = [tf.gather(data[:, 0], rows - lag)[:, :, None] - last[:, :, :1] for lag in lags]
+        x = tf.concat([main - last, *seasonal, rest], axis=2)
+        return x if goals is None else (x, tf.gather(goals, positions))
 
     count = len(starts)
     if shuffle_seed is None:
@@ -58,10 +68,3 @@ def window_batches(values: np.ndarray, starts: np.ndarray, targets: np.ndarray |
 def steps_per_pass(count: int, batch_size: int) -> int:
     """Batches in one pass over `count` windows."""
     return math.ceil(count / batch_size)
-
-
-def window_offsets(values: np.ndarray, starts: np.ndarray, lookback: int, per_window: bool) -> np.ndarray:
-    """The per-window shift to add back to the model's output, (m,) in window order (zeros without it)."""
-    if not per_window:
-        return np.zeros(len(starts), dtype="float32")
-    return np.asarray(values, dtype="float32")[np.asarray(starts) + lookback - 1, 0]

@@ -3,72 +3,105 @@ against the actual moving averages where they are known."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from movavg.bundle import BundleSpec, load_bundle
-from movavg.registry import current_champion
-from movavg.schema import SERIES, TIMESTAMP
+from movavg.registry import current_champion, metrics_of
+from movavg.schema import SERIES, TIMESTAMP, WindowSpec
+from movavg.series import z_columns
 from movavg.session import keras_session
-from movavg.windowing import PREDICT_BATCH, make_windows, window_count
+from movavg.windowing import (
+    PREDICT_BATCH,
+    baseline_forecasts,
+    feed_options,
+    local_scale,
+    moving_average,
+    offsets,
+    series_values,
+    window_ends,
+)
 
 if TYPE_CHECKING:
     import keras
 
 
-def predict_normalized(model: keras.Model, values: np.ndarray, lookback: int, per_window: bool) -> np.ndarray:
-    """Model output for every window of normalized rows `values` (n, f), fed batch by batch (never all
-    windows at once) -> normalized MA (n - lookback + 1,), window i ending at row i + lookback - 1."""
-    from movavg.feed import window_batches, window_offsets
+def predict_normalized(model: keras.Model, values: np.ndarray, ends: np.ndarray, spec: WindowSpec,
+                       per_window: bool) -> np.ndarray:
+    """Model output, in model space, for the windows of normalized rows `values` (n, columns + calendar)
+    whose last input rows are `ends` (m,), fed batch by batch (never all windows at once) -> (m,)."""
+    from movavg.feed import window_batches
 
-    count = window_count(len(values), lookback, 0)
-    if count == 0:
+    if len(ends) == 0:
         return np.empty((0,), dtype="float64")
-    starts = np.arange(count)
-    out = model.predict(window_batches(values, starts, None, lookback, PREDICT_BATCH, per_window), verbose=0)
-    return out.reshape(-1).astype("float64") + window_offsets(values, starts, lookback, per_window)
+    batches = window_batches(values, ends - spec.lookback + 1, None, spec.lookback, PREDICT_BATCH, per_window,
+                             **feed_options(spec, values))
+    return model.predict(batches, verbose=0).reshape(-1).astype("float64")
 
 
-def forecast_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
-    """Predict the MA for every window of one series given in original units.
+def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
+    """Predict the MA for every window of one series given in original units whose inputs are known.
 
     Args:
-        series_id: which series (its scaler statistics come from the bundle).
+        model: the bundle's model (None for a baseline bundle, which serves its naive forecast).
+        series_id: which series (its scaler statistics and window spec come from the bundle).
         series: rows of that series sorted by time, with `timestamp` and the bundle's columns.
 
     Returns:
-        One row per window with `timestamp` (the last input step), `series_id`, `horizon` (steps
-        after `timestamp` at which the averaged span ends) and `predicted_ma` (original units).
+        One row per window with `timestamp` (the last input step t, from row `history` on), `series_id`,
+        `horizon` (steps after `timestamp` at which the averaged span ends), `predicted_ma` (original units) and
+        `scale` (the window's typical step, `local_scale`, which its prediction interval is a multiple of).
     """
     missing = [column for column in bundle.columns if column not in series.columns]
     if missing:
         raise ValueError(f"input lacks the model's column(s) {missing}")
-    cfg, stats = bundle.window, bundle.stats_for(series_id)
-    values = stats.transform(series[bundle.columns].to_numpy(dtype="float64"))
-    # every window whose inputs are known gets a forecast, also the newest ones.
-    predicted = stats.inverse_target(predict_normalized(model, values, cfg.lookback, stats.per_window))
-    ends = series[TIMESTAMP].to_numpy()[cfg.lookback - 1 :]
-    return pd.DataFrame({TIMESTAMP: ends, SERIES: series_id, "horizon": cfg.horizon, "predicted_ma": predicted})
+    spec = bundle.window_for(series_id)
+    ends = np.arange(spec.history, len(series))
+    target = series[bundle.columns[0]].to_numpy(dtype="float64")
+    if bundle.kind == "baseline":
+        predicted = baseline_forecasts(target, ends, spec)[bundle.baselines[series_id]]
+    else:
+        stats = bundle.stats_for(series_id)
+        frame = series[[TIMESTAMP]].assign(**dict(zip(z_columns(bundle.columns),
+                                                      stats.transform(series[bundle.columns].to_numpy(dtype="float64")).T,
+                                                      strict=True)))
+        values = series_values(frame, bundle.columns, spec)
+        shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
+        predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
+    return pd.DataFrame({TIMESTAMP: series[TIMESTAMP].to_numpy()[ends], SERIES: series_id, "horizon": spec.horizon,
+                         "predicted_ma": predicted, "scale": local_scale(target, ends, spec.lookback)})
 
 
-def score_frame(model: keras.Model, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
+def score_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
     """Forecasts next to actual MAs for every window whose target lies inside `series`.
 
-    Returns one row per window with `timestamp` (last input step), `actual`, `predicted`.
+    Returns one row per window with `timestamp` (last input step t), `target_row` (row of `series` where its
+    averaged span ends, t + horizon), `actual`, `predicted` and `scale`.
     """
-    cfg = bundle.window
+    spec = bundle.window_for(series_id)
     forecasts = forecast_frame(model, bundle, series_id, series)
-    target = series[bundle.columns[0]].to_numpy(dtype="float64")
-    _, actual = make_windows(target, cfg.lookback, cfg.ma_window, cfg.horizon)
-    m = window_count(len(target), cfg.lookback, cfg.horizon)
+    ends = window_ends(len(series), spec)
+    actual = moving_average(series[bundle.columns[0]].to_numpy(dtype="float64"), spec.ma_window)[ends + spec.horizon]
     return pd.DataFrame({
-        TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[:m],
+        TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[: len(ends)],
+        "target_row": ends + spec.horizon,
         "actual": actual,
-        "predicted": forecasts["predicted_ma"].to_numpy()[:m],
+        "predicted": forecasts["predicted_ma"].to_numpy()[: len(ends)],
+        "scale": forecasts["scale"].to_numpy()[: len(ends)],
     })
+
+
+def with_interval(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> pd.DataFrame:
+    """`forecasts` with `lower` and `upper` in place of `scale`: the central interval calibrated for the model
+    that made them (its `metrics["interval"]`); NaN for models published before intervals were calibrated."""
+    interval = metrics.get("interval") or {}
+    low, high = interval.get("lower_factor", math.nan), interval.get("upper_factor", math.nan)
+    scale = forecasts.pop("scale") if "scale" in forecasts else math.nan
+    return forecasts.assign(lower=forecasts["predicted_ma"] + low * scale, upper=forecasts["predicted_ma"] + high * scale)
 
 
 def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -78,7 +111,7 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
     """
     with keras_session():
         frames, notes = _forecast_each(artifacts_dir, rows)
-    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "model_version"]
+    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "lower", "upper", "model_version"]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes
 
 
@@ -92,10 +125,11 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
         if champion.version not in loaded:
             loaded[champion.version] = load_bundle(Path(champion.path))
         model, bundle = loaded[champion.version]
-        if len(part) < bundle.window.lookback:
-            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} needs lookback = "
-                         f"{bundle.window.lookback}")
+        if len(part) <= bundle.window_for(str(series_id)).history:
+            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} reads "
+                         f"{bundle.window_for(str(series_id)).history + 1} rows per forecast")
             continue
         frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
-        frames.append(frame.assign(model_version=champion.version))
+        metrics = metrics_of(Path(champion.path)).get(str(series_id), {})
+        frames.append(with_interval(frame, metrics).assign(model_version=champion.version))
     return frames, notes

@@ -12,13 +12,13 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from movavg.bundle import BundleSpec, save_bundle
+from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec, save_bundle
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
-from movavg.schema import EpochHook, NormalizeResult, TrainResult, WindowResult
+from movavg.schema import EpochHook, NormalizeResult, TrainResult, WindowResult, WindowSpec
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import PREDICT_BATCH, WindowArrays, split_arrays
+from movavg.windowing import PREDICT_BATCH, WindowArrays, feed_options, input_features, split_arrays
 
 if TYPE_CHECKING:
     import keras
@@ -81,13 +81,15 @@ def fit_model(
     config: TrainConfig,
     train: WindowArrays,
     val: WindowArrays,
-    lookback: int,
+    spec: WindowSpec,
     per_window: bool,
     on_epoch: EpochHook | None = None,
     seed: int | None = None,
+    initial: keras.Model | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed (`seed`, default `config.seed`), build and fit a model on windows in normalized units, fed batch by
-    batch (`movavg.feed.window_batches`, train windows in a new order each epoch, drawn from the same seed).
+    batch (`movavg.feed.window_batches`, train windows in a new order each epoch, drawn from the same seed),
+    starting from the weights of `initial` when given (a warm start).
 
     Returns the model (best validation weights when early stopping is on) and the loss history.
     """
@@ -98,9 +100,13 @@ def fit_model(
     seed = config.seed if seed is None else seed
     keras.utils.set_random_seed(seed)
     batch_size, jit_compile = training_settings(config, len(train.targets))
-    train_feed = window_batches(*train, lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs)
-    val_feed = window_batches(*val, lookback, PREDICT_BATCH, per_window)
-    model = build_model(config, lookback, train.values.shape[1], jit_compile)
+    options = feed_options(spec, train.values)
+    train_feed = window_batches(*train, spec.lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs,
+                                **options)
+    val_feed = window_batches(*val, spec.lookback, PREDICT_BATCH, per_window, **options)
+    model = build_model(config, spec.lookback, input_features(spec, train.values), jit_compile)
+    if initial is not None:
+        model.set_weights(initial.get_weights())
     history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0, shuffle=False,
                         steps_per_epoch=steps_per_pass(len(train.targets), batch_size),
                         callbacks=make_callbacks(config, on_epoch))
@@ -125,24 +131,58 @@ def summarize_history(history: dict[str, list[float]], epochs: int, seconds: flo
                        final_loss=losses[-1], train_seconds=round(seconds, 2), finite=finite, stop_reason=reason)
 
 
+def common_inputs(windows: list[WindowResult]) -> WindowSpec:
+    """The window spec of the first series, after checking every series gives the model the same inputs (a
+    global model has one input shape); raises ValueError naming the setting to fix otherwise."""
+    first = windows[0].spec
+    for other in windows[1:]:
+        if (other.spec.lags, other.spec.calendar, other.spec.lookback) != (first.lags, first.calendar, first.lookback):
+            raise ValueError("a global model needs the same seasons and calendar inputs for every series, but they "
+                             f"differ ({first.seasons} vs {other.spec.seasons}): set window.seasons explicitly")
+    return first
+
+
+def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: BundleSpec) -> keras.Model | None:
+    """The champion's model to start from, when `train.warm_start` allows and it has the candidate's
+    architecture and inputs; None otherwise (a cold start)."""
+    if config.warm_start is False or champion_dir is None or not bundle_intact(Path(champion_dir)):
+        return None
+    theirs = read_spec(Path(champion_dir))
+    same = (theirs.kind == "model" and theirs.columns == spec.columns and theirs.train.get("layers") == spec.train["layers"]
+            and (theirs.window.lookback, theirs.window.lags, theirs.window.calendar)
+            == (spec.window.lookback, spec.window.lags, spec.window.calendar))
+    if not same:
+        if config.warm_start:
+            raise ValueError("train.warm_start is on but the champion's architecture or inputs differ: "
+                             "leave train.warm_start empty to start cold in that case")
+        return None
+    return load_bundle(Path(champion_dir))[0]
+
+
 def train_and_save(
     windows: list[WindowResult], normalized: list[NormalizeResult], config: TrainConfig, out_dir: Path,
-    on_epoch: EpochHook | None = None,
+    on_epoch: EpochHook | None = None, champion_dir: str | None = None,
 ) -> TrainResult:
     """Fit one model on the cached windows of one series (per-series scope) or of several (global scope,
-    each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically."""
-    series, paths = [n.series for n in normalized], [n.path for n in normalized]
-    arrays = split_arrays(windows, paths, ["train", "val"])
+    each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically.
+
+    With a per-series `champion_dir`, training may start from the champion's weights (`warm_start_model`).
+    """
+    series, window = [n.series for n in normalized], common_inputs(windows)
+    arrays = split_arrays(windows, normalized, ["train", "val"])
     train, val = arrays["train"], arrays["val"]
     spec = BundleSpec(series=series, columns=normalized[0].columns, stats={n.series: n.stats for n in normalized},
-                      window=windows[0].spec, train=config.model_dump(mode="json"))
+                      window=window, windows={n.series: w.spec for w, n in zip(windows, normalized, strict=True)},
+                      train=config.model_dump(mode="json"))
     with keras_session():
+        initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
         started = time.perf_counter()
-        model, history = fit_model(config, train, val, windows[0].spec.lookback, normalized[0].stats.per_window,
-                                   on_epoch, series_seed(config.seed, series))
+        model, history = fit_model(config, train, val, window, normalized[0].stats.per_window, on_epoch,
+                                   series_seed(config.seed, series), initial)
         result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir, series,
                                    len(train.targets))
         result.batch_size, result.jit_compile = training_settings(config, len(train.targets))
+        result.warm_start = initial is not None
         with stage_output(out_dir) as tmp:
             save_bundle(model, spec, tmp)
             atomic_write_json(tmp / "history.json", history)

@@ -11,11 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.bundle import BUNDLE_FILE, MODEL_FILE, bundle_intact, load_bundle
+from movavg.bundle import BUNDLE_FILE, MODEL_FILE, BundleSpec, bundle_intact, load_bundle, read_spec
 from movavg.config import PublishConfig
-from movavg.forecast import forecast_frame
+from movavg.forecast import forecast_frame, with_interval
 from movavg.registry import (
     current_champion,
+    metrics_of,
     models_dir,
     next_version,
     registry_rows,
@@ -40,6 +41,7 @@ from movavg.storage import (
     atomic_write_parquet,
     failpoint,
     remove_stale_temp,
+    stable_hash,
     utc_now,
 )
 
@@ -56,22 +58,32 @@ class PublishOutcome:
     report: str
 
 
-def metrics_record(candidate: Candidate) -> dict[str, Any]:
-    """The metrics of one series saved with a model and listed by `movavg models`."""
+def metrics_record(candidate: Candidate, baseline: bool = False) -> dict[str, Any]:
+    """The metrics of one series saved with a model (or, with `baseline`, with the naive forecast that serves
+    it) and listed by `movavg models`."""
     evaluation, trained = candidate.evaluation, candidate.trained
+    served = evaluation.baselines[evaluation.best_baseline] if baseline else evaluation.model
+    interval = evaluation.baseline_interval if baseline else evaluation.interval
     return {
-        "mae": evaluation.model.mae,
-        "rmse": evaluation.model.rmse,
+        "kind": f"baseline:{evaluation.best_baseline}" if baseline else "lstm",
+        "mae": served.mae,
+        "rmse": served.rmse,
         "baseline_mae": evaluation.baseline_mae,
-        "model": evaluation.model.model_dump(),
+        "best_baseline": evaluation.best_baseline,
+        "model": served.model_dump(),
+        "lstm": evaluation.model.model_dump(),
         "baseline_last": evaluation.baseline_last.model_dump(),
         "baseline_ma": evaluation.baseline_ma.model_dump(),
+        "baselines": {name: scores.model_dump() for name, scores in evaluation.baselines.items()},
         "champion_before": evaluation.champion.model_dump() if evaluation.champion else None,
         "test_windows": evaluation.test_windows,
         "rows": candidate.normalized.rows,
-        "epochs_run": trained.epochs_run,
-        "train_seconds": trained.train_seconds,
-        "train_windows": trained.train_windows,
+        "interval": interval.model_dump() if interval else None,
+        "backtest": [fold.model_dump() for fold in evaluation.backtest.folds] if evaluation.backtest else [],
+        "epochs_run": 0 if baseline else trained.epochs_run,
+        "train_seconds": 0.0 if baseline else trained.train_seconds,
+        "train_windows": 0 if baseline else trained.train_windows,
+        "warm_start": False if baseline else trained.warm_start,
     }
 
 
@@ -102,20 +114,67 @@ def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, 
     return version
 
 
+def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
+    """Write one `models/<version>/` in which, for every series of `winners`, its best naive forecast is the
+    model (a bundle without `model.keras`), and make it champion of those series; return the version.
+
+    Idempotent like `publish_model`: series already served by the same naive forecast are left alone.
+    """
+    pending = [c for c in winners if _served_by(artifacts_dir, c) != c.evaluation.best_baseline]
+    if not pending:
+        return current_champion(artifacts_dir, winners[0].evaluation.series).version  # type: ignore[union-attr]
+    windows = {c.evaluation.series: read_spec(Path(c.trained.model_dir)).window_for(c.evaluation.series) for c in pending}
+    spec = BundleSpec(kind="baseline", series=list(windows), columns=pending[0].normalized.columns, stats={},
+                      window=next(iter(windows.values())), train={}, windows=windows,
+                      baselines={c.evaluation.series: c.evaluation.best_baseline for c in pending})
+    key = "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24]
+    version = next_version(artifacts_dir)
+    with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
+        atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json"))
+        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline=True) for c in pending})
+        atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": key,
+                                             "trained_for": spec.series, "created": utc_now()})
+        for candidate in pending:
+            _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config,
+                                candidate.evaluation.best_baseline)
+    failpoint("publish:before-champion")
+    for candidate in pending:
+        evaluation = candidate.evaluation
+        set_champion(artifacts_dir, evaluation.series, version, evaluation.reason, evaluation.champion_version)
+    return version
+
+
+def _served_by(artifacts_dir: Path, candidate: Candidate) -> str | None:
+    """The naive forecast serving the candidate's series now, if its champion is a baseline bundle."""
+    champion = current_champion(artifacts_dir, candidate.evaluation.series)
+    if champion is None or not bundle_intact(Path(champion.path)):
+        return None
+    return read_spec(Path(champion.path)).baselines.get(candidate.evaluation.series)
+
+
 def _is_champion(artifacts_dir: Path, candidate: Candidate) -> bool:
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
     return (champion is not None and champion.model_key == candidate.trained.model_key
             and bundle_intact(Path(champion.path)))
 
 
-def _write_series_files(folder: Path, candidate: Candidate, version: str, config: PublishConfig) -> None:
-    """One series' test-slice predictions and plot inside a version being written."""
+def _write_series_files(folder: Path, candidate: Candidate, version: str, config: PublishConfig,
+                        baseline: str | None = None) -> None:
+    """One series' test-slice predictions and plot inside a version being written; for a baseline version the
+    naive forecast `baseline` is what was predicted (its interval around it)."""
     folder.mkdir(parents=True)
-    predictions = pd.read_parquet(candidate.evaluation.predictions_path)
+    evaluation = candidate.evaluation
+    predictions = pd.read_parquet(evaluation.predictions_path)
+    if baseline is not None and evaluation.baseline_interval is not None:
+        interval = evaluation.baseline_interval
+        scale = predictions["scale"]
+        predictions = predictions.assign(predicted=predictions[baseline],
+                                         lower=predictions[baseline] + interval.lower_factor * scale,
+                                         upper=predictions[baseline] + interval.upper_factor * scale)
     predictions.to_parquet(folder / "predictions.parquet", index=False)
     if config.plot:
-        plot_forecast(predictions, candidate.evaluation.series, version, candidate.normalized.columns[0],
-                      folder / PLOT_FILE)
+        plot_forecast(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
+                      baseline_champion=baseline)
 
 
 def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:
@@ -134,8 +193,9 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
-            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(bundle.window.lookback)
-            latest = forecast_frame(model, bundle, series, recent).assign(model_version=champion.version)
+            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(bundle.window_for(series).history + 1)
+            latest = with_interval(forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {}))
+            latest = latest.assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
     return latest.assign(forecast_path=str(path))
 
@@ -166,7 +226,8 @@ def series_outcome(candidate: Candidate, published: str | None, champion: str | 
         status, message = "kept", f"{evaluation.reason}; champion {champion or 'none'} unchanged"
     return SeriesOutcome(series=evaluation.series, status=status, message=message,
                          champion_version=published or champion, published_version=published,
-                         metrics=metrics_record(candidate), forecast_path=forecast)
+                         metrics=metrics_record(candidate, baseline=evaluation.winner == "baseline" and bool(published)),
+                         forecast_path=forecast)
 
 
 def summarize(outcomes: list[SeriesOutcome], skipped: list[Skipped], new_rows: int) -> RunSummary:
@@ -209,13 +270,15 @@ def publish_run(
     remove_stale_temp(artifacts_dir)
     by_model: dict[str, list[Candidate]] = {}
     for candidate in candidates:
-        if candidate.evaluation.publish:
-            by_model.setdefault(candidate.trained.model_key, []).append(candidate)
+        if candidate.evaluation.winner in ("candidate", "baseline"):
+            key = candidate.trained.model_key if candidate.evaluation.winner == "candidate" else "baseline"
+            by_model.setdefault(key, []).append(candidate)
     published: dict[str, str] = {}
-    for winners in by_model.values():
+    for key, winners in by_model.items():
         run = {"config": run_config, "data_fingerprints": {c.normalized.series: ingested.series.get(c.normalized.series)
                                                            for c in winners}}
-        version = publish_model(artifacts_dir, winners, run, config)
+        publisher = publish_baselines if key == "baseline" else publish_model
+        version = publisher(artifacts_dir, winners, run, config)
         published |= {c.evaluation.series: version for c in winners}
     outcomes, forecasts = [], []
     for candidate in candidates:

@@ -159,13 +159,15 @@ def list_versions(artifacts_dir: Path, series: str | None = None) -> list[dict[s
     return rows
 
 
-LISTED_METRICS = ("mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows", "test_windows")
+LISTED_METRICS = ("mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows", "test_windows",
+                  "best_baseline", "interval", "backtest")
 
 
 def listing(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
     """What `movavg models --json` prints: one entry per (version, series) with its key metrics."""
     return [{"version": row["version"], "series": row["series"], "created": row["created"],
-             "champion": row["champion"], "metrics": {key: row["metrics"].get(key) for key in LISTED_METRICS}}
+             "champion": row["champion"], "kind": row["metrics"].get("kind", "lstm"),
+             "metrics": {key: row["metrics"].get(key) for key in LISTED_METRICS}}
             for row in list_versions(artifacts_dir, series)]
 
 
@@ -173,5 +175,6 @@ def registry_rows(artifacts_dir: Path, series: str | None = None) -> list[dict[s
     """`list_versions` flattened for tables: version, series, created, mae, rmse, baseline_mae, champion."""
     return [{"version": row["version"], "series": row["series"], "created": row["created"],
              "mae": row["metrics"]["mae"], "rmse": row["metrics"]["rmse"],
-             "baseline_mae": row["metrics"]["baseline_mae"], "champion": row["champion"]}
+             "baseline_mae": row["metrics"]["baseline_mae"], "champion": row["champion"],
+             "kind": row["metrics"].get("kind", "lstm")}
             for row in list_versions(artifacts_dir, series)]

@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.schema import Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped
+from movavg.schema import Backtest, Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped
+from movavg.windowing import describe_baseline
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
-NAIVE_NAMES = {"naive_last": "naive: last value", "naive_ma": "naive: current MA"}
 
 
 def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
@@ -37,32 +37,44 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
     return hook, progress.stop
 
 
-def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path) -> None:
-    """PNG of the actual MA on the test slice against the model's forecast and the better naive baseline,
-    with both test MAEs in the title (plus the previous champion when it was scored)."""
+def baseline_columns(predictions: pd.DataFrame) -> list[str]:
+    """The naive forecasts among a predictions frame's columns."""
+    return [c for c in predictions.columns if c in ("naive_last", "naive_ma") or c.startswith("seasonal_")]
+
+
+def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path,
+                  baseline_champion: str | None = None) -> None:
+    """PNG of the actual MA on the test slice against the forecast, its prediction interval (when calibrated)
+    and the best naive forecast, with both test MAEs in the title (plus the previous champion when scored).
+    With `baseline_champion`, the forecast published is that naive forecast."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    actual = predictions["actual"]
+    actual, times = predictions["actual"], predictions["timestamp"]
     mae = (predictions["predicted"] - actual).abs().mean()
-    naive = min(("naive_last", "naive_ma"), key=lambda column: (predictions[column] - actual).abs().mean())
+    naive = min(baseline_columns(predictions), key=lambda column: (predictions[column] - actual).abs().mean())
     naive_mae = (predictions[naive] - actual).abs().mean()
+    served = f"naive {describe_baseline(baseline_champion)}, {version}" if baseline_champion else f"model {version}"
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
-    axes.plot(predictions["timestamp"], actual, label="actual MA", color="black", linewidth=1.5)
-    axes.plot(predictions["timestamp"], predictions["predicted"], label=f"model {version}", color="tab:blue",
-              linewidth=1.2)
-    axes.plot(predictions["timestamp"], predictions[naive], label=NAIVE_NAMES[naive], color="tab:gray",
-              linewidth=1, linestyle=":")
+    if {"lower", "upper"} <= set(predictions.columns) and predictions["lower"].notna().any():
+        inside = ((actual >= predictions["lower"]) & (actual <= predictions["upper"])).mean()
+        axes.fill_between(times, predictions["lower"], predictions["upper"], color="tab:blue", alpha=0.15, linewidth=0,
+                          label=f"prediction interval (covers {inside:.0%})")
+    axes.plot(times, actual, label="actual MA", color="black", linewidth=1.5)
+    axes.plot(times, predictions["predicted"], label=served, color="tab:blue", linewidth=1.2)
+    if naive != baseline_champion:
+        axes.plot(times, predictions[naive], label=f"naive: {describe_baseline(naive)}", color="tab:gray", linewidth=1,
+                  linestyle=":")
     if "champion" in predictions and predictions["champion"].notna().any():
-        axes.plot(predictions["timestamp"], predictions["champion"], label="previous champion", color="tab:orange",
-                  linewidth=1, linestyle="--")
-    axes.set_title(f"{series}: forecast MA vs actual on the test slice — MAE model {mae:.4g}, "
-                   f"{NAIVE_NAMES[naive]} {naive_mae:.4g}")
+        axes.plot(times, predictions["champion"], label="previous champion", color="tab:orange", linewidth=1,
+                  linestyle="--")
+    axes.set_title(f"{series}: forecast MA vs actual on the test slice — MAE {served.split(',')[0]} {mae:.4g}, "
+                   f"best naive ({describe_baseline(naive)}) {naive_mae:.4g}", fontsize=10)
     axes.set_ylabel(f"moving average of {unit}")
     axes.set_xlabel("end of the input window")
-    axes.legend(loc="best")
+    axes.legend(loc="best", fontsize=8)
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()
     figure.tight_layout()
@@ -96,15 +108,23 @@ def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], sk
     rows = []
     for candidate in candidates:
         evaluation, outcome = candidate.evaluation, status[candidate.evaluation.series]
+        interval = evaluation.interval
         rows.append({"series": evaluation.series, "model_mae": _round(evaluation.model.mae),
                      "last_value_mae": _round(evaluation.baseline_last.mae),
                      "current_ma_mae": _round(evaluation.baseline_ma.mae),
+                     "best_naive": describe_baseline(evaluation.best_baseline) if evaluation.best_baseline else "",
+                     "best_naive_mae": _round(evaluation.baseline_mae),
                      "champion_mae": _round(evaluation.champion.mae) if evaluation.champion else None,
+                     "coverage": _round(interval.coverage) if interval else None,
+                     "interval_width": _round(interval.width) if interval else None,
+                     "backtest": backtest_line(evaluation.backtest),
                      "test_windows": evaluation.test_windows, "train_seconds": candidate.trained.train_seconds,
+                     "served_by": outcome.metrics.get("kind", "lstm"),
                      "outcome": outcome.status, "champion": outcome.champion_version or "", "why": evaluation.reason})
     for skip in skipped:
         rows.append({"series": skip.series, "model_mae": None, "last_value_mae": None, "current_ma_mae": None,
-                     "champion_mae": None, "test_windows": 0, "train_seconds": 0.0,
+                     "best_naive": "", "best_naive_mae": None, "champion_mae": None, "coverage": None,
+                     "interval_width": None, "backtest": "", "test_windows": 0, "train_seconds": 0.0, "served_by": "",
                      "outcome": "failed" if skip.failed else "skipped", "champion": "", "why": skip.reason})
     return rows
 
@@ -128,10 +148,14 @@ def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprin
              f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`", ""]
     if summary.status == "unchanged":
         lines += ["No new data: every stage was served from the cache; nothing was trained.", ""]
-    lines += ["| series | model MAE | last value | current MA | champion before | outcome | champion | why |",
-              "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['series']} | {_fmt(r['model_mae'])} | {_fmt(r['last_value_mae'])} | {_fmt(r['current_ma_mae'])} "
-              f"| {_fmt(r['champion_mae'])} | {r['outcome']} | {r['champion']} | {r['why']} |" for r in table]
+    on_baseline = [r["series"] for r in table if str(r["served_by"]).startswith("baseline")]
+    if on_baseline:
+        lines += [f"Served by a naive forecast (no model beat it on the test slice): {', '.join(on_baseline)}", ""]
+    lines += ["| series | model MAE | best naive (MAE) | champion before | interval coverage (width) | backtest: model vs "
+              "naive, per fold | outcome | champion | why |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['series']} | {_fmt(r['model_mae'])} | {r['best_naive']} ({_fmt(r['best_naive_mae'])}) "
+              f"| {_fmt(r['champion_mae'])} | {_fmt(r['coverage'])} ({_fmt(r['interval_width'])}) | {r['backtest']} "
+              f"| {r['outcome']} | {r['champion']} {r['served_by']} | {r['why']} |" for r in table]
     for title, series in showcase(candidates, plots):
         encoded = base64.b64encode(plots[series].read_bytes()).decode()
         lines += ["", f"## {title}: {series}, champion's forecast vs actual on the test slice", "",
@@ -152,6 +176,13 @@ def showcase(candidates: list[Candidate], plots: dict[str, Path]) -> list[tuple[
     if len(scored) == 1:
         return [("Champion", scored[0][1])]
     return [("Best series", scored[0][1]), ("Worst series", scored[-1][1])]
+
+
+def backtest_line(backtest: Backtest | None) -> str:
+    """`0.41/0.55, 0.39/0.52` (model MAE / best naive MAE per fold, oldest first), or "" without folds."""
+    if backtest is None:
+        return ""
+    return ", ".join(f"{fold.mae:.3g}/{fold.baseline_mae:.3g}" for fold in backtest.folds) or backtest.note
 
 
 def _fmt(value: float | None) -> str:

@@ -20,12 +20,15 @@ def synthetic_series(
 ) -> pd.DataFrame:
     """A seeded series with `timestamp`, `value` and `features` extra columns `feature_1..k`.
 
-    kind="sine": a noisy daily cycle on a slow trend (stationary-ish); kind="walk": a random walk.
+    kind="sine": a noisy daily cycle on a slow trend (stationary-ish); kind="walk": a random walk;
+    kind="seasonal": `seasonal_values` (a daily shape per weekday, level shifts, AR(1) noise; use freq="30min").
     Extra features are noisy leading copies of the value, so they carry real signal.
     """
     rng = np.random.default_rng(seed)
     steps = np.arange(n)
-    if kind == "walk":
+    if kind == "seasonal":
+        value = seasonal_values(pd.date_range(start, periods=n, freq=freq), rng)
+    elif kind == "walk":
         value = 100 + np.cumsum(rng.normal(0, 1, n))
     else:
         value = 10 + 0.002 * steps + 3 * np.sin(2 * np.pi * steps / 24) + rng.normal(0, 0.5, n)
@@ -35,6 +38,23 @@ def synthetic_series(
         lead[-k:] = value[-k:]
         frame[f"feature_{k}"] = (lead + rng.normal(0, 0.3, n)).round(4)
     return frame
+
+
+def seasonal_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: float = 0.4) -> np.ndarray:
+    """Demand-like values at `times`: a random daily shape (6 harmonics) that differs by weekday, on a level
+    that drifts and shifts now and then (about every two weeks), plus AR(1) noise (phi 0.7)."""
+    n = len(times)
+    day = (times.hour * 3600 + times.minute * 60).to_numpy() / 86400.0
+    weekday = times.dayofweek.to_numpy()
+    harmonics = np.arange(1, 7)[:, None]
+    coefficients = rng.normal(0, 2, (6, 2)) / harmonics + rng.normal(0, 1, (7, 6, 2)) / harmonics  # (weekday, k, sin|cos)
+    angles = (2 * np.pi * harmonics * day[None, :]).T  # (n, k)
+    shape = (coefficients[weekday, :, 0] * np.sin(angles) + coefficients[weekday, :, 1] * np.cos(angles)).sum(axis=1)
+    shifts = np.cumsum(np.where(rng.random(n) < 1 / (14 * 48), rng.normal(0, 3, n), 0.0))
+    shocks, ar = rng.normal(0, noise, n), np.zeros(n)
+    for i in range(1, n):
+        ar[i] = 0.7 * ar[i - 1] + shocks[i]
+    return 50 + np.cumsum(rng.normal(0, 0.03, n)) + shifts + shape + ar
 
 
 def write_sample(sample: str, folder: Path) -> Path:

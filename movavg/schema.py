@@ -54,11 +54,29 @@ class WindowSpec(BaseModel):
     lookback: int
     ma_window: int
     horizon: int
+    seasons: list[int] = []  # season lengths in steps: seasonal baselines, and lag inputs when seasonal_inputs
+    seasonal_inputs: bool = False  # per season, an input channel: the target one season back, ending at t + horizon
+    calendar: str = "none"  # cyclic calendar inputs (`movavg.seasons.calendar_features`)
+    residual: str | None = None  # the baseline whose residual the model learns; None: the last value (per_window)
 
     @property
     def target_end(self) -> int:
-        """Row index, inside a series, of the end of the first window's averaged span."""
+        """Steps from a window's first input row to the end of its averaged span."""
         return self.lookback - 1 + self.horizon
+
+    @property
+    def lags(self) -> list[int]:
+        """Row offsets of the seasonal input channels: channel k at input row r holds target[r - lags[k]]."""
+        return [season - self.horizon for season in self.seasons] if self.seasonal_inputs else []
+
+    @property
+    def history(self) -> int:
+        """Rows a window reads before its last input row t: its lookback, its lag channels and the seasonal
+        baselines (target[t - s] and the span one season before the target's)."""
+        need = self.lookback - 1
+        for season in self.seasons:
+            need = max(need, season, season - self.horizon + self.ma_window - 1)
+        return max([need] + [lag + self.lookback - 1 for lag in self.lags])
 
 
 @dataclass
@@ -145,6 +163,7 @@ class TrainResult(BaseModel):
     stop_reason: str
     batch_size: int | None = None  # as trained (chosen when the config leaves it empty)
     jit_compile: bool | None = None
+    warm_start: bool = False  # started from the champion's weights
 
 
 class Scores(BaseModel):
@@ -163,8 +182,43 @@ class ChampionRef(BaseModel):
     path: str
 
 
+class Interval(BaseModel):
+    """A central prediction interval: forecast + lower_factor * scale .. forecast + upper_factor * scale, with
+    `scale` each window's typical step (`movavg.windowing.local_scale`), calibrated on held-back (validation)
+    windows; coverage and mean width (original units) measured on the test windows."""
+
+    level: float
+    lower_factor: float
+    upper_factor: float
+    calibration_windows: int
+    coverage: float
+    width: float
+
+
+class BacktestFold(BaseModel):
+    """One rolling origin: a model trained on the rows before `origin`, scored on the block after it."""
+
+    origin: str  # timestamp of the first target row of the scored block
+    mae: float
+    baseline_mae: float  # the best naive forecast on the same windows
+    baseline: str
+    windows: int
+
+
+class Backtest(BaseModel):
+    """Rolling-origin folds before the test slice for one series."""
+
+    series: str
+    folds: list[BacktestFold]
+    note: str = ""
+
+
 class Evaluation(BaseModel):
-    """Test-slice scores of every contender on one series' test windows and the gate's decision."""
+    """Test-slice scores of every contender on one series' test windows and the gate's decision.
+
+    `winner` is who serves the series after this run: "candidate" (publish the new model), "baseline" (the
+    best naive forecast becomes champion) or "champion" (keep the current one).
+    """
 
     series: str
     model: Scores
@@ -176,11 +230,18 @@ class Evaluation(BaseModel):
     publish: bool
     reason: str
     predictions_path: str | None
+    baselines: dict[str, Scores] = {}
+    best_baseline: str = ""
+    winner: str = ""
+    interval: Interval | None = None
+    baseline_interval: Interval | None = None
+    backtest: Backtest | None = None
 
     @property
     def baseline_mae(self) -> float:
-        """MAE of the better of the two naive baselines."""
-        return min(self.baseline_last.mae, self.baseline_ma.mae)
+        """MAE of the best naive forecast."""
+        every = [s.mae for s in self.baselines.values()] or [self.baseline_last.mae, self.baseline_ma.mae]
+        return min(every)
 
 
 class Candidate(BaseModel):

@@ -16,6 +16,7 @@ from movavg.registry import check_version, current_champion, history, metrics_of
 from movavg.report import no_new_data, summary_line
 from movavg.schema import RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
+from movavg.windowing import describe_baseline
 
 LAST_RUN = Path("runs") / "last.json"
 
@@ -59,7 +60,9 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
         folder = Path(champion.path)
         trained_for = read_json(folder / "run.json").get("trained_for", [name])
         metrics = metrics_of(folder)[name]
-        entry |= {"kind": "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)",
+        kind = metrics.get("kind", "lstm")
+        lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
+        entry |= {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
                   "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
                   "published": history(artifacts_dir, name)[-1]["since"]}
     return entry

@@ -6,7 +6,8 @@ Offsets, for window i of a series `values` with n rows::
     target   y[i] = mean(values[t + horizon - ma_window + 1 : t + horizon + 1, target_col])
 
 so the target is the moving average of `ma_window` steps ending `horizon` steps after the last input.
-Windows look back only: nothing after step t enters X[i]. `horizon=0, lookback=ma_window=w` is the
+Windows look back only: nothing after step t enters X[i]. In the pipeline a window belongs to the split its
+target ends in; its inputs (and seasonal lags, `WindowSpec.history` rows before t) may come from earlier rows. `horizon=0, lookback=ma_window=w` is the
 classic construction `X = data[i:i+w]`, `y = mean(data[i:i+w])` for every i, the last window included.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,8 @@ from movavg.schema import (
     WindowResult,
     WindowSpec,
 )
-from movavg.series import z_columns
+from movavg.seasons import CALENDAR_WIDTH, calendar_features, calendar_kind, natural_seasons, usable_seasons
+from movavg.series import find_gaps, is_business_days, z_columns
 from movavg.storage import sha256_file
 
 PREDICT_BATCH = 1024  # windows per batch where no gradient is computed (validation, forecasts)
@@ -77,19 +79,75 @@ def make_windows(
     return x, y
 
 
+def moving_average(target: np.ndarray, ma_window: int) -> np.ndarray:
+    """ma[j] = mean(target[j - ma_window + 1 : j + 1]), shape (n,) float64; NaN for j < ma_window - 1."""
+    values = np.asarray(target, dtype="float64")
+    out = np.full(len(values), np.nan)
+    if len(values) >= ma_window:
+        sums = np.cumsum(np.concatenate([[0.0], values]))
+        out[ma_window - 1 :] = (sums[ma_window:] - sums[:-ma_window]) / ma_window
+    return out
+
+
 def naive_baselines(target: np.ndarray, lookback: int, ma_window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two persistence forecasts per window, shape (m,) each: the last input value of the target,
-    and the current moving average (mean of the last `ma_window` input values)."""
+    """The two persistence forecasts per window of `make_windows`, shape (m,) each: the last input value of
+    the target, and the current moving average (mean of the last `ma_window` input values)."""
     m = window_count(len(target), lookback, horizon)
-    last = target[lookback - 1 : lookback - 1 + m]
-    current_ma = sliding_window_view(target, ma_window)[lookback - ma_window : lookback - ma_window + m].mean(axis=1)
-    return last, current_ma
+    ends = np.arange(lookback - 1, lookback - 1 + m)
+    every = baseline_forecasts(target, ends, WindowSpec(lookback=lookback, ma_window=ma_window, horizon=horizon))
+    return every["naive_last"], every["naive_ma"]
+
+
+def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
+    """Every naive forecast of the target MA for the windows whose last input rows are `ends` (m,), each (m,):
+
+    - `naive_last`: target[t];  `naive_ma`: the MA of the last `ma_window` inputs;
+    - per season s, `seasonal_<s>`: the same span one season earlier, mean(target[t+h-w+1-s : t+h+1-s]);
+    - `seasonal_change_<s>`: target[t] plus that span's change since then, seasonal_<s> - target[t-s].
+
+    Each reads rows up to t only (s > h); `spec.history` rows before t must exist. Affine in the target, so
+    they commute with z-scoring.
+    """
+    values = np.asarray(target, dtype="float64")
+    ma, h = moving_average(values, spec.ma_window), spec.horizon
+    out = {"naive_last": values[ends], "naive_ma": ma[ends]}
+    for season in spec.seasons:
+        span = ma[ends + h - season]
+        out[f"seasonal_{season}"] = span
+        out[f"seasonal_change_{season}"] = values[ends] + span - values[ends - season]
+    return out
+
+
+def local_scale(target: np.ndarray, ends: np.ndarray, lookback: int) -> np.ndarray:
+    """Each window's typical step, (m,): the mean absolute change of the target over the `lookback` steps up
+    to its last input row t (fewer at the start of a series), never 0. Prediction intervals scale with it, so
+    they widen where the series moves more (a price at a higher level, a volatile week)."""
+    values = np.asarray(target, dtype="float64")
+    steps = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(values)))])  # steps[t]: sum of |changes| up to row t
+    first = np.maximum(ends - lookback, 0)
+    scale = (steps[ends] - steps[first]) / np.maximum(ends - first, 1)
+    return np.maximum(scale, 1e-9 * (1.0 + np.abs(values[ends])))
+
+
+def describe_baseline(name: str) -> str:
+    """`seasonal_change_336` -> "seasonal change (336 steps)"; the two plain ones by their meaning."""
+    plain = {"naive_last": "last value", "naive_ma": "current MA"}
+    if name in plain:
+        return plain[name]
+    kind, _, season = name.rpartition("_")
+    return f"{kind.replace('_', ' ')} ({season} steps)"
+
+
+def window_ends(n: int, spec: WindowSpec) -> np.ndarray:
+    """Last input rows t of every window of a series of n rows whose target is known: history <= t < n - h."""
+    return np.arange(spec.history, max(spec.history, n - spec.horizon), dtype="int64")
 
 
 class WindowArrays(NamedTuple):
-    """Windows without copies: window i reads `values[starts[i] : starts[i] + lookback]` and predicts `targets[i]`.
+    """Windows without copies: window i reads rows `values[starts[i] : starts[i] + lookback]` (plus its lag
+    rows) and learns `targets[i]`, in model space (the target MA minus the window's offset, see `offsets`).
 
-    values: (N, features) float32 normalized rows (one or more series segments back to back);
+    values: (N, columns + calendar) float32 normalized rows (one or more series back to back);
     starts: (m,) int64; targets: (m,) float32.
     """
 
@@ -98,58 +156,122 @@ class WindowArrays(NamedTuple):
     targets: np.ndarray
 
 
-def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
-    """Where each split's windows lie in a normalized series; windows never mix splits.
+def series_values(frame: pd.DataFrame, columns: list[str], spec: WindowSpec) -> np.ndarray:
+    """(n, columns + calendar) float32: the normalized columns of a series, then its calendar features."""
+    z = frame[z_columns(columns)].to_numpy(dtype="float32")
+    return np.concatenate([z, calendar_features(frame[TIMESTAMP], spec.calendar)], axis=1)  # type: ignore[arg-type]
 
-    Returns one row per split: `split`, `first_row` and `rows` (its rows in the series), `windows` (how many
-    it yields) and the target timestamps of its first and last window. Raises UnusableSeries naming the split
-    when one is too short for a single window.
+
+def feed_options(spec: WindowSpec, values: np.ndarray) -> dict[str, Any]:
+    """`window_batches` arguments for windows of `spec` over rows `values` (normalized columns, then calendar)."""
+    return {"lags": spec.lags, "shifted": values.shape[1] - CALENDAR_WIDTH[spec.calendar]}
+
+
+def input_features(spec: WindowSpec, values: np.ndarray) -> int:
+    """Channels the model sees per input step: the rows' columns plus one per seasonal lag."""
+    return values.shape[1] + len(spec.lags)
+
+
+def offsets(target_z: np.ndarray, ends: np.ndarray, spec: WindowSpec, per_window: bool) -> np.ndarray:
+    """Each window's offset (m,) in normalized units: what the model's output is added to. The residual
+    baseline's forecast, or the last value with `per_window`, or 0."""
+    if spec.residual is not None:
+        return baseline_forecasts(target_z, ends, spec)[spec.residual]
+    return np.asarray(target_z, dtype="float64")[ends] if per_window else np.zeros(len(ends))
+
+
+def best_baseline(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> str:
+    """The naive forecast with the lowest MAE on the windows ending at `ends`."""
+    actual = moving_average(target, spec.ma_window)[ends + spec.horizon]
+    errors = {name: float(np.mean(np.abs(f - actual))) for name, f in baseline_forecasts(target, ends, spec).items()}
+    return min(errors, key=errors.__getitem__)
+
+
+def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
+    """Which windows belong to each split: those whose averaged span lies in it. Their inputs may lie in
+    earlier rows (history known at forecast time); their targets never leave the split.
+
+    Returns one row per split: `split`, `first_end` (last input row of its first window), `windows` and the
+    target timestamps of its first and last window. Raises UnusableSeries naming the split when one is too
+    short for a single window.
     """
     labels, times = frame[SPLIT].to_numpy(), frame[TIMESTAMP].to_numpy()
     rows = []
     for split in SPLITS:
         where = np.flatnonzero(labels == split)
-        count = window_count(len(where), spec.lookback, spec.horizon)
-        if count == 0:
-            need = spec.lookback + spec.horizon
+        first = max(int(where[0]) + spec.ma_window - 1 - spec.horizon, spec.history) if len(where) else 0
+        count = int(where[-1]) - spec.horizon - first + 1 if len(where) else 0
+        if count <= 0:
             raise UnusableSeries(
-                f"too short: the {split} slice has {len(where)} rows but one window needs lookback + horizon = {need}: "
-                "ingest more data or lower window.lookback / window.horizon"
+                f"too short: the {split} slice has {len(where)} rows, too few for one window reading "
+                f"{spec.history + 1} rows and ending {spec.horizon} steps ahead: ingest more data or lower "
+                "window.lookback / window.horizon (or set window.seasons)"
             )
-        first = int(where[0])
-        rows.append({SPLIT: split, "first_row": first, "rows": len(where), "windows": count,
-                     "first_target": times[first + spec.target_end], "last_target": times[first + spec.target_end + count - 1]})
+        rows.append({SPLIT: split, "first_end": first, "windows": count,
+                     "first_target": times[first + spec.horizon], "last_target": times[first + spec.horizon + count - 1]})
     return pd.DataFrame(rows)
 
 
-def split_arrays(windows: list[WindowResult], series_paths: list[str], splits: Sequence[str]) -> dict[str, WindowArrays]:
+def split_arrays(windows: list[WindowResult], normalized: list[NormalizeResult],
+                 splits: Sequence[str]) -> dict[str, WindowArrays]:
     """{split: its windows of one or more series, back to back}, gathered lazily by `movavg.feed.window_batches`;
     each series and its bounds are read once for all `splits`."""
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {split: [] for split in splits}
-    for result, path in zip(windows, series_paths, strict=True):
-        bounds = pd.read_parquet(result.path).set_index(SPLIT)
-        values = pd.read_parquet(path, columns=z_columns(result.columns)).to_numpy(dtype="float32")
-        spec = result.spec
-        for split in splits:
-            first, rows = int(bounds.loc[split, "first_row"]), int(bounds.loc[split, "rows"])
-            part = values[first : first + rows]
-            parts[split].append((part, make_windows(part, spec.lookback, spec.ma_window, spec.horizon)[1]))
-    return {split: _back_to_back(pieces) for split, pieces in parts.items()}
+    pieces = []
+    for result, series in zip(windows, normalized, strict=True):
+        frame = pd.read_parquet(series.path, columns=[TIMESTAMP, *z_columns(result.columns)])
+        pieces.append(series_windows(frame, result.columns, result.spec, pd.read_parquet(result.path),
+                                     series.stats.per_window, splits))
+    return back_to_back(pieces, splits)
 
 
-def _back_to_back(pieces: list[tuple[np.ndarray, np.ndarray]]) -> WindowArrays:
-    """Segments (rows, targets) concatenated, each window's start shifted by the rows before its segment."""
-    offsets = np.cumsum([0] + [len(part) for part, _ in pieces[:-1]])
-    starts = [np.arange(len(y), dtype="int64") + offset for (_, y), offset in zip(pieces, offsets, strict=True)]
-    return WindowArrays(np.concatenate([part for part, _ in pieces]), np.concatenate(starts),
-                        np.concatenate([y for _, y in pieces]))
+def series_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, bounds: pd.DataFrame, per_window: bool,
+                   splits: Sequence[str]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """One normalized series' rows (`series_values`) and, per split, its windows' (starts, model-space targets)."""
+    rows, bounds = series_values(frame, columns, spec), bounds.set_index(SPLIT)
+    target_ma = moving_average(rows[:, 0], spec.ma_window)
+    per_split = {}
+    for split in splits:
+        first = int(bounds.loc[split, "first_end"])
+        ends = np.arange(first, first + int(bounds.loc[split, "windows"]))
+        shift = offsets(rows[:, 0], ends, spec, per_window)
+        per_split[split] = (ends - spec.lookback + 1, (target_ma[ends + spec.horizon] - shift).astype("float32"))
+    return rows, per_split
+
+
+def back_to_back(pieces: list[tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]],
+                 splits: Sequence[str]) -> dict[str, WindowArrays]:
+    """Series concatenated, each window's start shifted by the rows of the series before its own."""
+    offsets_ = np.cumsum([0] + [len(rows) for rows, _ in pieces[:-1]])
+    data = np.concatenate([rows for rows, _ in pieces])
+    return {split: WindowArrays(data, np.concatenate([windows[split][0] + offset for (_, windows), offset
+                                                      in zip(pieces, offsets_, strict=True)]),
+                                np.concatenate([windows[split][1] for _, windows in pieces])) for split in splits}
+
+
+def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> WindowSpec:
+    """The window offsets of one normalized series (`timestamp`, `split` and the normalized target `target_z`):
+    the config's, the usable seasons (given, or inferred from the series' step), its calendar inputs and the
+    naive forecast whose residual the model learns (the best one on the train windows)."""
+    step = find_gaps(frame[TIMESTAMP])[0]
+    seasons = config.seasons if config.seasons is not None else natural_seasons(step, is_business_days(frame[TIMESTAMP]))
+    train_rows = int((frame[SPLIT] == "train").sum())
+    spec = WindowSpec(lookback=config.lookback, ma_window=config.ma_window, horizon=config.horizon,
+                      seasons=usable_seasons(seasons, train_rows, config.lookback, config.horizon),
+                      seasonal_inputs=config.seasonal_inputs,
+                      calendar=calendar_kind(step) if config.calendar_inputs else "none")
+    if config.residual == "last-value":
+        return spec
+    train = split_bounds(frame, spec).set_index(SPLIT).loc["train"]
+    ends = np.arange(int(train["first_end"]), int(train["first_end"]) + int(train["windows"]))
+    return spec.model_copy(update={"residual": best_baseline(frame[target_z].to_numpy(), ends, spec)})
 
 
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:
     """Locate every split's windows in the normalized series and write `bounds.parquet` into `out_dir`
     atomically; the windows themselves are gathered batch by batch at training time, never stored."""
-    spec = WindowSpec.model_validate(config.model_dump())
-    frame = pd.read_parquet(normalized.path, columns=[TIMESTAMP, SPLIT])
+    target_z = z_columns(normalized.columns)[0]
+    frame = pd.read_parquet(normalized.path, columns=[TIMESTAMP, SPLIT, target_z])
+    spec = window_spec(frame, target_z, config)
     bounds = split_bounds(frame, spec)
     with stage_output(out_dir) as tmp:
         bounds.to_parquet(tmp / "bounds.parquet", index=False)

@@ -36,13 +36,14 @@ def transient_io(_task: Any, _task_run: Any, state: Any) -> bool:
     return isinstance(error, OSError) and not isinstance(error, NOT_TRANSIENT)
 
 
-def cached_stage(stage: str, library_function: Callable[..., Any], **options: Any) -> Any:
+def cached_stage(stage: str, library_function: Callable[..., Any], unkeyed: Sequence[str] = (), **options: Any) -> Any:
     """`@task` named `stage`, cached on `stage_key(stage, <library_function's module>, parameters)`
-    with small JSON result records (no pickle); its parameters must include `cache_dir`."""
+    with small JSON result records (no pickle); its parameters must include `cache_dir`. Parameters named in
+    `unkeyed` (a hint such as where to warm-start from) are left out of the key."""
     module = library_function.__module__
 
     def key_fn(context: Any, parameters: dict[str, Any]) -> str:
-        key = stage_key(stage, module, parameters)
+        key = stage_key(stage, module, keyed(parameters, unkeyed))
         record = _record_path(context, key)
         complete = batch_complete(parameters["cache_dir"], stage, key)
         if record is not None and record.exists() and not (complete and _is_json(record)):
@@ -53,15 +54,21 @@ def cached_stage(stage: str, library_function: Callable[..., Any], **options: An
                 retry_condition_fn=transient_io, **options)
 
 
+def keyed(parameters: dict[str, Any], unkeyed: Sequence[str]) -> dict[str, Any]:
+    """`parameters` without the ones left out of cache keys."""
+    return {name: value for name, value in parameters.items() if name not in unkeyed}
+
+
 def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str,
-                members: Sequence[tuple[str, dict[str, Any]]], run_one: Callable[[dict[str, Any], Path], Any]) -> list[Any]:
+                members: Sequence[tuple[str, dict[str, Any]]], run_one: Callable[[dict[str, Any], Path], Any],
+                unkeyed: Sequence[str] = ()) -> list[Any]:
     """Results of `run_one(parameters, output folder)` for each (series label, parameters) of this task's batch,
-    each cached on its own key; a member that fails becomes a failed `Skipped` and the others go on (a
-    transient I/O error is raised instead, so the task is retried)."""
+    each cached on its own key (without the parameters named in `unkeyed`); a member that fails becomes a failed
+    `Skipped` and the others go on (a transient I/O error is raised instead, so the task is retried)."""
     module, store = library_function.__module__, TaskRunContext.get().result_store
     results, complete = [], []
     for label, parameters in members:
-        key = stage_key(stage, module, {"cache_dir": cache_dir, **parameters})
+        key = stage_key(stage, module, {"cache_dir": cache_dir, **keyed(parameters, unkeyed)})
         output = stage_dir(cache_dir, stage, key)
         with transaction(key=f"{stage}-{key}", store=store) as txn:
             record = txn.read() if txn.is_committed() and is_complete(output) else None
@@ -70,7 +77,7 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
                 txn.stage(result)
         results.append(result)
         complete += [key] if is_complete(output) else []
-    _list_members(cache_dir, stage, module, complete)
+    _list_members(cache_dir, stage, module, complete, unkeyed)
     return results
 
 
@@ -84,11 +91,11 @@ def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path]
         return Skipped(series=label, stage=stage, reason=f"{type(error).__name__}: {error}", failed=True)
 
 
-def _list_members(cache_dir: str, stage: str, module: str, keys: list[str]) -> None:
+def _list_members(cache_dir: str, stage: str, module: str, keys: list[str], unkeyed: Sequence[str]) -> None:
     """Record this task run's member folders under its task-level key (what `key_fn` computed); without the
     list the task's record is not trusted next time, and only its members' own caches are used."""
     try:
-        write_members(cache_dir, stage, stage_key(stage, module, TaskRunContext.get().parameters), keys)
+        write_members(cache_dir, stage, stage_key(stage, module, keyed(TaskRunContext.get().parameters, unkeyed)), keys)
     except Exception as error:  # never lose the batch's results over its cache bookkeeping
         get_run_logger().warning("%s: could not record the batch's cache entries (%s)", stage, error)
 

@@ -14,6 +14,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TINY = [
     "window.lookback=8", "window.ma_window=4", "window.horizon=2",
     "train.layers=[{\"units\": 8}]", "train.epochs=2", "train.batch_size=64", "train.early_stopping_patience=null",
+    # a 2-epoch model rarely beats the naive forecasts: most tests check the model's path through the pipeline,
+    # tests/flows/test_forecast_quality.py the default gate (baseline champions) and the backtest
+    "evaluate.require_beat_baseline=false", "evaluate.backtest_folds=0",
 ]
 
 

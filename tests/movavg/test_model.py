@@ -10,6 +10,7 @@ import pytest
 
 from movavg.config import TrainConfig, build_config
 from movavg.model import build_model, fit_model, series_seed, summarize_history, training_settings
+from movavg.schema import WindowSpec
 from movavg.windowing import WindowArrays
 
 
@@ -61,9 +62,10 @@ def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None
     train = WindowArrays(values, np.arange(200), rng.normal(size=200).astype("float32"))
     val = WindowArrays(values, np.arange(50), train.targets[:50])
     epochs: list[int] = []
-    model_a, history_a = fit_model(tiny_config.train, train, val, 8, True,  # type: ignore[attr-defined]
+    spec = WindowSpec(lookback=8, ma_window=2, horizon=0)
+    model_a, history_a = fit_model(tiny_config.train, train, val, spec, True,  # type: ignore[attr-defined]
                                    lambda epoch, total, logs: epochs.append(epoch))
-    model_b, history_b = fit_model(tiny_config.train, train, val, 8, True)  # type: ignore[attr-defined]
+    model_b, history_b = fit_model(tiny_config.train, train, val, spec, True)  # type: ignore[attr-defined]
     assert epochs == [1, 2]
     assert history_a == history_b
     for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -112,20 +113,39 @@ def window_result(tmp_path: Path, frame: pd.DataFrame, spec: WindowSpec) -> Wind
     return WindowResult(path=str(path), content_hash="", counts={}, columns=["value"], features=1, spec=spec)
 
 
-def test_windows_never_mix_splits(tmp_path: Path) -> None:
-    """Encode the split in the value: every window's inputs and target come from one split only."""
-    labels = ["train"] * 60 + ["val"] * 20 + ["test"] * 20
-    code = {"train": 1.0, "val": 2.0, "test": 3.0}
-    path, frame = split_frame(tmp_path, labels, np.array([code[label] for label in labels]))
-    spec = WindowSpec(lookback=5, ma_window=2, horizon=3)
+def series_result(path: str, per_window: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(path=path, stats=SimpleNamespace(per_window=per_window))
+
+
+@pytest.mark.parametrize("seasons", [[], [12]])
+def test_targets_stay_in_their_split_and_inputs_look_back(tmp_path: Path, seasons: list[int]) -> None:
+    """Encode the row number in the value: every target's span lies in its split, every input (and seasonal
+    lag) precedes the target; val/test windows may read earlier rows, so a long history does not eat them."""
+    labels = np.array(["train"] * 60 + ["val"] * 20 + ["test"] * 20)
+    path, frame = split_frame(tmp_path, list(labels), np.arange(100.0))
+    spec = WindowSpec(lookback=5, ma_window=2, horizon=3, seasons=seasons, seasonal_inputs=True)
     bounds = split_bounds(frame, spec).set_index("split")
-    result = window_result(tmp_path, frame, spec)
+    arrays = split_arrays([window_result(tmp_path, frame, spec)], [series_result(path)], SPLITS)
     for split in SPLITS:
-        arrays = split_arrays([result], [path], SPLITS)[split]
-        x = arrays.values[arrays.starts[:, None] + np.arange(5)]
-        assert np.all(x == code[split]) and np.all(arrays.targets == code[split])
-        assert len(arrays.targets) == bounds.loc[split, "windows"] == {"train": 60, "val": 20, "test": 20}[split] - 5 - 3 + 1
-        assert bounds.loc[split, "first_target"] == frame["timestamp"][frame["split"] == split].iloc[5 - 1 + 3]
+        starts, targets = arrays[split].starts, arrays[split].targets
+        last_input = starts + 4
+        span = np.stack([targets - 0.5, targets + 0.5])  # MA of two consecutive rows r, r + 1 is r + 0.5
+        assert np.array_equal(span[1], last_input + 3) and np.all(labels[span.astype(int)] == split)
+        assert starts.min() - max([0, *spec.lags]) >= 0
+        assert len(targets) == bounds.loc[split, "windows"]
+    assert len(arrays["val"].targets) == 20 - 1 and len(arrays["test"].targets) == 20 - 1  # one row: the MA's length
+    assert bounds.loc["train", "first_end"] == spec.history
+
+
+def test_seasonal_lag_channels_hold_the_target_one_season_back(tmp_path: Path) -> None:
+    labels = ["train"] * 60 + ["val"] * 20 + ["test"] * 20
+    path, frame = split_frame(tmp_path, labels, np.arange(100.0))
+    spec = WindowSpec(lookback=4, ma_window=2, horizon=1, seasons=[10], seasonal_inputs=True)
+    train = split_arrays([window_result(tmp_path, frame, spec)], [series_result(path)], ["train"])["train"]
+    x = next(iter(window_batches(*train, 4, 8, per_window=False, lags=spec.lags)))[0].numpy()
+    rows = train.starts[:8, None] + np.arange(4)
+    np.testing.assert_array_equal(x[:, :, 0], rows)
+    np.testing.assert_array_equal(x[:, :, 1], rows - 10 + 1)  # ends at t + horizon - season: the target's own phase
 
 
 def test_make_windows_returns_a_view_not_a_copy() -> None:
@@ -145,26 +165,28 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
         folder.mkdir()
         path, frame = split_frame(folder, labels, rng.normal(size=100).cumsum())
         results.append(window_result(folder, frame, spec))
-        paths.append(path)
+        paths.append(series_result(path, per_window=True))
         x, y = make_windows(frame["value__z"].to_numpy("float32")[:70], 6, 3, 2)
         expected_x.append(x)
         expected_y.append(y)
     arrays = split_arrays(results, paths, ["train"])["train"]
-    batches = [(x.numpy(), y.numpy()) for x, y in window_batches(*arrays, 6, 16, per_window=True)]
+    batches = [(x.numpy(), y.numpy()) for x, y in window_batches(*arrays, 6, 16, per_window=True)]  # y: minus last
     want_x, want_y, _ = to_model_space(np.concatenate(expected_x), np.concatenate(expected_y), True)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
-    np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), want_y)
+    np.testing.assert_allclose(np.concatenate([y for _, y in batches]), want_y, atol=1e-6)  # float64 MA, then float32
     assert len(batches) == steps_per_pass(len(want_y), 16) and all(len(y) <= 16 for _, y in batches)
     epochs = [np.concatenate([y.numpy() for _, y in window_batches(*arrays, 6, 16, True, shuffle_seed=0, epochs=2)])
               for _ in range(2)]
     np.testing.assert_array_equal(epochs[0], epochs[1])  # the same seed, the same orders, in any process
     first, second = np.split(epochs[0], 2)
     assert not np.array_equal(first, want_y) and not np.array_equal(first, second)  # each epoch its own order
-    assert np.array_equal(np.sort(first), np.sort(want_y)) and np.array_equal(np.sort(second), np.sort(want_y))
+    assert np.allclose(np.sort(first), np.sort(want_y), atol=1e-6) and np.array_equal(np.sort(first), np.sort(second))
 
 
 def test_short_split_error_names_the_split() -> None:
     frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=30, freq="D"),
-                          "split": ["train"] * 20 + ["val"] * 5 + ["test"] * 5, "value__z": 0.0})
-    with pytest.raises(UnusableSeries, match="the val slice has 5 rows"):
+                          "split": ["train"] * 20 + ["val"] * 1 + ["test"] * 9, "value__z": 0.0})
+    with pytest.raises(UnusableSeries, match="the val slice has 1 rows"):  # shorter than the MA: no target in it
         split_bounds(frame, WindowSpec(lookback=5, ma_window=2, horizon=3))
+    with pytest.raises(UnusableSeries, match="the train slice has 20 rows"):  # the lookback alone needs 25
+        split_bounds(frame, WindowSpec(lookback=25, ma_window=2, horizon=3))

@@ -1,0 +1,84 @@
+"""The default gate end to end: seasonal naive forecasts in the gate, a naive forecast as champion when the
+model does not beat it, rolling-origin backtests and prediction intervals in `models --json`, the latest
+forecasts and `predict`; warm starts from the champion."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.retrain import retrain
+from movavg.bundle import MODEL_FILE, read_spec
+from movavg.cli import app
+from movavg.config import PipelineConfig, build_config
+from movavg.registry import current_champion, listing
+from movavg.samples import synthetic_series
+from tests.helpers import TINY, write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+WEEKS = 5
+
+
+def seasonal(weeks: int = WEEKS, start: int = 0) -> pd.DataFrame:
+    return synthetic_series(48 * 7 * weeks, seed=4, freq="30min", kind="seasonal").iloc[start:].assign(series_id="load")
+
+
+def default_gate(*extra: str) -> PipelineConfig:
+    """TINY's small model under the default gate, with two backtest folds."""
+    keep = [item for item in TINY if not item.startswith("evaluate.")]
+    return build_config("default", None, [*keep, "evaluate.backtest_folds=2", *extra])
+
+
+def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(seasonal(), data / "incoming", "load.csv")
+    summary = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    assert summary.status == "published", summary.message
+    champion = current_champion(art, "load")
+    spec = read_spec(Path(champion.path))  # type: ignore[union-attr]
+    assert spec.kind == "baseline" and spec.window_for("load").seasons == [48, 336]  # a day and a week of 30 min
+    assert not (Path(champion.path) / MODEL_FILE).exists()  # type: ignore[union-attr]
+    [entry] = listing(art)
+    metrics = entry["metrics"]
+    assert entry["kind"] == f"baseline:{metrics['best_baseline']}" and metrics["best_baseline"].startswith("seasonal")
+    assert metrics["mae"] == metrics["baseline_mae"] and "serves instead" in summary.message
+    assert [set(fold) >= {"origin", "mae", "baseline_mae"} for fold in metrics["backtest"]] == [True, True]
+    assert 0.7 <= metrics["interval"]["coverage"] <= 1.0 and metrics["interval"]["width"] > 0
+
+    latest = pd.read_parquet(art / "forecasts" / "latest.parquet")
+    assert (latest["lower"] < latest["predicted_ma"]).all() and (latest["predicted_ma"] < latest["upper"]).all()
+    predicted = CliRunner().invoke(app, ["predict", "--input", str(data / "incoming" / "load.csv"), "--artifacts-dir",
+                                         str(art), *[a for item in TINY[:3] for a in ("--set", item)]])
+    assert predicted.exit_code == 0, predicted.output
+    rows = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
+    assert {"lower", "upper", "model_version"} <= set(rows.columns) and set(rows["model_version"]) == {"v1"}
+    assert len(rows) == len(seasonal()) - spec.window_for("load").history  # every window with known inputs
+
+    again = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    assert again.status == "unchanged" and current_champion(art, "load").version == "v1"  # type: ignore[union-attr]
+    shown = CliRunner().invoke(app, ["models", "--artifacts-dir", str(art), "--json"])
+    assert json.loads(shown.stdout)[0]["kind"].startswith("baseline:seasonal")
+
+
+def test_a_model_that_beats_the_naive_forecasts_replaces_the_naive_champion_and_warm_starts_later(
+        tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(seasonal(), data / "incoming", "load.csv")
+    retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))  # a naive champion first (v1)
+    trained = default_gate("train.layers=[{\"units\": 16}]", "train.epochs=30", "train.early_stopping_patience=5",
+                           "train.batch_size=null")
+    summary = retrain(config=trained, data_dir=str(data), artifacts_dir=str(art))
+    champion = current_champion(art, "load")
+    assert summary.published_version == champion.version == "v2", summary.message  # type: ignore[union-attr]
+    metrics = listing(art)[-1]["metrics"]
+    assert metrics["mae"] < metrics["baseline_mae"] and math.isfinite(metrics["interval"]["coverage"])
+
+    write_csv(seasonal(WEEKS + 1, start=48 * 7 * WEEKS), data / "incoming", "week6.csv")
+    retrain(config=trained, data_dir=str(data), artifacts_dir=str(art))
+    train_records = [json.loads(p.read_text()) for p in (data / "cache" / "train").glob("*/train.json")]
+    assert sorted(record["warm_start"] for record in train_records) == [False, False, True]
