@@ -28,6 +28,7 @@ from movavg.schema import (
     TrainResult,
 )
 from movavg.session import keras_session
+from movavg.storage import read_json
 from movavg.windowing import baseline_forecasts, describe_baseline
 
 
@@ -153,8 +154,12 @@ def _score_champion(
 
 
 def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
-    """When the candidate *is* the series' champion (same data, config and code), nothing needs scoring."""
-    if champion is None or champion.model_key != candidate.model_key or not bundle_intact(Path(champion.path)):
+    """When the candidate *is* the series' champion (same data, config and code), or already lost to the naive
+    forecast that is its champion, nothing needs scoring."""
+    if champion is None or not bundle_intact(Path(champion.path)):
+        return None
+    challenger = read_json(Path(champion.path) / "run.json").get("challengers", {}).get(champion.series)
+    if candidate.model_key not in (champion.model_key, challenger):
         return None
     metrics = metrics_of(Path(champion.path))[champion.series]
     interval = metrics.get("interval")
@@ -162,7 +167,8 @@ def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Ev
         series=champion.series, model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
         baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
         champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
-        reason=f"unchanged: the candidate is champion {champion.version} (same data, config and code)",
+        reason=f"unchanged: the candidate {'is' if challenger != candidate.model_key else 'lost to'} champion "
+               f"{champion.version} (same data, config and code)",
         predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),
         baselines={name: Scores(**value) for name, value in metrics.get("baselines", {}).items()},
         best_baseline=metrics.get("best_baseline", ""), winner="champion",

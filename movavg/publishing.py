@@ -132,8 +132,9 @@ def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[s
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
         atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json"))
         atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline=True) for c in pending})
-        atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": key,
-                                             "trained_for": spec.series, "created": utc_now()})
+        atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": key, "trained_for": spec.series,
+                                             "challengers": {c.evaluation.series: c.trained.model_key for c in pending},
+                                             "created": utc_now()})
         for candidate in pending:
             _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config,
                                 candidate.evaluation.best_baseline)

@@ -160,14 +160,14 @@ def list_versions(artifacts_dir: Path, series: str | None = None) -> list[dict[s
 
 
 LISTED_METRICS = ("mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows", "test_windows",
-                  "best_baseline", "interval", "backtest")
+                  "kind", "best_baseline", "interval", "backtest")
 
 
 def listing(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
     """What `movavg models --json` prints: one entry per (version, series) with its key metrics."""
     return [{"version": row["version"], "series": row["series"], "created": row["created"],
-             "champion": row["champion"], "kind": row["metrics"].get("kind", "lstm"),
-             "metrics": {key: row["metrics"].get(key) for key in LISTED_METRICS}}
+             "champion": row["champion"],
+             "metrics": {key: row["metrics"].get(key, "lstm" if key == "kind" else None) for key in LISTED_METRICS}}
             for row in list_versions(artifacts_dir, series)]
 
 

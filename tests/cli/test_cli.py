@@ -38,7 +38,9 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     assert set(listing[0]) == {"version", "series", "created", "champion", "metrics"}
     assert {"mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows"} <= set(listing[0]["metrics"])
     assert all(isinstance(listing[0]["metrics"][k], float) for k in ("mae", "rmse", "baseline_mae", "train_seconds"))
-    assert listing[0]["metrics"]["epochs_run"] == 2 and listing[0]["metrics"]["train_windows"] == 350 - 8 - 2 + 1
+    history_rows = 168 - 2 + 8 - 1  # hourly data: a weekly lag channel, ending `horizon` after each input row
+    assert listing[0]["metrics"]["epochs_run"] == 2 and listing[0]["metrics"]["train_windows"] == 350 - 2 - history_rows
+    assert listing[0]["metrics"]["kind"] == "lstm" and listing[0]["metrics"]["best_baseline"]
 
     promoted = runner.invoke(app, ["promote", "v1", "-a", str(art)])
     assert promoted.exit_code == 0 and "champion is now v1" in promoted.output
@@ -47,13 +49,14 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     changes = history(art, "default")
     assert [h["version"] for h in changes] == ["v1", "v2", "v1"] and changes[-1]["previous"] == "v2"
 
-    source = write_csv(series.tail(100), tmp_path, "recent.csv")
+    source = write_csv(series.tail(200), tmp_path, "recent.csv")
     out = tmp_path / "pred.parquet"
     predicted = runner.invoke(app, ["predict", "--input", str(source), "--out", str(out), "-a", str(art)])
     assert predicted.exit_code == 0, predicted.output
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "model_version"]
-    assert len(frame) == 100 - 8 + 1 and set(frame["model_version"]) == {"v1"}
+    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "lower", "upper", "model_version"]
+    assert len(frame) == 200 - history_rows and set(frame["model_version"]) == {"v1"}
+    assert (frame["lower"] < frame["predicted_ma"]).all() and (frame["predicted_ma"] < frame["upper"]).all()
     assert frame["predicted_ma"].between(series["value"].min() - 5, series["value"].max() + 5).all()
 
 
@@ -124,7 +127,7 @@ def test_ui_binds_to_loopback_by_default(prefect_server: str) -> None:
 
 def five_tickers() -> pd.DataFrame:
     """Daily closes of five tickers (seeded random walks); FB has too little history for one window per split."""
-    lengths = {"AAPL": 400, "GOOG": 380, "IBM": 420, "MSFT": 360, "FB": 30}
+    lengths = {"AAPL": 400, "GOOG": 380, "IBM": 420, "MSFT": 360, "FB": 12}
     return pd.concat([synthetic_series(n, seed=i, freq="D", kind="walk").assign(series_id=name)
                       for i, (name, n) in enumerate(lengths.items())], ignore_index=True)
 
@@ -153,10 +156,10 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     assert predicted.exit_code == 0, predicted.output
     assert "left out NVDA: no champion" in predicted.output
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "model_version"]
+    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "lower", "upper", "model_version"]
     assert frame.groupby("series_id")["model_version"].unique().map(list).to_dict() == {
         "AAPL": [champions["AAPL"]], "IBM": [champions["IBM"]]}
-    assert (frame.groupby("series_id").size() == 20 - 8 + 1).all()
+    assert (frame.groupby("series_id").size() == 20 - (7 - 2 + 8 - 1)).all()  # daily: a weekly lag channel
     for name, part in frame.groupby("series_id"):  # each series forecast on its own level
         level = tickers[tickers["series_id"] == name]["value"].tail(20)
         assert part["predicted_ma"].between(level.min() - 10, level.max() + 10).all(), name
@@ -202,7 +205,7 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     assert done.returncode == 0 and "champion is now v1" in output, output
     for noise in ("absl::InitializeLog", "oneDNN", "docs.prefect.io", "Task run", "Finished in state"):
         assert noise not in output, noise
-    short = subprocess.run(movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=200"), env=env,
+    short = subprocess.run(movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=300"), env=env,
                            capture_output=True, text=True, timeout=300)
     output = short.stdout + short.stderr
     assert short.returncode == 1 and "Traceback" not in output and "Retry" not in output, output
