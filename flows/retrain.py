@@ -77,7 +77,8 @@ def retrain(
 
         groups = model_groups(list(windows), config.train.scope)
         by_group = batches(list(groups), size)
-        warm_from = [[current_champion(artifacts_dir, group) if config.train.scope == "per-series" else None
+        champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
+        warm_from = [[champions.get(group) if config.train.scope == "per-series" else None
                       for group in batch] for batch in by_group.values()]
         training = train.map(
             cache_dir, list(by_group), list(by_group.values()),
@@ -96,7 +97,7 @@ def retrain(
         evaluations = gather(by_series, evaluate.map(
             cache_dir, list(by_series), [[trained[name] for name in batch] for batch in by_series.values()],
             [[normalized[name] for name in batch] for batch in by_series.values()],
-            [[current_champion(artifacts_dir, name) for name in batch] for batch in by_series.values()],
+            [[champions[name] for name in batch] for batch in by_series.values()],
             unmapped(config.evaluate), [[backtests.get(name) for name in batch] for batch in by_series.values()]),
             "evaluate", skipped)
 

@@ -9,7 +9,6 @@ origin reaches it.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.forecast import score_frame
 from movavg.model import fit_model, series_seed
-from movavg.scaling import fit_stats
+from movavg.scaling import ScalerStats, fit_stats
 from movavg.schema import (
     SPLIT,
     SPLITS,
@@ -35,7 +34,7 @@ from movavg.schema import (
 from movavg.series import z_columns
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import back_to_back, baseline_forecasts, best_baseline, series_windows, split_bounds
+from movavg.windowing import back_to_back, baseline_errors, series_windows, split_bounds, with_best_residual
 
 
 def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
@@ -45,9 +44,10 @@ def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
 
 
 def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int, train_share: float,
-               per_window: bool) -> pd.DataFrame:
+               per_window: bool) -> tuple[pd.DataFrame, ScalerStats]:
     """The rows up to the end of a fold's block, labelled train | val (before the origin, in the series' own
-    proportions) | test (the block), with normalized columns from the fold's own train rows."""
+    proportions) | test (the block), with normalized columns from the fold's own train rows; and those
+    rows' scaler statistics."""
     frame = series.iloc[: origin + block].copy()
     train_end = max(1, int(round(origin * train_share)))
     frame[SPLIT] = np.repeat(list(SPLITS), [train_end, origin - train_end, len(frame) - origin])
@@ -55,19 +55,15 @@ def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int
     stats = fit_stats(values[:train_end], columns, per_window)
     for name, normalized in zip(z_columns(columns), stats.transform(values).T, strict=True):
         frame[name] = normalized
-    frame.attrs["stats"] = stats
-    return frame
+    return frame, stats
 
 
-def run_fold(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, config: TrainConfig, series: str) -> BacktestFold:
+def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig,
+             series: str) -> BacktestFold:
     """Train on a fold's train rows (early stopping on its val rows) and score it and the naive forecasts on its block."""
     bounds = split_bounds(frame, spec)
-    if spec.residual is not None:
-        train = bounds.set_index(SPLIT).loc["train"]
-        ends = np.arange(int(train["first_end"]), int(train["first_end"]) + int(train["windows"]))
-        spec = spec.model_copy(update={"residual": best_baseline(frame[z_columns(columns)[0]].to_numpy(), ends, spec)})
-        bounds = split_bounds(frame, spec)
-    stats = frame.attrs["stats"]
+    if spec.residual is not None:  # chosen again on the fold's own train windows
+        spec = with_best_residual(spec, frame[z_columns(columns)[0]].to_numpy(), bounds)
     arrays = back_to_back([series_windows(frame, columns, spec, bounds, stats.per_window, ["train", "val"])],
                           ["train", "val"])
     model, _ = fit_model(config, arrays["train"], arrays["val"], spec, stats.per_window,
@@ -75,9 +71,8 @@ def run_fold(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, config: 
     bundle = BundleSpec(series=[series], columns=columns, stats={series: stats}, window=spec, train={})
     windows = score_frame(model, bundle, series, frame)
     windows = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
-    target = frame[columns[0]].to_numpy(dtype="float64")
-    naive = baseline_forecasts(target, windows["target_row"].to_numpy() - spec.horizon, spec)
-    errors = {name: float(np.mean(np.abs(values - windows["actual"].to_numpy()))) for name, values in naive.items()}
+    errors = baseline_errors(frame[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon,
+                             spec)
     best = min(errors, key=errors.__getitem__)
     return BacktestFold(origin=str(frame[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
                         mae=float(np.mean(np.abs(windows["predicted"] - windows["actual"]))),
@@ -87,19 +82,19 @@ def run_fold(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, config: 
 def run_backtest(windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int,
                  out_dir: Path) -> Backtest:
     """The rolling-origin folds of one series (per-series models of `config`), written to
-    `out_dir/backtest.json` atomically; folds too short to train are left out and named in `note`."""
+    `out_dir/backtest.json` atomically; folds too short to train are left out and counted in `note`."""
     columns, spec = normalized.columns, windows.spec
     series = pd.read_parquet(normalized.path, columns=[TIMESTAMP, *columns])
     rows = normalized.rows
     share = rows["train"] / (rows["train"] + rows["val"])
-    results, skipped = [], []
+    results = []
     with keras_session():
         for origin in fold_origins(rows, folds):
-            frame = fold_frame(series, columns, origin, rows["test"], share, normalized.stats.per_window)
+            frame, stats = fold_frame(series, columns, origin, rows["test"], share, normalized.stats.per_window)
             try:
-                results.append(run_fold(frame, columns, spec, config, normalized.series))
-            except UnusableSeries:
-                skipped.append(str(series[TIMESTAMP].iloc[origin]))
+                results.append(run_fold(frame, stats, columns, spec, config, normalized.series))
+            except UnusableSeries:  # too few rows before this origin for one window per split
+                continue
     missing = folds - len(results)
     note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
     backtest = Backtest(series=normalized.series, folds=results, note=note)
@@ -107,13 +102,3 @@ def run_backtest(windows: WindowResult, normalized: NormalizeResult, config: Tra
         atomic_write_json(tmp / "backtest.json", backtest.model_dump())
     return backtest
 
-
-def backtest_summary(backtest: Backtest | None) -> str:
-    """`3 folds: model 0.41 vs naive 0.55 (mean MAE)`, or why there is none."""
-    if backtest is None or not backtest.folds:
-        return "no backtest" + (f" ({backtest.note})" if backtest is not None and backtest.note else "")
-    model = float(np.mean([fold.mae for fold in backtest.folds]))
-    naive = float(np.mean([fold.baseline_mae for fold in backtest.folds]))
-    wins = sum(fold.mae < fold.baseline_mae for fold in backtest.folds)
-    return (f"{len(backtest.folds)} fold(s): mean MAE model {model:.4g} vs naive {naive:.4g}, model better in "
-            f"{wins}" + ("" if math.isfinite(model) else " (non-finite)"))

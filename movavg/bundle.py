@@ -50,10 +50,6 @@ class BundleSpec(BaseModel):
         """The window spec of `series`."""
         return self.windows.get(series, self.window)
 
-    def kind_of(self, series: str) -> str:
-        """`lstm`, or `baseline:<name>` for the naive forecast serving `series`."""
-        return f"baseline:{self.baselines[series]}" if self.kind == "baseline" else "lstm"
-
     def stats_for(self, series: str) -> ScalerStats:
         """The scaler statistics of `series`; a model was never fitted for a series it has none for."""
         if series not in self.stats:

@@ -29,7 +29,7 @@ from movavg.schema import (
 )
 from movavg.session import keras_session
 from movavg.storage import read_json
-from movavg.windowing import baseline_forecasts, describe_baseline
+from movavg.windowing import baseline_forecasts, baseline_names, describe_baseline
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
@@ -119,7 +119,7 @@ def evaluate_models(
     val, test = windows[split == "val"], windows[split == "test"].reset_index(drop=True)
     actual = test["actual"].to_numpy()
     model_scores = scores(actual, test["predicted"].to_numpy())
-    every = {name: scores(actual, test[name].to_numpy()) for name in baseline_forecasts(target, np.arange(0), spec)}
+    every = {name: scores(actual, test[name].to_numpy()) for name in baseline_names(spec)}
     best = min(every, key=lambda name: every[name].mae)
     winner, reason = decide(model_scores, finite_training, (best, every[best].mae), champion_scores, config)
     interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level)

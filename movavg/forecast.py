@@ -13,7 +13,6 @@ import pandas as pd
 from movavg.bundle import BundleSpec, load_bundle
 from movavg.registry import current_champion, metrics_of
 from movavg.schema import SERIES, TIMESTAMP, WindowSpec
-from movavg.series import z_columns
 from movavg.session import keras_session
 from movavg.windowing import (
     PREDICT_BATCH,
@@ -66,10 +65,7 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
         predicted = baseline_forecasts(target, ends, spec)[bundle.baselines[series_id]]
     else:
         stats = bundle.stats_for(series_id)
-        frame = series[[TIMESTAMP]].assign(**dict(zip(z_columns(bundle.columns),
-                                                      stats.transform(series[bundle.columns].to_numpy(dtype="float64")).T,
-                                                      strict=True)))
-        values = series_values(frame, bundle.columns, spec)
+        values = series_values(stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec)
         shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
         predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
     return pd.DataFrame({TIMESTAMP: series[TIMESTAMP].to_numpy()[ends], SERIES: series_id, "horizon": spec.horizon,
@@ -100,8 +96,9 @@ def with_interval(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> pd.DataFr
     that made them (its `metrics["interval"]`); NaN for models published before intervals were calibrated."""
     interval = metrics.get("interval") or {}
     low, high = interval.get("lower_factor", math.nan), interval.get("upper_factor", math.nan)
-    scale = forecasts.pop("scale") if "scale" in forecasts else math.nan
-    return forecasts.assign(lower=forecasts["predicted_ma"] + low * scale, upper=forecasts["predicted_ma"] + high * scale)
+    scale = forecasts["scale"]
+    return forecasts.drop(columns="scale").assign(lower=forecasts["predicted_ma"] + low * scale,
+                                                  upper=forecasts["predicted_ma"] + high * scale)
 
 
 def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -136,7 +136,7 @@ def common_inputs(windows: list[WindowResult]) -> WindowSpec:
     global model has one input shape); raises ValueError naming the setting to fix otherwise."""
     first = windows[0].spec
     for other in windows[1:]:
-        if (other.spec.lags, other.spec.calendar, other.spec.lookback) != (first.lags, first.calendar, first.lookback):
+        if not other.spec.same_inputs(first):
             raise ValueError("a global model needs the same seasons and calendar inputs for every series, but they "
                              f"differ ({first.seasons} vs {other.spec.seasons}): set window.seasons explicitly")
     return first
@@ -149,8 +149,7 @@ def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: Bundle
         return None
     theirs = read_spec(Path(champion_dir))
     same = (theirs.kind == "model" and theirs.columns == spec.columns and theirs.train.get("layers") == spec.train["layers"]
-            and (theirs.window.lookback, theirs.window.lags, theirs.window.calendar)
-            == (spec.window.lookback, spec.window.lags, spec.window.calendar))
+            and theirs.window.same_inputs(spec.window))
     if not same:
         if config.warm_start:
             raise ValueError("train.warm_start is on but the champion's architecture or inputs differ: "

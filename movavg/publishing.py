@@ -5,6 +5,7 @@ per-series outcomes, a one-line summary and the reports the Prefect UI shows."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,20 +99,13 @@ def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, 
     pending = [c for c in winners if not _is_champion(artifacts_dir, c)]
     if not pending:
         return current_champion(artifacts_dir, winners[0].evaluation.series).version  # type: ignore[union-attr]
-    version = next_version(artifacts_dir)
-    with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
+
+    def bundle(tmp: Path) -> None:
         for name in (MODEL_FILE, BUNDLE_FILE, "history.json"):
             shutil.copy2(Path(trained.model_dir) / name, tmp / name)
-        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c) for c in pending})
-        atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": trained.model_key,
-                                             "trained_for": trained.series, "created": utc_now()})
-        for candidate in pending:
-            _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config)
-    failpoint("publish:before-champion")
-    for candidate in pending:
-        evaluation = candidate.evaluation
-        set_champion(artifacts_dir, evaluation.series, version, evaluation.reason, evaluation.champion_version)
-    return version
+
+    return _publish_version(artifacts_dir, pending, {**run, "model_key": trained.model_key,
+                                                     "trained_for": trained.series}, config, bundle, baseline=False)
 
 
 def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
@@ -127,17 +121,24 @@ def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[s
     spec = BundleSpec(kind="baseline", series=list(windows), columns=pending[0].normalized.columns, stats={},
                       window=next(iter(windows.values())), train={}, windows=windows,
                       baselines={c.evaluation.series: c.evaluation.best_baseline for c in pending})
-    key = "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24]
+    run = {**run, "model_key": "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24], "trained_for": spec.series,
+           "challengers": {c.evaluation.series: c.trained.model_key for c in pending}}
+    return _publish_version(artifacts_dir, pending, run, config,
+                            lambda tmp: atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json")), baseline=True)
+
+
+def _publish_version(artifacts_dir: Path, pending: list[Candidate], run: dict[str, Any], config: PublishConfig,
+                     write_bundle: Callable[[Path], None], baseline: bool) -> str:
+    """Write the next version (its bundle by `write_bundle`, metrics, `run.json`, per-series files) in one rename,
+    then switch each pending series' champion to it (compare-and-swap); return the version."""
     version = next_version(artifacts_dir)
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
-        atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json"))
-        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline=True) for c in pending})
-        atomic_write_json(tmp / "run.json", {**run, "version": version, "model_key": key, "trained_for": spec.series,
-                                             "challengers": {c.evaluation.series: c.trained.model_key for c in pending},
-                                             "created": utc_now()})
+        write_bundle(tmp)
+        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline) for c in pending})
+        atomic_write_json(tmp / "run.json", {**run, "version": version, "created": utc_now()})
         for candidate in pending:
             _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config,
-                                candidate.evaluation.best_baseline)
+                                candidate.evaluation.best_baseline if baseline else None)
     failpoint("publish:before-champion")
     for candidate in pending:
         evaluation = candidate.evaluation

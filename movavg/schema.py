@@ -60,14 +60,13 @@ class WindowSpec(BaseModel):
     residual: str | None = None  # the baseline whose residual the model learns; None: the last value (per_window)
 
     @property
-    def target_end(self) -> int:
-        """Steps from a window's first input row to the end of its averaged span."""
-        return self.lookback - 1 + self.horizon
-
-    @property
     def lags(self) -> list[int]:
         """Row offsets of the seasonal input channels: channel k at input row r holds target[r - lags[k]]."""
         return [season - self.horizon for season in self.seasons] if self.seasonal_inputs else []
+
+    def same_inputs(self, other: WindowSpec) -> bool:
+        """True when windows of both specs give a model the same input shape and channels."""
+        return (self.lookback, self.lags, self.calendar) == (other.lookback, other.lags, other.calendar)
 
     @property
     def history(self) -> int:

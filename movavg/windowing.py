@@ -89,15 +89,6 @@ def moving_average(target: np.ndarray, ma_window: int) -> np.ndarray:
     return out
 
 
-def naive_baselines(target: np.ndarray, lookback: int, ma_window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two persistence forecasts per window of `make_windows`, shape (m,) each: the last input value of
-    the target, and the current moving average (mean of the last `ma_window` input values)."""
-    m = window_count(len(target), lookback, horizon)
-    ends = np.arange(lookback - 1, lookback - 1 + m)
-    every = baseline_forecasts(target, ends, WindowSpec(lookback=lookback, ma_window=ma_window, horizon=horizon))
-    return every["naive_last"], every["naive_ma"]
-
-
 def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
     """Every naive forecast of the target MA for the windows whose last input rows are `ends` (m,), each (m,):
 
@@ -110,12 +101,23 @@ def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -
     """
     values = np.asarray(target, dtype="float64")
     ma, h = moving_average(values, spec.ma_window), spec.horizon
-    out = {"naive_last": values[ends], "naive_ma": ma[ends]}
+    out = {"naive_last": values[ends], "naive_ma": ma[ends]}  # in the order of `baseline_names`
     for season in spec.seasons:
         span = ma[ends + h - season]
         out[f"seasonal_{season}"] = span
         out[f"seasonal_change_{season}"] = values[ends] + span - values[ends - season]
     return out
+
+
+def baseline_names(spec: WindowSpec) -> list[str]:
+    """The names of the naive forecasts `baseline_forecasts` gives for `spec`."""
+    return ["naive_last", "naive_ma", *[f"{kind}_{s}" for s in spec.seasons for kind in ("seasonal", "seasonal_change")]]
+
+
+def baseline_errors(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, float]:
+    """{name: MAE} of every naive forecast on the windows ending at `ends`, against the actual target MA."""
+    actual = moving_average(target, spec.ma_window)[ends + spec.horizon]
+    return {name: float(np.mean(np.abs(f - actual))) for name, f in baseline_forecasts(target, ends, spec).items()}
 
 
 def local_scale(target: np.ndarray, ends: np.ndarray, lookback: int) -> np.ndarray:
@@ -156,10 +158,10 @@ class WindowArrays(NamedTuple):
     targets: np.ndarray
 
 
-def series_values(frame: pd.DataFrame, columns: list[str], spec: WindowSpec) -> np.ndarray:
-    """(n, columns + calendar) float32: the normalized columns of a series, then its calendar features."""
-    z = frame[z_columns(columns)].to_numpy(dtype="float32")
-    return np.concatenate([z, calendar_features(frame[TIMESTAMP], spec.calendar)], axis=1)  # type: ignore[arg-type]
+def series_values(normalized: np.ndarray, timestamps: pd.Series, spec: WindowSpec) -> np.ndarray:
+    """(n, columns + calendar) float32: a series' normalized columns (n, columns), then its calendar features."""
+    return np.concatenate([np.asarray(normalized, dtype="float32"), calendar_features(timestamps, spec.calendar)],
+                          axis=1)
 
 
 def feed_options(spec: WindowSpec, values: np.ndarray) -> dict[str, Any]:
@@ -180,11 +182,16 @@ def offsets(target_z: np.ndarray, ends: np.ndarray, spec: WindowSpec, per_window
     return np.asarray(target_z, dtype="float64")[ends] if per_window else np.zeros(len(ends))
 
 
-def best_baseline(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> str:
-    """The naive forecast with the lowest MAE on the windows ending at `ends`."""
-    actual = moving_average(target, spec.ma_window)[ends + spec.horizon]
-    errors = {name: float(np.mean(np.abs(f - actual))) for name, f in baseline_forecasts(target, ends, spec).items()}
-    return min(errors, key=errors.__getitem__)
+def with_best_residual(spec: WindowSpec, target_z: np.ndarray, bounds: pd.DataFrame) -> WindowSpec:
+    """`spec` learning the residual of the naive forecast with the lowest MAE on its train windows (`bounds`)."""
+    errors = baseline_errors(target_z, split_ends(bounds, "train"), spec)
+    return spec.model_copy(update={"residual": min(errors, key=errors.__getitem__)})
+
+
+def split_ends(bounds: pd.DataFrame, split: str) -> np.ndarray:
+    """Last input rows of the windows of `split`, from `split_bounds`' table."""
+    row = bounds.set_index(SPLIT).loc[split]
+    return np.arange(int(row["first_end"]), int(row["first_end"]) + int(row["windows"]))
 
 
 def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
@@ -227,12 +234,11 @@ def split_arrays(windows: list[WindowResult], normalized: list[NormalizeResult],
 def series_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, bounds: pd.DataFrame, per_window: bool,
                    splits: Sequence[str]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """One normalized series' rows (`series_values`) and, per split, its windows' (starts, model-space targets)."""
-    rows, bounds = series_values(frame, columns, spec), bounds.set_index(SPLIT)
+    rows = series_values(frame[z_columns(columns)].to_numpy(), frame[TIMESTAMP], spec)
     target_ma = moving_average(rows[:, 0], spec.ma_window)
     per_split = {}
     for split in splits:
-        first = int(bounds.loc[split, "first_end"])
-        ends = np.arange(first, first + int(bounds.loc[split, "windows"]))
+        ends = split_ends(bounds, split)
         shift = offsets(rows[:, 0], ends, spec, per_window)
         per_split[split] = (ends - spec.lookback + 1, (target_ma[ends + spec.horizon] - shift).astype("float32"))
     return rows, per_split
@@ -261,9 +267,7 @@ def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> Win
                       calendar=calendar_kind(step) if config.calendar_inputs else "none")
     if config.residual == "last-value":
         return spec
-    train = split_bounds(frame, spec).set_index(SPLIT).loc["train"]
-    ends = np.arange(int(train["first_end"]), int(train["first_end"]) + int(train["windows"]))
-    return spec.model_copy(update={"residual": best_baseline(frame[target_z].to_numpy(), ends, spec)})
+    return with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
 
 
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:

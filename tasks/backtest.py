@@ -8,8 +8,9 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from movavg.backtest import backtest_summary, run_backtest
+from movavg.backtest import run_backtest
 from movavg.config import TrainConfig
+from movavg.report import backtest_line
 from movavg.schema import Backtest, NormalizeResult, Skipped, WindowResult
 from tasks.policies import cached_stage, each_member
 
@@ -25,5 +26,6 @@ def backtest(cache_dir: str, label: str, windows: list[WindowResult], normalized
 
 def backtest_one(member: dict[str, Any], out_dir: Path) -> Backtest:
     result = run_backtest(member["windows"], member["normalized"], member["config"], member["folds"], out_dir)
-    get_run_logger().info("%s: backtest %s", result.series, backtest_summary(result))
+    get_run_logger().info("%s: backtest, model / best naive MAE per fold: %s", result.series,
+                          backtest_line(result) or "no folds")
     return result

@@ -12,7 +12,7 @@ import pytest
 from movavg.feed import steps_per_pass, window_batches
 from movavg.scaling import to_model_space
 from movavg.schema import SPLITS, UnusableSeries, WindowResult, WindowSpec
-from movavg.windowing import make_windows, naive_baselines, split_arrays, split_bounds
+from movavg.windowing import baseline_forecasts, baseline_names, make_windows, split_arrays, split_bounds
 
 
 def seed_loop(data: np.ndarray, window_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,13 +92,26 @@ def test_bad_shape_is_rejected() -> None:
 
 def test_naive_baselines_match_loop() -> None:
     target = np.random.default_rng(3).normal(size=40)
-    last, current = naive_baselines(target, 7, 3, 2)
     m = 40 - 7 - 2 + 1
+    every = baseline_forecasts(target, np.arange(6, 6 + m), WindowSpec(lookback=7, ma_window=3, horizon=2))
+    last, current = every["naive_last"], every["naive_ma"]
     assert last.shape == current.shape == (m,)
     for i in range(m):
         t = i + 6
         assert last[i] == target[t]
         assert current[i] == pytest.approx(target[t - 2 : t + 1].mean())
+
+
+def test_seasonal_naive_forecasts_match_loop() -> None:
+    target = np.random.default_rng(4).normal(size=60)
+    spec = WindowSpec(lookback=7, ma_window=3, horizon=2, seasons=[10])
+    ends = np.arange(spec.history, 60 - 2)
+    every = baseline_forecasts(target, ends, spec)
+    assert list(every) == baseline_names(spec)
+    for i, t in enumerate(ends):
+        span = target[t + 2 - 3 + 1 - 10 : t + 2 + 1 - 10].mean()  # the target's span, one season earlier
+        assert every["seasonal_10"][i] == pytest.approx(span)
+        assert every["seasonal_change_10"][i] == pytest.approx(target[t] + span - target[t - 10])
 
 
 def split_frame(tmp_path: Path, labels: list[str], values: np.ndarray) -> tuple[str, pd.DataFrame]:
