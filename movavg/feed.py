@@ -1,10 +1,9 @@
 """Windows fed to Keras batch by batch, gathered from the series itself inside a `tf.data` pipeline: memory
 stays near the size of the data instead of `lookback` times it.
 
-The pipeline has no Python step: Keras' `PyDataset` (a Python generator under `tf.data.from_generator`) was
-tried first and made training non-reproducible in some processes (Dask's worker processes, and once in a long
-test session), while this graph-only pipeline gives bit-identical weights everywhere. Shuffling draws one
-stateless permutation per epoch from (seed, epoch), so it never depends on process state.
+The pipeline has no Python step (an earlier `keras.utils.PyDataset` feed ran a Python generator under
+`tf.data.from_generator`), so it runs entirely in TensorFlow's threads. Shuffling draws one stateless
+permutation per epoch from (seed, epoch), so it never depends on process state.
 
 Import this module lazily: it loads TensorFlow, which a cached run never needs.
 """

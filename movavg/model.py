@@ -12,6 +12,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec, save_bundle
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
@@ -43,19 +45,27 @@ def training_settings(config: TrainConfig, train_windows: int) -> tuple[int, boo
     return batch, jit
 
 
-def build_model(config: TrainConfig, lookback: int, features: int, jit_compile: bool = False) -> keras.Model:
-    """Sequential model: Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE."""
+def build_model(config: TrainConfig, lookback: int, features: int, jit_compile: bool = False, seed: int = 0) -> keras.Model:
+    """Sequential model: Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE.
+
+    Every initializer and dropout layer gets its own seed drawn from `seed`: Keras' unseeded defaults draw
+    from Python's process-wide `random`, which other threads of a process (Prefect's, Dask's) also draw
+    from, so the same seed gave different weights in a Dask worker.
+    """
     import keras
 
+    seeds = iter(int(s) for s in np.random.SeedSequence(seed).generate_state(3 * len(config.layers) + 1))
     layers: list[Any] = [keras.Input(shape=(lookback, features))]
     lstm_indices = [i for i, spec in enumerate(config.layers) if spec.kind == "lstm"]
     for index, spec in enumerate(config.layers):
         if spec.kind == "lstm":
-            layers.append(keras.layers.LSTM(spec.units, activation=spec.activation,
-                                            return_sequences=index != lstm_indices[-1]))
+            layers.append(keras.layers.LSTM(
+                spec.units, activation=spec.activation, return_sequences=index != lstm_indices[-1],
+                kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+                recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)), seed=next(seeds)))
         else:
-            layers.append(keras.layers.Dropout(spec.rate))
-    layers.append(keras.layers.Dense(1))
+            layers.append(keras.layers.Dropout(spec.rate, seed=next(seeds)))
+    layers.append(keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(next(seeds))))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", jit_compile=jit_compile)
     return model
@@ -104,7 +114,7 @@ def fit_model(
     train_feed = window_batches(*train, spec.lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs,
                                 **options)
     val_feed = window_batches(*val, spec.lookback, PREDICT_BATCH, per_window, **options)
-    model = build_model(config, spec.lookback, input_features(spec, train.values), jit_compile)
+    model = build_model(config, spec.lookback, input_features(spec, train.values), jit_compile, seed)
     if initial is not None:
         model.set_weights(initial.get_weights())
     history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0, shuffle=False,

@@ -1,5 +1,5 @@
 """The flow on a real Dask cluster (a `LocalCluster` of 2 worker processes): every series published as with the
-default thread runner, with close metrics, models built and saved inside the workers."""
+default thread runner, with the same metrics, models built and saved inside the workers."""
 
 from __future__ import annotations
 
@@ -37,10 +37,8 @@ def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path
     threads = outcome(tmp_path / "threads", tiny_config, RunConfig())
     dask = outcome(tmp_path / "dask", tiny_config, RunConfig(task_runner="dask", dask_workers=2))
     assert dask.keys() == threads.keys()
-    for name in SERIES:  # same seeds and data; not always bit-identical in Dask's worker processes (README):
-        # up to 29% apart on the 2-epoch random-walk model with the seasonal inputs, an open item of the scale work
-        assert dask[name]["mae"] == pytest.approx(threads[name]["mae"], rel=0.35), name
-        assert dask[name]["rmse"] == pytest.approx(threads[name]["rmse"], rel=0.35), name
+    for name in SERIES:  # seeded per series: the same weights wherever a series trains
+        assert dask[name] == threads[name], name
     bundles = list((tmp_path / "dask" / "artifacts" / "models").glob("v*/model.keras"))
     assert len(bundles) == 3  # each saved by the worker that trained it
 

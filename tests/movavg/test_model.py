@@ -41,6 +41,19 @@ def test_presets_rebuild_the_seed_models(preset: str, features: int, expected: l
     assert model.loss == "mse" and type(model.optimizer).__name__ == "Adam"
 
 
+def test_initial_weights_come_from_the_seed_alone() -> None:
+    """Python's process-wide `random` (which other threads of a Dask worker draw from) has no say."""
+    import random
+
+    train = build_config("seed-stacked").train
+    random.seed(1)
+    first = build_model(train, 10, 1, seed=7).get_weights()
+    random.seed(2)
+    again, other = build_model(train, 10, 1, seed=7).get_weights(), build_model(train, 10, 1, seed=8).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0], other[0])
+
+
 def test_seed_training_settings() -> None:
     basic, stacked = build_config("seed-basic").train, build_config("seed-stacked").train
     assert (basic.epochs, basic.batch_size, basic.early_stopping_patience) == (100, 32, None)
