@@ -4,7 +4,7 @@ random walks (business days, like daily closes) and (c) the bundled CO2 sample. 
 and of each naive forecast, who would serve the series, the rolling-origin backtest, the coverage of the 90%
 intervals and the training time. Runs the library's stages directly (the flow adds only orchestration).
 
-    python benchmarks/bench_forecast.py [--seeds 2] [--weeks 26] [--set window.residual=last-value ...]
+    python benchmarks/bench_forecast.py [--seeds 3] [--weeks 26] [--set window.residual=last-value ...]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def run_case(series: pd.DataFrame, overrides: list[str], folder: Path, champion_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2, help="synthetic series per kind")
+    parser.add_argument("--seeds", type=int, default=3, help="synthetic series per kind")
     parser.add_argument("--weeks", type=int, default=26, help="length of the seasonal series in weeks")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, as in movavg")
     args = parser.parse_args()
@@ -81,14 +81,15 @@ def main() -> None:
         naive = "  ".join(f"{describe_baseline(k)} {v.mae:.4g}" for k, v in evaluation.baselines.items())
         folds = evaluation.backtest.folds if evaluation.backtest else []
         backtest = ", ".join(f"{f.mae / f.baseline_mae:.2f}" for f in folds) or "-"
-        interval = evaluation.interval
+        interval, naive_interval = evaluation.interval, evaluation.baseline_interval
         print(f"\n{name}: {len(series)} rows, seasons {spec.seasons}, residual of {spec.residual or 'last value'}")
         print(f"  model MAE {evaluation.model.mae:.4g} = {evaluation.model.mae / best:.3f} x best naive "
               f"({describe_baseline(evaluation.best_baseline)} {best:.4g}); served by: {evaluation.winner}")
         print(f"  naive: {naive}")
         print(f"  backtest model/naive per fold: {backtest}")
-        print(f"  90% interval: coverage {interval.coverage:.3f}, mean width {interval.width:.4g}; "
-              f"train {result['train_seconds']:.1f} s ({result['epochs']} epochs)")
+        print(f"  90% interval: model's coverage {interval.coverage:.3f}, mean width {interval.width:.4g} | best naive "
+              f"forecast's {naive_interval.coverage:.3f}, {naive_interval.width:.4g}; train {result['train_seconds']:.1f} s "
+              f"({result['epochs']} epochs)")
 
 
 if __name__ == "__main__":

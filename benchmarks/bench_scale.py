@@ -2,7 +2,8 @@
 
 1. ingest: N small files into an empty store vs into a store of 1e6 rows (100 series of 10,000 rows, the
    new files appending to some of them; and one series of 1e6 rows, the new files appending to it);
-2. one series of 1e6 rows through the whole flow (default model, 1 epoch): peak RSS of the run's process,
+2. one series of 1e6 rows through the whole flow (default model, 1 epoch; with the default 3 backtest folds
+   and without): peak RSS of the run's process,
    and training windows/s of the lazy window feed vs plain Keras fitting the same windows materialised in
    memory (same model, batch size and XLA setting; the second of two epochs is timed).
 
@@ -83,7 +84,7 @@ def flow_case(args: argparse.Namespace) -> dict[str, float]:
     walk(args.rows, 0).to_parquet(path := root / "data" / "incoming" / "big.parquet", index=False)
     settle(path)
     del path
-    config = build_config("default", None, ["train.epochs=1"])
+    config = build_config("default", None, ["train.epochs=1", f"evaluate.backtest_folds={args.folds}"])
     with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         started = time.perf_counter()
         summary = retrain(config=config, data_dir=str(root / "data"), artifacts_dir=str(root / "artifacts"))
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--feed", help=argparse.SUPPRESS)
+    parser.add_argument("--folds", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         case = {"ingest": ingest_case, "flow": flow_case, "throughput": throughput_case}[args.case]
@@ -171,10 +173,12 @@ def main() -> None:
               f"ratio {full['seconds'] / empty['seconds']:.2f}")
     if args.skip_flow:
         return
-    flow = run_child("flow", rows=args.rows)
-    print(f"one series of {args.rows:,} rows, 1 epoch, whole flow: {flow['seconds']:.1f} s, peak RSS "
-          f"{flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} windows in {flow['train_seconds']:.1f} s "
-          f"(batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and validation included); {flow['message']}")
+    for folds in (3, 0):
+        flow = run_child("flow", rows=args.rows, folds=folds)
+        print(f"one series of {args.rows:,} rows, 1 epoch, whole flow with {folds} backtest folds: {flow['seconds']:.1f} s, "
+              f"peak RSS {flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} windows in "
+              f"{flow['train_seconds']:.1f} s (batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and "
+              f"validation included); {flow['message']}")
     lazy, plain = run_child("throughput", feed="lazy", rows=args.rows), run_child("throughput", feed="plain", rows=args.rows)
     print(f"training throughput, second epoch of {lazy['windows']:,} windows (batch {lazy['batch_size']}, XLA "
           f"{lazy['jit_compile']}): lazy feed {lazy['windows_per_s']:,.0f} windows/s (peak {lazy['peak_gib']:.2f} GiB) | "

@@ -58,6 +58,13 @@ def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int
     return frame, stats
 
 
+def scored_rows(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
+    """The fold's block and the `spec.horizon + spec.history` rows its first window reads before it: only
+    those windows are predicted, not every window of a long series."""
+    first_test = int(np.argmax(frame[SPLIT].to_numpy() == "test"))
+    return frame.iloc[max(0, first_test - spec.horizon - spec.history) :].reset_index(drop=True)
+
+
 def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig,
              series: str) -> BacktestFold:
     """Train on a fold's train rows (early stopping on its val rows) and score it and the naive forecasts on its block."""
@@ -69,12 +76,13 @@ def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: 
     model, _ = fit_model(config, arrays["train"], arrays["val"], spec, stats.per_window,
                          seed=series_seed(config.seed, [series]))
     bundle = BundleSpec(series=[series], columns=columns, stats={series: stats}, window=spec, train={})
-    windows = score_frame(model, bundle, series, frame)
-    windows = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
-    errors = baseline_errors(frame[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon,
+    block = scored_rows(frame, spec)
+    windows = score_frame(model, bundle, series, block)
+    windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
+    errors = baseline_errors(block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon,
                              spec)
     best = min(errors, key=errors.__getitem__)
-    return BacktestFold(origin=str(frame[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
+    return BacktestFold(origin=str(block[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
                         mae=float(np.mean(np.abs(windows["predicted"] - windows["actual"]))),
                         baseline_mae=errors[best], baseline=best, windows=len(windows))
 

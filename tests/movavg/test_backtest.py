@@ -1,0 +1,65 @@
+"""Rolling-origin backtest: where the folds lie, and that a fold predicts only its block, exactly as scoring
+the whole fold frame would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from movavg.backtest import fold_frame, fold_origins, run_backtest, scored_rows
+from movavg.bundle import BundleSpec
+from movavg.config import LayerSpec, PipelineConfig, TrainConfig, WindowConfig
+from movavg.forecast import score_frame
+from movavg.model import build_model
+from movavg.rawstore import ingest_files
+from movavg.samples import synthetic_series
+from movavg.schema import SPLIT
+from movavg.series import normalize_and_save, z_columns
+from movavg.windowing import build_windows, input_features, series_values, window_spec
+from tests.helpers import write_csv
+
+
+def test_folds_end_where_the_test_slice_starts_and_need_rows_before_them() -> None:
+    rows = {"train": 700, "val": 150, "test": 150}
+    assert fold_origins(rows, 3) == [400, 550, 700]  # the last fold scores the val slice
+    assert fold_origins(rows, 7) == [100, 250, 400, 550, 700]  # origins at or before row 0 are dropped
+    assert fold_origins(rows, 0) == []
+
+
+def test_a_fold_scores_its_block_from_its_history_rows_alone() -> None:
+    series = synthetic_series(900, seed=3, freq="h", kind="seasonal")
+    frame, stats = fold_frame(series, ["value"], origin=600, block=150, train_share=0.8, per_window=True)
+    assert frame[SPLIT].value_counts().to_dict() == {"train": 480, "val": 120, "test": 150}
+    spec = window_spec(frame, z_columns(["value"])[0], WindowConfig(lookback=12, ma_window=4, horizon=3))
+    block = scored_rows(frame, spec)
+    assert len(block) == 150 + spec.horizon + spec.history < len(frame)
+    model = build_model(TrainConfig(layers=[LayerSpec(units=4)]), spec.lookback,
+                        input_features(spec, series_values(frame[["value"]].to_numpy(), frame["timestamp"], spec)), seed=1)
+    bundle = BundleSpec(series=["s"], columns=["value"], stats={"s": stats}, window=spec, train={})
+
+    def test_windows(part: object) -> object:
+        scored = score_frame(model, bundle, "s", part)
+        return scored[part[SPLIT].to_numpy()[scored["target_row"].to_numpy()] == "test"].reset_index(drop=True)
+
+    whole, alone = test_windows(frame), test_windows(block)
+    assert len(alone) == len(whole) == 150  # one window per target row of the block
+    assert list(alone["timestamp"]) == list(whole["timestamp"])
+    np.testing.assert_allclose(alone["predicted"], whole["predicted"], rtol=1e-5)
+    np.testing.assert_allclose(alone["actual"], whole["actual"])
+
+
+@pytest.mark.slow
+def test_the_backtest_writes_one_result_per_fold(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data = tmp_path / "data"
+    write_csv(synthetic_series(600, seed=2).assign(series_id="s"), data / "incoming", "s.csv")
+    ingest_files(data, tiny_config.ingest)
+    normalized = normalize_and_save(data / "raw", "s", ["value"], tiny_config.normalize, tmp_path / "n")
+    windows = build_windows(normalized, tiny_config.window, tmp_path / "w")
+    backtest = run_backtest(windows, normalized, tiny_config.train, 2, tmp_path / "b")
+    assert len(backtest.folds) == 2 and not backtest.note
+    for fold in backtest.folds:
+        assert fold.windows > 0 and np.isfinite(fold.mae) and fold.baseline_mae > 0
+    assert json.loads((tmp_path / "b" / "backtest.json").read_text())["series"] == "s"
