@@ -34,7 +34,14 @@ from movavg.schema import (
 from movavg.series import z_columns
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import back_to_back, baseline_errors, series_windows, split_bounds, with_best_residual
+from movavg.windowing import (
+    back_to_back,
+    baseline_errors,
+    rows_for_targets,
+    series_windows,
+    split_bounds,
+    with_best_residual,
+)
 
 
 def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
@@ -58,13 +65,6 @@ def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int
     return frame, stats
 
 
-def scored_rows(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
-    """The fold's block and the `spec.horizon + spec.history` rows its first window reads before it: only
-    those windows are predicted, not every window of a long series."""
-    first_test = int(np.argmax(frame[SPLIT].to_numpy() == "test"))
-    return frame.iloc[max(0, first_test - spec.horizon - spec.history) :].reset_index(drop=True)
-
-
 def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig,
              series: str) -> BacktestFold:
     """Train on a fold's train rows (early stopping on its val rows) and score it and the naive forecasts on its block."""
@@ -76,7 +76,7 @@ def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: 
     model, _ = fit_model(config, arrays["train"], arrays["val"], spec, stats.per_window,
                          seed=series_seed(config.seed, [series]))
     bundle = BundleSpec(series=[series], columns=columns, stats={series: stats}, window=spec, train={})
-    block = scored_rows(frame, spec)
+    block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
     windows = score_frame(model, bundle, series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
     errors = baseline_errors(block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon,

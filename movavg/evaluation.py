@@ -29,7 +29,7 @@ from movavg.schema import (
 )
 from movavg.session import keras_session
 from movavg.storage import read_json
-from movavg.windowing import baseline_forecasts, baseline_names, describe_baseline
+from movavg.windowing import baseline_forecasts, baseline_names, describe_baseline, rows_for_targets
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
@@ -188,9 +188,8 @@ def evaluate_candidate(
     """
     if (same := already_champion(candidate, champion)) is not None:
         return same
-    history = read_spec(Path(candidate.model_dir)).window_for(normalized.series)
-    frame = pd.read_parquet(normalized.path)
-    frame = frame.iloc[max(0, normalized.rows["train"] - history.horizon - history.history) :].reset_index(drop=True)
+    spec = read_spec(Path(candidate.model_dir)).window_for(normalized.series)
+    frame = rows_for_targets(pd.read_parquet(normalized.path), normalized.rows["train"], spec)  # val and test windows
     with keras_session():
         evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion,
                                                   normalized.series, frame, config)

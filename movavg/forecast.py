@@ -119,14 +119,14 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
         if champion is None:
             notes.append(f"{series_id}: no champion (not modelled yet)")
             continue
-        if champion.version not in loaded:
-            loaded[champion.version] = load_bundle(Path(champion.path))
-        model, bundle = loaded[champion.version]
-        if len(part) <= bundle.window_for(str(series_id)).history:
-            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} reads "
-                         f"{bundle.window_for(str(series_id)).history + 1} rows per forecast")
+        if champion.version not in loaded:  # a global model's bundle and metrics are read once for all its series
+            loaded[champion.version] = (*load_bundle(Path(champion.path)), metrics_of(Path(champion.path)))
+        model, bundle, metrics = loaded[champion.version]
+        history = bundle.window_for(str(series_id)).history
+        if len(part) <= history:
+            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} reads {history + 1} rows "
+                         "per forecast")
             continue
         frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
-        metrics = metrics_of(Path(champion.path)).get(str(series_id), {})
-        frames.append(with_interval(frame, metrics).assign(model_version=champion.version))
+        frames.append(with_interval(frame, metrics.get(str(series_id), {})).assign(model_version=champion.version))
     return frames, notes

@@ -7,8 +7,9 @@ Offsets, for window i of a series `values` with n rows::
 
 so the target is the moving average of `ma_window` steps ending `horizon` steps after the last input.
 Windows look back only: nothing after step t enters X[i]. In the pipeline a window belongs to the split its
-target ends in; its inputs (and seasonal lags, `WindowSpec.history` rows before t) may come from earlier rows. `horizon=0, lookback=ma_window=w` is the
-classic construction `X = data[i:i+w]`, `y = mean(data[i:i+w])` for every i, the last window included.
+averaged span lies in; its inputs (and seasonal lags, `WindowSpec.history` rows before t) may come from
+earlier rows. `horizon=0, lookback=ma_window=w` is the classic construction `X = data[i:i+w]`,
+`y = mean(data[i:i+w])` for every i, the last window included.
 """
 
 from __future__ import annotations
@@ -186,6 +187,12 @@ def with_best_residual(spec: WindowSpec, target_z: np.ndarray, bounds: pd.DataFr
     """`spec` learning the residual of the naive forecast with the lowest MAE on its train windows (`bounds`)."""
     errors = baseline_errors(target_z, split_ends(bounds, "train"), spec)
     return spec.model_copy(update={"residual": min(errors, key=errors.__getitem__)})
+
+
+def rows_for_targets(frame: pd.DataFrame, first_target: int, spec: WindowSpec) -> pd.DataFrame:
+    """The rows of a series `frame` that the windows whose targets end at row `first_target` or later read:
+    from `spec.horizon + spec.history` rows before it (fewer at the start of the series), renumbered from 0."""
+    return frame.iloc[max(0, first_target - spec.horizon - spec.history) :].reset_index(drop=True)
 
 
 def split_ends(bounds: pd.DataFrame, split: str) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movavg.backtest import fold_frame, fold_origins, run_backtest, scored_rows
+from movavg.backtest import fold_frame, fold_origins, run_backtest
 from movavg.bundle import BundleSpec
 from movavg.config import LayerSpec, PipelineConfig, TrainConfig, WindowConfig
 from movavg.forecast import score_frame
@@ -18,7 +18,7 @@ from movavg.rawstore import ingest_files
 from movavg.samples import synthetic_series
 from movavg.schema import SPLIT
 from movavg.series import normalize_and_save, z_columns
-from movavg.windowing import build_windows, input_features, series_values, window_spec
+from movavg.windowing import build_windows, input_features, rows_for_targets, series_values, window_spec
 from tests.helpers import write_csv
 
 
@@ -34,7 +34,7 @@ def test_a_fold_scores_its_block_from_its_history_rows_alone() -> None:
     frame, stats = fold_frame(series, ["value"], origin=600, block=150, train_share=0.8, per_window=True)
     assert frame[SPLIT].value_counts().to_dict() == {"train": 480, "val": 120, "test": 150}
     spec = window_spec(frame, z_columns(["value"])[0], WindowConfig(lookback=12, ma_window=4, horizon=3))
-    block = scored_rows(frame, spec)
+    block = rows_for_targets(frame, 600, spec)
     assert len(block) == 150 + spec.horizon + spec.history < len(frame)
     model = build_model(TrainConfig(layers=[LayerSpec(units=4)]), spec.lookback,
                         input_features(spec, series_values(frame[["value"]].to_numpy(), frame["timestamp"], spec)), seed=1)
