@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,24 @@ class IngestConfig(Section):
         64 * 2**20, ge=1, description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole."
     )
     chunk_rows: int = Field(100_000, ge=1, description="Rows per chunk when a file is parsed in chunks.")
+    max_columns: int = Field(
+        256, ge=2,
+        description=(
+            "A file whose header has more columns than this is quarantined at once (rule 'too-many-columns'), "
+            "before any row is parsed: one file can never cost unbounded time or memory."
+        ),
+    )
+    earliest_timestamp: datetime = Field(
+        datetime(1900, 1, 1, tzinfo=UTC),
+        description="Rows stamped before this are quarantined (rule 'timestamp-range'); naive values are UTC.",
+    )
+    latest_timestamp: datetime = Field(
+        datetime(2200, 1, 1, tzinfo=UTC),
+        description=(
+            "Rows stamped after this are quarantined (rule 'timestamp-range'), e.g. 9999-12-31 placeholders; "
+            "naive values are UTC."
+        ),
+    )
     compact_after_parts: int = Field(
         8, ge=2,
         description=(
@@ -68,7 +87,17 @@ class IngestConfig(Section):
     def _range_is_ordered(self) -> IngestConfig:
         if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
             raise ValueError(f"min_value ({self.min_value}) must not exceed max_value ({self.max_value})")
+        if self.timestamp_range[0] >= self.timestamp_range[1]:
+            raise ValueError(f"earliest_timestamp ({self.earliest_timestamp}) must be before latest_timestamp "
+                             f"({self.latest_timestamp})")
         return self
+
+    @property
+    def timestamp_range(self) -> tuple[datetime, datetime]:
+        """(earliest, latest) accepted timestamps, timezone-aware (naive settings are read as UTC)."""
+        earliest, latest = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                            for moment in (self.earliest_timestamp, self.latest_timestamp))
+        return earliest, latest
 
     @property
     def model_columns(self) -> list[str]:

@@ -19,8 +19,12 @@ rows (outliers): the cost follows the new data, not the store.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,19 +40,21 @@ from movavg.dataset import (
     PartInfo,
     StoreIndex,
     add_part,
+    begin_journal,
     combined_fingerprint,
     commit_index,
     compact_series,
+    end_journal,
     has_rows,
-    load_index,
     migrate_flat_parts,
+    next_fingerprint,
+    open_store,
     part_path,
     partition_problem,
     read_all,
     read_series,
     read_tail,
     remember_file,
-    sweep_partition,
     write_part,
 )
 from movavg.schema import ROW, SERIES, TIMESTAMP, FileReport, IngestResult
@@ -69,6 +75,8 @@ SUPPORTED_SUFFIXES = {".csv", ".parquet"}
 IN_PROGRESS_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download", ".swp"}
 TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 MAX_PROBLEMS_IN_REASON = 200
+HEADER_BYTES = 1 << 20  # a CSV header line longer than this is refused before it is parsed
+DECODE_CHUNK = 1 << 20
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -83,22 +91,53 @@ class ValidationError(ValueError):
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def sniff_csv(path: Path) -> None:
-    """Reject binary files and files with another delimiter before pandas guesses at them."""
-    head = path.open("rb").read(65536)
+def sniff_csv(path: Path, max_columns: int) -> None:
+    """Reject binary files, other delimiters, text that is not UTF-8 and headers wider than `max_columns` or with
+    a repeated name before pandas parses anything (so a hostile header costs one bounded read)."""
+    with path.open("rb") as handle:
+        head = handle.read(HEADER_BYTES)
     if b"\x00" in head:
         raise ValidationError("not-csv", "binary content (NUL bytes): not a CSV file")
-    try:
-        first_line = head.decode("utf-8").splitlines()[0] if head.strip() else ""
-    except UnicodeDecodeError:
-        raise ValidationError("not-csv", "not UTF-8 text: not a CSV file (save it as UTF-8 CSV)") from None
-    if not first_line.strip():
+    check_utf8(path)
+    text = head.decode("utf-8", errors="ignore")  # a character cut at the read's end is dropped, not judged
+    if not text.strip():
         raise ValidationError("empty-file", "the file is empty")
+    if "\n" not in text and "\r" not in text and path.stat().st_size > HEADER_BYTES:
+        raise ValidationError("too-many-columns", f"the header line is longer than {HEADER_BYTES // 2**20} MiB: "
+                              "not a table movavg can read; split it or drop columns")
+    first_line = text.lstrip("\ufeff").splitlines()[0]
     if "," not in first_line:
         for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if delimiter in first_line:
                 raise ValidationError("wrong-delimiter", f"the header is separated by {name}; movavg reads "
                                       "comma-separated CSV: re-export it with commas")
+    check_header([name.strip() for name in next(csv.reader([first_line]), [])], max_columns)
+
+
+def check_utf8(path: Path) -> None:
+    """Decode the whole file incrementally (a character split across two reads is joined, not refused)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(DECODE_CHUNK):
+                decoder.decode(chunk)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            raise ValidationError("not-csv", f"not UTF-8 text (byte {offset + error.start + 1}): not a CSV file "
+                                  "(save it as UTF-8 CSV)") from None
+
+
+def check_header(names: list[str], max_columns: int) -> None:
+    """A header with more than `max_columns` columns, or a name twice, is refused whole."""
+    if len(names) > max_columns:
+        raise ValidationError("too-many-columns", f"the header has {len(names):,} columns, more than "
+                              f"ingest.max_columns = {max_columns}: drop the columns movavg does not use")
+    repeated = sorted({name for name in names if names.count(name) > 1}) if len(names) != len(set(names)) else []
+    if repeated:
+        raise ValidationError("duplicate-columns", f"column name(s) {repeated} appear more than once; movavg cannot "
+                              "tell which to use: rename or drop the copies")
 
 
 def read_chunks(path: Path, config: IngestConfig) -> Iterator[pd.DataFrame]:
@@ -110,16 +149,17 @@ def read_chunks(path: Path, config: IngestConfig) -> Iterator[pd.DataFrame]:
         raise ValidationError("empty-file", "the file is empty (0 bytes)")
     chunk_rows = config.chunk_rows if path.stat().st_size > config.max_file_bytes else None
     first = 1
-    for chunk in _raw_chunks(path, chunk_rows):
+    for chunk in _raw_chunks(path, chunk_rows, config.max_columns):
         chunk = chunk.reset_index(drop=True)
         chunk.insert(0, ROW, np.arange(first, first + len(chunk)))
         first += len(chunk)
         yield chunk
 
 
-def _raw_chunks(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+def _raw_chunks(path: Path, chunk_rows: int | None, max_columns: int) -> Iterator[pd.DataFrame]:
     try:
         if path.suffix.lower() == ".parquet":
+            check_header(pq.read_schema(path).names, max_columns)
             parquet = pq.ParquetFile(path)
             if chunk_rows is None:
                 yield parquet.read().to_pandas()
@@ -127,7 +167,7 @@ def _raw_chunks(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
                 for batch in parquet.iter_batches(batch_size=chunk_rows):
                     yield batch.to_pandas()
             return
-        sniff_csv(path)
+        sniff_csv(path, max_columns)
         if chunk_rows is None:
             yield pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
         else:
@@ -192,6 +232,8 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     good = pd.DataFrame({ROW: frame[ROW].to_numpy()}, index=frame.index)
     good[TIMESTAMP], problem = parse_timestamps(frame[config.timestamp_column])
     problems.append(_problems(frame, problem, config.timestamp_column, "timestamp"))
+    problems.append(_problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column,
+                              "timestamp-range"))
     sid = config.series_id_column
     good[SERIES] = frame[sid].astype(str).str.strip() if sid in frame.columns else config.default_series_id
     if sid in frame.columns:
@@ -208,6 +250,16 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     good = good[~good[ROW].isin(bad[ROW])]
     good, duplicates, notes = _dedupe_and_sort(good, frame)
     return good.reset_index(drop=True), pd.concat([bad, duplicates]).sort_values(ROW), notes
+
+
+def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
+    """Timestamps outside ingest.earliest_timestamp .. ingest.latest_timestamp (placeholders such as 9999-12-31,
+    or values no plot or nanosecond clock can hold)."""
+    earliest, latest = config.timestamp_range
+    problem = np.full(len(stamps), "", dtype=object)
+    problem[(stamps < pd.Timestamp(earliest)).to_numpy()] = f"before ingest.earliest_timestamp {earliest:%Y-%m-%d}"
+    problem[(stamps > pd.Timestamp(latest)).to_numpy()] = f"after ingest.latest_timestamp {latest:%Y-%m-%d}"
+    return problem
 
 
 def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarray:
@@ -335,10 +387,11 @@ def pending_files(incoming: Path, settle_seconds: float) -> tuple[list[Path], li
     now = time.time()
     ready, waiting = [], []
     for path in sorted(incoming.iterdir(), key=lambda p: (p.lstat().st_mtime, p.name)):
-        if path.is_dir() and not path.is_symlink():
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode):
             continue
         in_progress = path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
-        fresh = not path.is_symlink() and now - path.stat().st_mtime < settle_seconds
+        fresh = stat.S_ISREG(mode) and now - path.lstat().st_mtime < settle_seconds
         (waiting if in_progress or fresh else ready).append(path)
     return ready, waiting
 
@@ -355,6 +408,8 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, confi
     report = FileReport(file=path.name, sha256=digest, outcome="ingested")
     bad_rows: list[pd.DataFrame] = []
     written: list[tuple[str, PartInfo]] = []
+    fingerprints = index.fingerprints()  # each series' fingerprint as its parts of this file roll it forward
+    begin_journal(raw_dir, {"op": "ingest", "seq": index.next_seq, "digest": digest, "file": path.name})
     try:
         for number, chunk in enumerate(read_chunks(path, config)):
             good, bad, notes = validate_rows(chunk, config)
@@ -369,13 +424,17 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, confi
             stored = overlapping.groupby(SERIES)[TIMESTAMP].agg(set)
             for series, rows in good.drop(columns=ROW).groupby(SERIES, sort=True):
                 new = int((~rows[TIMESTAMP].isin(stored.get(series, set()))).sum())
-                written.append((str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new)))
+                previous = fingerprints.get(str(series), "")
+                written.append((str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new,
+                                                        previous)))
+                fingerprints[str(series)] = next_fingerprint(previous, index.next_seq, digest)
             report.rows_ingested += len(good)
         if report.rows_in == 0:
             raise ValidationError("header-only", "the file has a header but no rows")
     except BaseException:
         for series, part in written:
             part_path(raw_dir, series, part.name).unlink(missing_ok=True)
+        end_journal(raw_dir)
         raise
     failpoint("ingest:after-part")
     bad = pd.concat(bad_rows) if bad_rows else pd.DataFrame()
@@ -440,11 +499,11 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     for folder in (raw_dir, data_dir / "cache", data_dir / "quarantine", data_dir / "processed"):
         remove_stale_temp(folder, depth=1 if folder == raw_dir else 2)
     migrate_flat_parts(raw_dir)
-    index = load_index(raw_dir)
+    index, store_notes = open_store(raw_dir)
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
     seen.update(index.recent_files)
     ready, waiting = pending_files(data_dir / "incoming", config.settle_seconds)
-    result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=[p.name for p in waiting])
+    result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=[p.name for p in waiting], warnings=store_notes)
     for path in ready:
         report = _handle(path, data_dir, raw_dir, seen, index, config)
         if report.rows_ingested:
@@ -469,6 +528,11 @@ def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: St
     if path.is_symlink():
         report = FileReport(file=path.name, sha256="", outcome="quarantined", rows_in=None, rule="symlink",
                             reason="symbolic links are not followed: copy the file itself into incoming/")
+        return _quarantine_whole(path, data_dir, name, report)
+    if not stat.S_ISREG(path.lstat().st_mode):
+        kind = _file_kind(path.lstat().st_mode)
+        report = FileReport(file=path.name, sha256="", outcome="quarantined", rows_in=None, rule="not-a-file",
+                            reason=f"{kind}, not a regular file: never opened; copy the data itself into incoming/")
         return _quarantine_whole(path, data_dir, name, report)
     digest = sha256_file(path)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -504,14 +568,23 @@ def _commit_parts(raw_dir: Path, index: StoreIndex, written: list[tuple[str, Par
     index.next_seq += 1
     remember_file(index, digest)
     commit_index(raw_dir, index)
+    end_journal(raw_dir)
     for series in sorted({series for series, _ in written}):
-        sweep_partition(raw_dir, series, index)
         compact_series(raw_dir, series, index, compact_after_parts)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _quarantine_whole(path: Path, data_dir: Path, name: str, report: FileReport,
                       bad: pd.DataFrame | None = None) -> FileReport:
     target = _free_name(data_dir / "quarantine" / name)
-    shutil.move(str(path), target)
+    if stat.S_ISREG(path.lstat().st_mode):
+        shutil.move(str(path), target)
+    else:  # a rename never opens it (a copy across file systems would block on a FIFO)
+        os.replace(path, target)
     write_reason(data_dir / "quarantine", target.name, report, bad if bad is not None else pd.DataFrame())
     return report

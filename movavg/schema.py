@@ -106,6 +106,7 @@ class IngestResult:
     total_rows: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)  # FileReport entries, as in the ledger
     series: dict[str, str] = field(default_factory=dict)  # series id -> fingerprint of its ingested data
+    warnings: list[str] = field(default_factory=list)  # what was wrong with the store and was repaired
 
     def headline(self) -> str:
         """`2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting`."""

@@ -46,8 +46,9 @@ def safe_name(name: str, limit: int = 120) -> str:
 
 
 def temp_path(path: Path) -> Path:
-    """A unique temp name beside `path`, recognisable by `remove_stale_temp`."""
-    return path.with_name(f"{path.name}{TMP_MARK}{uuid.uuid4().hex}")
+    """A unique, hidden temp name beside `path`, recognisable by `remove_stale_temp`. The leading dot keeps a
+    half-written file out of every dataset reader (pyarrow, DuckDB and Spark skip names starting with '.')."""
+    return path.with_name(f".{path.name}{TMP_MARK}{uuid.uuid4().hex}")
 
 
 def remove_stale_temp(folder: Path, depth: int = 2) -> list[Path]:

@@ -22,6 +22,8 @@ def ingest(data_dir: str, config: IngestConfig) -> IngestResult:
     result = ingest_files(Path(data_dir), config)
     logger = get_run_logger()
     logger.info("%s; fingerprint %s", result.headline(), result.fingerprint[:12])
+    for warning in result.warnings:
+        logger.warning("raw store: %s", warning)
     for entry in result.files:
         if entry["outcome"] in {"quarantined", "partial"}:
             logger.warning("%s: %s (see %s/quarantine/)", entry["file"], entry["reason"], data_dir)

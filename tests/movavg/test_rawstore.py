@@ -349,17 +349,6 @@ def test_a_store_of_the_earlier_flat_layout_is_migrated_once(tmp_path: Path) -> 
     assert load_index(raw).series["a"].rows == 20 and len(read_raw(raw, "b")) == 20
 
 
-def test_parts_of_a_crashed_ingest_stay_invisible_and_are_replaced(tmp_path: Path) -> None:
-    write_csv(synthetic_series(30, seed=5), tmp_path / "incoming", "a.csv")
-    ingest_files(tmp_path, IngestConfig())
-    orphan = tmp_path / "raw" / "series_id=default" / "part-00000009-deadbeefdead.parquet"
-    synthetic_series(5, seed=6).drop(columns=[]).to_parquet(orphan, index=False)  # written, never committed
-    assert len(read_raw(tmp_path / "raw")) == 30
-    write_csv(synthetic_series(40, seed=5)[30:], tmp_path / "incoming", "b.csv")
-    ingest_files(tmp_path, IngestConfig())
-    assert not orphan.exists() and len(read_raw(tmp_path / "raw")) == 40
-
-
 def test_values_beyond_float32_are_always_quarantined(tmp_path: Path) -> None:
     frame = synthetic_series(20, seed=3)
     frame.loc[4, "value"] = 1e300
@@ -391,3 +380,91 @@ def test_outliers_are_judged_per_series_and_can_be_switched_off(tmp_path: Path) 
     spike = synthetic_series(3, seed=8, start="2030-01-01").assign(series_id="small", value=[10.0, 5e6, 11.0])
     write_csv(spike, tmp_path / "incoming", "spike.csv")
     assert ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]["rows_quarantined"] == 0
+
+
+def test_a_named_pipe_is_quarantined_without_being_opened(tmp_path: Path) -> None:
+    import signal
+
+    write_csv(synthetic_series(20, seed=1), tmp_path / "incoming", "good.csv")
+    os.mkfifo(tmp_path / "incoming" / "pipe.csv")
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("ingest blocked on the FIFO")))
+    signal.alarm(30)
+    try:
+        result = ingest_files(tmp_path, IngestConfig())
+    finally:
+        signal.alarm(0)
+    outcomes = {entry["file"]: (entry["outcome"], entry["rule"]) for entry in result.files}
+    assert outcomes == {"good.csv": ("ingested", ""), "pipe.csv": ("quarantined", "not-a-file")}
+    assert (tmp_path / "quarantine" / "pipe.csv").is_fifo() and not any((tmp_path / "incoming").iterdir())
+    reason = json.loads((tmp_path / "quarantine" / "pipe.csv.reason.json").read_text())
+    assert "named pipe" in reason["message"]
+
+
+def test_a_header_too_wide_is_quarantined_before_any_row_is_parsed(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    header = ",".join(["timestamp", "value", *(f"c{i}" for i in range(1_000_000))])
+    settled(incoming / "million.csv", header + "\n" + "\n".join(["2020-01-01,1" + ",0" * 1_000_000] * 5) + "\n")
+    settled(incoming / "wide.csv", ",".join(["timestamp", "value", *(f"c{i}" for i in range(300))]) + "\n"
+            + "2020-01-01,1" + ",0" * 300 + "\n")
+    frame = synthetic_series(4, seed=1).assign(**{f"c{i}": 0.0 for i in range(300)})
+    frame.to_parquet(incoming / "wide.parquet", index=False)
+    settled(incoming / "wide.parquet")
+    result = ingest_files(tmp_path, IngestConfig())
+    assert {entry["file"]: entry["rule"] for entry in result.files} == {
+        "million.csv": "too-many-columns", "wide.csv": "too-many-columns", "wide.parquet": "too-many-columns"}
+    assert "302 columns" in json.loads((tmp_path / "quarantine" / "wide.csv.reason.json").read_text())["message"]
+    assert (tmp_path / "quarantine" / "million.csv").stat().st_size > 7_000_000  # kept whole, byte for byte
+    with_more = ingest_files(tmp_path, IngestConfig(max_columns=400))  # the limit is the user's to raise
+    assert with_more.files == []
+
+
+def test_a_character_on_the_64_kib_boundary_is_utf8(tmp_path: Path) -> None:
+    rows = [f"{pd.Timestamp('2020-01-01') + pd.Timedelta(hours=hour)},{hour % 7}.5,plain" for hour in range(2_000)]
+    prefix = ("timestamp,value,note\n" + "\n".join(rows[:-1]) + "\n").encode()[:60_000]
+    prefix = prefix[: prefix.rindex(b"\n") + 1]
+    count = prefix.count(b"\n") - 1
+    stamp = f"{pd.Timestamp('2020-01-01') + pd.Timedelta(hours=count)},1.5,".encode()
+    pad = 65_535 - len(prefix) - len(stamp)
+    data = prefix + stamp + b"x" * pad + "é\n".encode()
+    assert data[65_535:65_537] == "é".encode()  # the two bytes of é are bytes 65,536 and 65,537
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "incoming" / "utf8.csv").write_bytes(data)
+    settled(tmp_path / "incoming" / "utf8.csv")
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["outcome"], report["rows_ingested"]) == ("ingested", count + 1)
+    (tmp_path / "incoming" / "latin1.csv").write_bytes(data.replace("é".encode(), b"\xe9"))
+    settled(tmp_path / "incoming" / "latin1.csv")
+    bad = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert (bad["outcome"], bad["rule"]) == ("quarantined", "not-csv") and "not UTF-8 text (byte 65536)" in bad["reason"]
+
+
+def test_repeated_column_names_are_refused(tmp_path: Path) -> None:
+    settled((tmp_path / "incoming").mkdir() or tmp_path / "incoming" / "twice.csv",
+            "timestamp,value,value\n2020-01-01,1,2\n2020-01-02,1,2\n")
+    report = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert (report["outcome"], report["rule"]) == ("quarantined", "duplicate-columns") and "'value'" in report["reason"]
+    assert not has_data(tmp_path)
+
+
+def test_placeholder_timestamps_are_quarantined_and_the_rest_kept(tmp_path: Path) -> None:
+    frame = synthetic_series(30, seed=2).astype({"timestamp": str})
+    frame.loc[[3, 17], "timestamp"] = ["9999-12-31", "1700-01-01"]
+    write_csv(frame, tmp_path / "incoming", "odd.csv")
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rule"]) == ("partial", 28, "timestamp-range")
+    bad = pd.read_csv(tmp_path / "quarantine" / "odd.csv.rows.csv")
+    assert bad["row"].tolist() == [4, 18] and "latest_timestamp 2200-01-01" in bad["message"].iloc[0]
+    raw = read_raw(tmp_path / "raw")
+    assert len(raw) == 28 and raw["timestamp"].max() < pd.Timestamp("2200-01-01", tz="UTC")
+
+
+def test_min_value_quarantines_rows_below_it(tmp_path: Path) -> None:
+    frame = synthetic_series(20, seed=3)
+    frame.loc[[2, 9], "value"] = [-50.0, -0.001]
+    write_csv(frame, tmp_path / "incoming", "low.csv")
+    report = ingest_files(tmp_path, IngestConfig(min_value=0.0, outlier_mads=None)).files[0]
+    assert (report["rows_ingested"], report["rows_quarantined"], report["rule"]) == (18, 2, "out-of-range")
+    bad = pd.read_csv(tmp_path / "quarantine" / "low.csv.rows.csv")
+    assert bad["row"].tolist() == [3, 10] and set(bad["message"]) == {"below ingest.min_value 0"}
+    assert read_raw(tmp_path / "raw")["value"].min() >= 0
