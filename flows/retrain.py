@@ -10,6 +10,7 @@ one (a deployment whose parameters ask for Dask) runs itself again as a subflow 
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 from prefect import State, flow, unmapped
@@ -19,7 +20,7 @@ from prefect.states import Failed
 from flows.fanout import batches, gather, model_groups, per_series, series_per_task
 from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
-from movavg.lock import run_lock
+from movavg.lock import RunLockedError, run_lock
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
 from movavg.schema import Candidate, RunSummary, Skipped
@@ -56,7 +57,11 @@ def retrain(
         return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
                           "folder inside for your CSV or Parquet files")
     cache_dir = str(Path(data_dir) / "cache")
-    with run_lock([data_dir, artifacts_dir], lock_wait_seconds):
+    with ExitStack() as held:
+        try:
+            held.enter_context(run_lock([data_dir, artifacts_dir], lock_wait_seconds))
+        except RunLockedError as busy:
+            return incomplete(str(busy))
         ingested = ingest(data_dir, config.ingest)
         try:
             series, missing = choose_series(ingested.series, config.normalize.series, Path(data_dir) / "incoming")

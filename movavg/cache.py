@@ -12,12 +12,15 @@ import ast
 import importlib.util
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from movavg.storage import atomic_directory, sha256_bytes, stable_hash
@@ -92,8 +95,22 @@ def stage_dir(cache_dir: Path | str, stage: str, key: str) -> Path:
 
 
 def is_complete(output_dir: Path) -> bool:
-    """True when a stage output folder was fully written (the marker is written last)."""
-    return (output_dir / COMPLETE_MARKER).exists()
+    """True when a stage output folder was fully written (the marker is written last) and is still whole: every
+    Parquet footer, JSON file and Keras archive in it readable. A damaged entry is a miss: the stage runs again
+    and replaces it (cache entries are derived state)."""
+    if not (output_dir / COMPLETE_MARKER).exists():
+        return False
+    try:
+        for path in output_dir.iterdir():
+            if path.suffix == ".parquet":
+                pq.read_metadata(path)
+            elif path.suffix == ".json":
+                json.loads(path.read_bytes())
+            elif path.suffix == ".keras" and not zipfile.is_zipfile(path):
+                return False
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return True
 
 
 @contextmanager

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from movavg.runtime import configure_environment
@@ -48,9 +50,19 @@ DaskAddress = Annotated[str | None, typer.Option(
 SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def cell(value: Any) -> str:
+    """A table cell shown as plain text: control characters (an ANSI escape in a series id, a newline) made
+    visible as escapes, and rich markup left unparsed."""
+    text = CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), str(value))
+    return escape(text)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line reason to stderr and exit non-zero."""
-    err.print(f"[bold red]movavg:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]movavg:[/] {cell(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -85,6 +97,14 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
     configure_environment()
     from movavg.status import nothing_to_do
 
+    if not os.environ.get("PREFECT_API_URL"):
+        from movavg.localserver import stop_orphaned_servers
+
+        home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+        if stopped := stop_orphaned_servers(home):
+            err.print(f"movavg: stopped {len(stopped)} local Prefect API server(s) left running by a killed run",
+                      highlight=False)
+
     if not os.environ.get("PREFECT_API_URL") and (line := nothing_to_do(
             config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)):
         console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
@@ -116,14 +136,23 @@ def run(
     """Run the pipeline once: ingest new files, retrain what changed, publish if better."""
     config = load_config(preset, config_file, overrides, task_runner, dask_address)
     require_data_dir(data_dir)
+    require_artifacts_dir(artifacts_dir)
     run_pipeline(config, data_dir, artifacts_dir)
 
 
 def require_data_dir(data_dir: Path) -> None:
     """A mistyped --data-dir ends here, naming the folder; it is never created silently."""
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder that holds incoming/")
     if not data_dir.is_dir():
         fail(f"data folder {data_dir} does not exist: check --data-dir, or create it with "
              f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)")
+
+
+def require_artifacts_dir(artifacts_dir: Path) -> None:
+    """--artifacts-dir may be missing (a first run creates it) but must not be a file."""
+    if artifacts_dir.exists() and not artifacts_dir.is_dir():
+        fail(f"--artifacts-dir {artifacts_dir} is a file, not a folder: pass the folder for models and champions")
 
 
 @app.command()
@@ -137,9 +166,14 @@ def demo(
 ) -> None:
     """Copy a sample into incoming/ (when it is empty and nothing was ingested yet) and run the pipeline."""
     from movavg.rawstore import has_data
-    from movavg.samples import write_sample
+    from movavg.samples import SAMPLES, write_sample
 
     config = load_config(preset, config_file, overrides)
+    if sample not in SAMPLES:
+        fail(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}", 2)
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder the sample goes into")
+    require_artifacts_dir(artifacts_dir)
     incoming = data_dir / "incoming"
     if not (incoming.exists() and any(incoming.iterdir())) and not has_data(data_dir):
         try:
@@ -156,21 +190,24 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
-    from movavg.registry import listing, registry_rows
+    from movavg.registry import damaged_versions, listing, registry_rows
 
+    require_artifacts_dir(artifacts_dir)
+    for problem in damaged_versions(artifacts_dir):
+        err.print(f"movavg: {cell(problem)}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(listing(artifacts_dir, series), indent=2) + "\n")
         return
     rows = registry_rows(artifacts_dir, series)
     if not rows:
         where = f"for series {series!r} " if series is not None else ""
-        console.print(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
+        console.print(cell(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`"))
         return
     table = Table("version", "series", Column("created", no_wrap=True, min_width=25), "kind", "MAE", "RMSE",
                   "best naive MAE", "champion")
     for r in rows:
-        table.add_row(r["version"], r["series"], r["created"], r["kind"], f"{r['mae']:.4g}", f"{r['rmse']:.4g}",
-                      f"{r['baseline_mae']:.4g}", "*" if r["champion"] else "")
+        table.add_row(r["version"], cell(r["series"]), cell(r["created"]), cell(r["kind"]), _number(r["mae"]),
+                      _number(r["rmse"]), _number(r["baseline_mae"]), "*" if r["champion"] else "")
     console.print(table)
 
 
@@ -185,6 +222,9 @@ def status(
     baseline, when it was published, and what the last run did with it."""
     from movavg.status import series_status
 
+    if data_dir.exists() and not data_dir.is_dir():
+        fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder that holds raw/")
+    require_artifacts_dir(artifacts_dir)
     rows = series_status(data_dir, artifacts_dir, series)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
@@ -196,15 +236,18 @@ def status(
     table = Table("series", "rows", Column("newest data", no_wrap=True), "champion", "kind", "test MAE",
                   "baseline MAE", Column("published", no_wrap=True), "last run")
     for r in rows:
-        last = r["last_run"] or {}
-        table.add_row(r["series"], str(r["rows"]), (r["newest"] or "-")[:19], r["champion"] or "-", r["kind"] or "-",
-                      _number(r["mae"]), _number(r["baseline_mae"]), (r["published"] or "-")[:19],
-                      last.get("status", "-"))
+        last = r["last_run"] if isinstance(r["last_run"], dict) else {}
+        table.add_row(cell(r["series"]), str(r["rows"]), (r["newest"] or "-")[:19], cell(r["champion"] or "-"),
+                      cell(r["kind"] or "-"), _number(r["mae"]), _number(r["baseline_mae"]),
+                      cell(r["published"] or "-")[:19], cell(last.get("status", "-")))
     console.print(table)
+    for r in rows:
+        if r["problem"]:
+            err.print(f"movavg: series {cell(repr(r['series']))}: {cell(r['problem'])}", highlight=False, soft_wrap=True)
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else "-" if value is None else cell(value)
 
 
 @app.command()
@@ -219,6 +262,7 @@ def promote(
     from movavg.registry import ChampionChangedError
     from movavg.registry import promote as promote_version
 
+    require_artifacts_dir(artifacts_dir)
     try:
         switched = promote_version(artifacts_dir, version, series)
     except (ValueError, RunLockedError, ChampionChangedError) as error:
@@ -246,6 +290,9 @@ def predict(
     from movavg.rawstore import ValidationError, read_valid
 
     config = load_config(preset, None, overrides)
+    require_artifacts_dir(artifacts_dir)
+    if out is not None:
+        check_output(out)
     try:
         rows = read_valid(input_file, config.ingest)
     except (ValidationError, OSError) as error:
@@ -256,12 +303,15 @@ def predict(
     if result.empty:
         fail(f"no series of {input_file} could be forecast from the champions in {artifacts_dir}: "
              "run `movavg run` first")
-    if out is None:
-        result.to_csv(sys.stdout, index=False)
-    elif out.suffix == ".parquet":
-        result.to_parquet(out, index=False)
-    else:
-        result.to_csv(out, index=False)
+    try:
+        if out is None:
+            result.to_csv(sys.stdout, index=False)
+        elif out.suffix == ".parquet":
+            result.to_parquet(out, index=False)
+        else:
+            result.to_csv(out, index=False)
+    except OSError as error:  # a full disk, a closed pipe, no permission
+        fail(f"cannot write the forecasts to {out or 'standard output'}: {error.strerror or error}")
     if out is not None:
         versions = ", ".join(sorted(set(result["model_version"])))
         err.print(f"movavg: wrote {len(result)} forecast(s) of {result['series_id'].nunique()} series "
@@ -293,14 +343,25 @@ def ingest(
         table = Table("file", "outcome", "rows in", "ingested", "quarantined", "reason / notes")
         for entry in result.files:
             detail = "; ".join(filter(None, [entry["reason"], *entry["notes"]]))
-            table.add_row(entry["file"], entry["outcome"], str(entry["rows_in"] if entry["rows_in"] is not None else "-"),
-                          str(entry["rows_ingested"]), str(entry["rows_quarantined"]), detail)
+            table.add_row(cell(entry["file"]), entry["outcome"],
+                          str(entry["rows_in"] if entry["rows_in"] is not None else "-"),
+                          str(entry["rows_ingested"]), str(entry["rows_quarantined"]), cell(detail))
         for name in result.waiting:
-            table.add_row(name, "waiting", "-", "-", "-", "still being written; left in incoming/")
+            table.add_row(cell(name), "waiting", "-", "-", "-", "still being written; left in incoming/")
         console.print(table)
+    for warning in result.warnings:
+        err.print(f"movavg: raw store: {cell(warning)}", highlight=False, soft_wrap=True)
     console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False)
     if result.new_files:
         announce_new_data(data_dir, result.new_files, result.new_rows, result.fingerprint)
+
+
+def check_output(out: Path) -> None:
+    """--out must name a file in an existing folder (checked before any work)."""
+    if out.is_dir():
+        fail(f"--out {out} is a folder: name a file, e.g. {out / 'forecasts.csv'}")
+    if not out.parent.is_dir():
+        fail(f"--out {out}: folder {out.parent} does not exist; create it first")
 
 
 def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: str) -> None:

@@ -16,6 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+PANDAS_RANGE = (datetime(1677, 9, 22, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=UTC))
+
+
 class Section(BaseModel):
     """Base for config sections: unknown keys are errors, so typos do not pass silently."""
 
@@ -87,7 +90,11 @@ class IngestConfig(Section):
     def _range_is_ordered(self) -> IngestConfig:
         if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
             raise ValueError(f"min_value ({self.min_value}) must not exceed max_value ({self.max_value})")
-        if self.timestamp_range[0] >= self.timestamp_range[1]:
+        earliest, latest = self.timestamp_range
+        if earliest < PANDAS_RANGE[0] or latest > PANDAS_RANGE[1]:
+            raise ValueError(f"earliest_timestamp and latest_timestamp must lie within {PANDAS_RANGE[0]:%Y-%m-%d} .. "
+                             f"{PANDAS_RANGE[1]:%Y-%m-%d}, the span of nanosecond timestamps")
+        if earliest >= latest:
             raise ValueError(f"earliest_timestamp ({self.earliest_timestamp}) must be before latest_timestamp "
                              f"({self.latest_timestamp})")
         return self

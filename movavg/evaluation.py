@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
-from movavg.registry import metrics_of, series_files
+from movavg.registry import DamagedState, metrics_of, read_record, series_files
 from movavg.schema import (
     SPLIT,
     TIMESTAMP,
@@ -28,7 +29,6 @@ from movavg.schema import (
     TrainResult,
 )
 from movavg.session import keras_session
-from movavg.storage import read_json
 from movavg.windowing import baseline_forecasts, baseline_names, describe_baseline, rows_for_targets
 
 
@@ -158,16 +158,25 @@ def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Ev
     forecast that is its champion, nothing needs scoring."""
     if champion is None or not bundle_intact(Path(champion.path)):
         return None
-    challenger = read_json(Path(champion.path) / "run.json").get("challengers", {}).get(champion.series)
-    if candidate.model_key not in (champion.model_key, challenger):
+    try:
+        challenger = read_record(Path(champion.path) / "run.json").get("challengers", {}).get(champion.series)
+        if candidate.model_key not in (champion.model_key, challenger):
+            return None
+        return _stored_evaluation(champion, metrics_of(Path(champion.path))[champion.series], challenger,
+                                  candidate.model_key)
+    except (DamagedState, KeyError, TypeError, ValueError):  # unreadable records: score the candidate afresh
         return None
-    metrics = metrics_of(Path(champion.path))[champion.series]
+
+
+def _stored_evaluation(champion: ChampionRef, metrics: dict[str, Any], challenger: str | None,
+                       model_key: str) -> Evaluation:
+    """The evaluation a champion was published with, from its metrics record."""
     interval = metrics.get("interval")
     return Evaluation(
         series=champion.series, model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
         baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
         champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
-        reason=f"unchanged: the candidate {'is' if challenger != candidate.model_key else 'lost to'} champion "
+        reason=f"unchanged: the candidate {'is' if challenger != model_key else 'lost to'} champion "
                f"{champion.version} (same data, config and code)",
         predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),
         baselines={name: Scores(**value) for name, value in metrics.get("baselines", {}).items()},

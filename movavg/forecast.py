@@ -113,14 +113,21 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
 
 
 def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[str]]:
-    frames, notes, loaded = [], [], {}
+    frames, notes, loaded = [], [], {}  # type: list[pd.DataFrame], list[str], dict[str, Any]
     for series_id, part in rows.groupby(SERIES, sort=True):
         champion = current_champion(artifacts_dir, str(series_id))
         if champion is None:
             notes.append(f"{series_id}: no champion (not modelled yet)")
             continue
         if champion.version not in loaded:  # a global model's bundle and metrics are read once for all its series
-            loaded[champion.version] = (*load_bundle(Path(champion.path)), metrics_of(Path(champion.path)))
+            try:
+                loaded[champion.version] = (*load_bundle(Path(champion.path)), metrics_of(Path(champion.path)))
+            except Exception as error:  # damaged files: this champion cannot serve; the other series go on
+                loaded[champion.version] = f"{type(error).__name__}: {error}"
+        if isinstance(loaded[champion.version], str):
+            notes.append(f"{series_id}: its champion {champion.version} cannot be loaded ({loaded[champion.version]}); "
+                         "run `movavg run` to replace it, or `movavg promote` an earlier version")
+            continue
         model, bundle, metrics = loaded[champion.version]
         history = bundle.window_for(str(series_id)).history
         if len(part) <= history:

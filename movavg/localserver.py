@@ -52,6 +52,40 @@ def prefect_server(home: Path, port: int | None = None, timeout: float = 180.0,
         log.close()
 
 
+EPHEMERAL_APP = b"prefect.server.api.server:create_app"
+
+
+def stop_orphaned_servers(prefect_home: Path) -> list[int]:
+    """SIGTERM every ephemeral Prefect API server (the uvicorn process a flow run starts when no server is
+    configured) of this PREFECT_HOME whose parent is gone, as after a run killed with SIGKILL; returns their pids.
+    Servers of live processes, of other homes and dedicated `prefect server start` ones are left alone."""
+    stopped = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if EPHEMERAL_APP not in (proc / "cmdline").read_bytes():
+                continue
+            env = dict(item.split(b"=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            home = Path(env.get(b"PREFECT_HOME", b"~/.prefect").decode()).expanduser().resolve()
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+        if env.get(b"PREFECT__SERVER_EPHEMERAL") == b"1" and home == prefect_home.resolve() and _orphaned(parent):
+            try:
+                os.kill(int(proc.name), signal.SIGTERM)
+                stopped.append(int(proc.name))
+            except OSError:
+                continue
+    return stopped
+
+
+def _orphaned(parent: int) -> bool:
+    """True when a process whose parent is `parent` lost the Python process that started it."""
+    try:
+        return parent <= 1 or b"python" not in Path(f"/proc/{parent}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
 def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     """Wait until the server answers /api/health, or fail with its exit status."""
     deadline = time.monotonic() + timeout

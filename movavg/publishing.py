@@ -4,6 +4,7 @@ per-series outcomes, a one-line summary and the reports the Prefect UI shows."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from movavg.bundle import BUNDLE_FILE, MODEL_FILE, BundleSpec, bundle_intact, lo
 from movavg.config import PublishConfig
 from movavg.forecast import forecast_frame, with_interval
 from movavg.registry import (
+    champion_problem,
     current_champion,
     metrics_of,
     models_dir,
     next_version,
     registry_rows,
+    repair_pointer,
     series_files,
     series_key,
     set_champion,
@@ -34,7 +37,7 @@ from movavg.report import (
     report_markdown,
     summary_line,
 )
-from movavg.schema import SERIES, TIMESTAMP, Candidate, IngestResult, RunSummary, SeriesOutcome, Skipped
+from movavg.schema import SERIES, TIMESTAMP, Candidate, ChampionRef, IngestResult, RunSummary, SeriesOutcome, Skipped
 from movavg.session import keras_session
 from movavg.storage import (
     atomic_directory,
@@ -47,6 +50,7 @@ from movavg.storage import (
 )
 
 LATEST = "latest.parquet"
+log = logging.getLogger("movavg.publishing")
 
 
 @dataclass
@@ -175,8 +179,12 @@ def _write_series_files(folder: Path, candidate: Candidate, version: str, config
                                          upper=predictions[baseline] + interval.upper_factor * scale)
     predictions.to_parquet(folder / "predictions.parquet", index=False)
     if config.plot:
-        plot_forecast(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
-                      baseline_champion=baseline)
+        try:
+            plot_forecast(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
+                          baseline_champion=baseline)
+        except Exception as error:  # a plot is a picture of the result, never a reason to lose it
+            (folder / PLOT_FILE).unlink(missing_ok=True)
+            log.warning("series %r: plot skipped (%s: %s)", evaluation.series, type(error).__name__, error)
 
 
 def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:
@@ -189,9 +197,22 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
     if champion is None or not bundle_intact(Path(champion.path)):
         return None
     path = artifacts_dir / "forecasts" / f"{series_key(series)}-{champion.version}-{fingerprint[:12]}.parquet"
-    if path.exists():
-        latest = pd.read_parquet(path)
-    else:
+    try:
+        latest = _forecast_once(path, champion, candidate)
+    except Exception as error:  # damaged champion files stop this series' forecast, never the run
+        log.warning("series %r: no forecast written (%s: %s)", series, type(error).__name__, error)
+        return None
+    return latest.assign(forecast_path=str(path))
+
+
+def _forecast_once(path: Path, champion: ChampionRef, candidate: Candidate) -> pd.DataFrame:
+    """The forecast at `path`, computed with `champion` and written there unless it already is (and readable)."""
+    series = candidate.normalized.series
+    try:
+        latest = pd.read_parquet(path) if path.exists() else None
+    except Exception:  # a damaged cached forecast is computed again
+        latest = None
+    if latest is None:
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
@@ -199,7 +220,7 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
             latest = with_interval(forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {}))
             latest = latest.assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
-    return latest.assign(forecast_path=str(path))
+    return latest
 
 
 def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
@@ -208,15 +229,19 @@ def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
     fresh = pd.concat(forecasts, ignore_index=True).drop(columns="forecast_path") if forecasts else None
     if fresh is None:
         return
-    if path.exists():
-        earlier = pd.read_parquet(path)
+    try:
+        earlier = pd.read_parquet(path) if path.exists() else None
+    except Exception as error:  # derived from the per-series forecasts: start it again from this run's
+        log.warning("%s cannot be read (%s): written anew from this run's forecasts", path, type(error).__name__)
+        earlier = None
+    if earlier is not None:
         fresh = pd.concat([earlier[~earlier[SERIES].isin(fresh[SERIES])], fresh], ignore_index=True)
     atomic_write_parquet(path, fresh.sort_values(SERIES, kind="stable").reset_index(drop=True))
 
 
 def series_outcome(candidate: Candidate, published: str | None, champion: str | None, new_rows: int,
-                   forecast: str | None) -> SeriesOutcome:
-    """One series' status and one-line message."""
+                   forecast: str | None, problem: str | None = None) -> SeriesOutcome:
+    """One series' status and one-line message (with what was wrong with its champion state, if anything)."""
     evaluation = candidate.evaluation
     if published:
         status, message = "published", f"{evaluation.reason}; champion is now {published}"
@@ -226,6 +251,8 @@ def series_outcome(candidate: Candidate, published: str | None, champion: str | 
         status, message = "unchanged", f"{evaluation.reason}; champion {champion} unchanged"
     else:
         status, message = "kept", f"{evaluation.reason}; champion {champion or 'none'} unchanged"
+    if problem:
+        message += f" ({problem})"
     return SeriesOutcome(series=evaluation.series, status=status, message=message,
                          champion_version=published or champion, published_version=published,
                          metrics=metrics_record(candidate, baseline=evaluation.winner == "baseline" and bool(published)),
@@ -270,6 +297,9 @@ def publish_run(
 ) -> PublishOutcome:
     """Publish every model that passed its series' gate, write the latest forecasts, and report the run."""
     remove_stale_temp(artifacts_dir)
+    problems = {c.evaluation.series: champion_problem(artifacts_dir, c.evaluation.series) for c in candidates}
+    for series in [name for name, problem in problems.items() if problem]:
+        repair_pointer(artifacts_dir, series)
     by_model: dict[str, list[Candidate]] = {}
     for candidate in candidates:
         if candidate.evaluation.winner in ("candidate", "baseline"):
@@ -290,12 +320,18 @@ def publish_run(
             forecasts.append(forecast)
         champion = current_champion(artifacts_dir, series)
         outcomes.append(series_outcome(candidate, published.get(series), champion.version if champion else None,
-                                       ingested.new_rows, forecast["forecast_path"].iloc[0] if forecast is not None else None))
+                                       ingested.new_rows, forecast["forecast_path"].iloc[0] if forecast is not None else None,
+                                       problems[series]))
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
-    table = metrics_table(candidates, outcomes, skipped)
-    plots = {o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE
-             for o in outcomes if o.champion_version}
-    report = report_markdown(summary, table, ingested.fingerprint, run_config, plots, candidates)
-    return PublishOutcome(summary=summary, metrics=table, registry=champion_rows(registry_rows(artifacts_dir)),
-                          report=report)
+    try:
+        table = metrics_table(candidates, outcomes, skipped)
+        plots = {o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE
+                 for o in outcomes if o.champion_version}
+        report = report_markdown(summary, table, ingested.fingerprint, run_config, plots, candidates)
+        registry = champion_rows(registry_rows(artifacts_dir))
+    except Exception as error:  # the report describes the publish; it never undoes or fails it
+        log.warning("run report skipped (%s: %s)", type(error).__name__, error)
+        table, registry = [], []
+        report = f"# movavg run: {summary.status}\n\n{summary.message}\n\n(report skipped: {type(error).__name__})"
+    return PublishOutcome(summary=summary, metrics=table, registry=registry, report=report)

@@ -9,10 +9,16 @@ Versions count up once per artifacts folder, whatever the series. `<key>` is `se
 path component that no two series ids share. A champion switch is a compare-and-swap on the pointer under
 its own lock, so a promote racing a publish never loses either change. Artifacts written before many
 series were modelled (one root `champion.json`, flat `metrics.json`) are read as their series' entries.
+
+Damaged state stops only its own series: a pointer that cannot be read is rebuilt from the newest line of the
+series' history that names a readable version (the pointer is derived from the history), or else the series
+has no usable champion; a version whose files cannot be read is left out of listings. `champion_problem` says
+what is wrong, for `status`, `models` and the run's line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,11 @@ VERSION_PATTERN = re.compile(r"^v(\d+)$")
 POINTER = "champion.json"
 HISTORY = "history.jsonl"
 POINTER_LOCK_SECONDS = 30.0
+log = logging.getLogger("movavg.registry")
+
+
+class DamagedState(ValueError):
+    """A file of the registry that cannot be read; the message names it and why."""
 
 
 class ChampionChangedError(RuntimeError):
@@ -66,11 +77,22 @@ def check_version(version: str) -> str:
     return version
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """A registry JSON object; DamagedState when it is missing, torn, not JSON or not an object."""
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as error:
+        raise DamagedState(f"{path} cannot be read ({type(error).__name__})") from None
+    if not isinstance(record, dict):
+        raise DamagedState(f"{path} is not a JSON object")
+    return record
+
+
 def metrics_of(version_dir: Path) -> dict[str, dict[str, Any]]:
     """{series: metrics} of a published version folder (one of the one-series layout has one entry)."""
-    metrics = read_json(version_dir / "metrics.json")
+    metrics = read_record(version_dir / "metrics.json")
     if "mae" in metrics:  # written before many series were modelled: one series, named in run.json
-        return {read_json(version_dir / "run.json").get("series", "default"): metrics}
+        return {read_record(version_dir / "run.json").get("series", "default"): metrics}
     return metrics
 
 
@@ -87,16 +109,70 @@ def series_files(version_dir: Path, series: str) -> Path:
 
 
 def current_champion(artifacts_dir: Path | str, series: str) -> ChampionRef | None:
-    """The champion of `series`, or None before its first publish."""
-    artifacts_dir = Path(artifacts_dir)
+    """The champion of `series`: None before its first publish, or when neither its pointer nor its history
+    names a readable version (see `champion_problem`)."""
+    return _champion(Path(artifacts_dir), series)[0]
+
+
+def champion_problem(artifacts_dir: Path | str, series: str) -> str | None:
+    """What is wrong with the champion state of `series` (None when nothing is), in one line."""
+    return _champion(Path(artifacts_dir), series)[1]
+
+
+def _champion(artifacts_dir: Path, series: str) -> tuple[ChampionRef | None, str | None]:
     pointer = champion_dir(artifacts_dir, series) / POINTER
     if not pointer.exists():
-        pointer = artifacts_dir / POINTER  # the one-series layout
-        if not pointer.exists() or series not in version_metrics(artifacts_dir, read_json(pointer)["version"]):
-            return None
-    record = read_json(pointer)
-    path = models_dir(artifacts_dir) / check_version(record["version"])
-    return ChampionRef(series=series, version=record["version"], model_key=record["model_key"], path=str(path))
+        return _legacy_champion(artifacts_dir, series), None
+    try:
+        return _ref(artifacts_dir, series, read_record(pointer)), None
+    except DamagedState as problem:
+        damage = str(problem)
+    for line in reversed(read_jsonl(champion_dir(artifacts_dir, series) / HISTORY)):
+        try:
+            ref = _ref(artifacts_dir, series, line)
+        except DamagedState:
+            continue
+        log.warning("series %r: %s; its history names %s", series, damage, ref.version)
+        return ref, f"champion pointer damaged ({damage}); serving {ref.version}, the newest in its history"
+    log.warning("series %r: %s, and its history names no readable version", series, damage)
+    return None, f"champion pointer damaged ({damage}) and no readable version in its history: no usable champion"
+
+
+def _ref(artifacts_dir: Path, series: str, record: dict[str, Any]) -> ChampionRef:
+    """The champion a pointer (or history line) names, once its version is readable and holds the series."""
+    try:
+        version, model_key = check_version(str(record["version"])), str(record["model_key"])
+    except (KeyError, ValueError) as error:
+        raise DamagedState(f"champion record without a valid version ({type(error).__name__}: {error})") from None
+    if not (models_dir(artifacts_dir) / version / "metrics.json").is_file():
+        raise DamagedState(f"{version} is not a published version (no metrics.json)")
+    return ChampionRef(series=series, version=version, model_key=model_key, path=str(models_dir(artifacts_dir) / version))
+
+
+def _legacy_champion(artifacts_dir: Path, series: str) -> ChampionRef | None:
+    """The champion of the one-series layout (a root `champion.json`), if it names a version holding `series`."""
+    if not (artifacts_dir / POINTER).exists():
+        return None
+    try:
+        ref = _ref(artifacts_dir, series, read_record(artifacts_dir / POINTER))
+        return ref if series in metrics_of(Path(ref.path)) else None
+    except DamagedState:
+        return None
+
+
+def repair_pointer(artifacts_dir: Path, series: str) -> bool:
+    """Rewrite a damaged pointer from the history line `current_champion` serves (call under the run lock);
+    the damaged file is kept beside it. Returns whether it repaired one."""
+    champion, problem = _champion(artifacts_dir, series)
+    if champion is None or problem is None:
+        return False
+    target = champion_dir(artifacts_dir, series)
+    with folder_lock(target, POINTER_LOCK_SECONDS):
+        (target / POINTER).replace(target / f"{POINTER}.damaged")
+        line = next(h for h in reversed(read_jsonl(target / HISTORY)) if h.get("version") == champion.version)
+        atomic_write_json(target / POINTER, {key: line[key] for key in ("series", "version", "model_key", "since",
+                                                                         "reason") if key in line})
+    return True
 
 
 def set_champion(artifacts_dir: Path, series: str, version: str, reason: str, expected: str | None) -> None:
@@ -115,7 +191,7 @@ def set_champion(artifacts_dir: Path, series: str, version: str, reason: str, ex
             raise ChampionChangedError(f"the champion of {series!r} changed to {now} meanwhile; nothing was switched")
         if now == version:
             return
-        record = {"series": series, "version": version, "model_key": read_json(folder / "run.json")["model_key"],
+        record = {"series": series, "version": version, "model_key": read_record(folder / "run.json")["model_key"],
                   "since": utc_now(), "reason": reason}
         atomic_write_json(target / POINTER, record)
         append_jsonl(target / HISTORY, {**record, "previous": now})
@@ -137,18 +213,41 @@ def promote(artifacts_dir: Path, version: str, series: str | None = None, wait_s
 
 def history(artifacts_dir: Path, series: str) -> list[dict[str, Any]]:
     """Champion changes of one series, oldest first (with those of the one-series layout before them)."""
-    legacy = [h for h in read_jsonl(artifacts_dir / HISTORY)
-              if series in version_metrics(artifacts_dir, h["version"])] if (artifacts_dir / HISTORY).exists() else []
+    legacy = [h for h in read_jsonl(artifacts_dir / HISTORY) if _holds(artifacts_dir, h.get("version"), series)]
     return legacy + read_jsonl(champion_dir(artifacts_dir, series) / HISTORY)
 
 
+def _holds(artifacts_dir: Path, version: Any, series: str) -> bool:
+    try:
+        return series in version_metrics(artifacts_dir, str(version))
+    except (DamagedState, ValueError):
+        return False
+
+
+def damaged_versions(artifacts_dir: Path) -> list[str]:
+    """One line per published version whose metrics or run record cannot be read (left out of listings)."""
+    problems = []
+    for number in version_numbers(artifacts_dir):
+        try:
+            read_record(models_dir(artifacts_dir) / f"v{number}" / "run.json")
+            version_metrics(artifacts_dir, f"v{number}")
+        except DamagedState as problem:
+            problems.append(f"v{number} left out: {problem}")
+    return problems
+
+
 def list_versions(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
-    """One row per (version, series): created, metrics, and whether it is that series' champion."""
+    """One row per (version, series): created, metrics, and whether it is that series' champion. Versions
+    whose files cannot be read are left out (`damaged_versions` names them)."""
     rows, champions = [], {}
     for number in version_numbers(artifacts_dir):
         version = f"v{number}"
-        created = read_json(models_dir(artifacts_dir) / version / "run.json")["created"]
-        for name, metrics in sorted(version_metrics(artifacts_dir, version).items()):
+        try:
+            created = read_record(models_dir(artifacts_dir) / version / "run.json").get("created", "")
+            metrics_by_series = version_metrics(artifacts_dir, version)
+        except DamagedState:
+            continue
+        for name, metrics in sorted(metrics_by_series.items()):
             if series is not None and name != series:
                 continue
             if name not in champions:

@@ -59,6 +59,8 @@ def seasonal_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: fl
 
 def write_sample(sample: str, folder: Path) -> Path:
     """Put sample `co2` or `synthetic` into `folder`, dated as settled (complete, not still arriving)."""
+    if sample not in SAMPLES:
+        raise ValueError(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}")
     folder.mkdir(parents=True, exist_ok=True)
     if sample == "co2":
         target = folder / CO2_SAMPLE.name

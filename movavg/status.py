@@ -12,7 +12,16 @@ import pandas as pd
 from movavg.bundle import bundle_intact
 from movavg.dataset import fingerprint, index_summary
 from movavg.rawstore import pending_files
-from movavg.registry import check_version, current_champion, history, metrics_of, models_dir
+from movavg.registry import (
+    DamagedState,
+    champion_problem,
+    check_version,
+    current_champion,
+    history,
+    metrics_of,
+    models_dir,
+    read_record,
+)
 from movavg.report import no_new_data, summary_line
 from movavg.schema import RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
@@ -25,11 +34,25 @@ def record_run(artifacts_dir: Path, summary: RunSummary, key: str | None) -> Non
     """Remember each series' outcome of this run (series it did not touch keep their earlier outcome) and,
     for a complete run, its `run_key` and the line an identical rerun would end with (`nothing_to_do`)."""
     path = artifacts_dir / LAST_RUN
-    earlier = read_json(path)["series"] if path.exists() else {}
+    earlier = last_outcomes(artifacts_dir)
     now = utc_now()
     outcomes = {o.series: {"status": o.status, "message": o.message, "at": now} for o in summary.series}
     atomic_write_json(path, {"at": now, "message": summary.message, "series": {**earlier, **outcomes},
                              "key": key, "replay": replay(summary) if key else None})
+
+
+def last_run(artifacts_dir: Path) -> dict[str, Any]:
+    """`runs/last.json`, or {} when there is none or it cannot be read (it is rewritten by the next run)."""
+    try:
+        return read_record(artifacts_dir / LAST_RUN) if (artifacts_dir / LAST_RUN).exists() else {}
+    except DamagedState:
+        return {}
+
+
+def last_outcomes(artifacts_dir: Path) -> dict[str, Any]:
+    """Each series' outcome in the runs that last touched it ({} when unknown)."""
+    outcomes = last_run(artifacts_dir).get("series", {})
+    return outcomes if isinstance(outcomes, dict) else {}
 
 
 def data_summary(raw_dir: Path) -> pd.DataFrame:
@@ -44,28 +67,38 @@ def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None
     """One entry per series with data or a champion: rows, newest data, champion version and kind, its test
     MAE vs the better naive baseline, when it was published, and the last run's outcome."""
     data = data_summary(data_dir / "raw")
-    last = read_json(artifacts_dir / LAST_RUN)["series"] if (artifacts_dir / LAST_RUN).exists() else {}
+    last = last_outcomes(artifacts_dir)
     names = sorted(set(data.index) | set(last)) if series is None else [series]
     return [_one(name, data, last.get(name), artifacts_dir) for name in names]
 
 
 def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_dir: Path) -> dict[str, Any]:
     champion = current_champion(artifacts_dir, name)
+    problem = champion_problem(artifacts_dir, name)
     entry: dict[str, Any] = {
         "series": name, "rows": int(data.loc[name, "rows"]) if name in data.index else 0,
         "newest": data.loc[name, "newest"].isoformat() if name in data.index else None,
         "champion": champion.version if champion else None, "kind": None, "mae": None, "baseline_mae": None,
-        "published": None, "last_run": last}
-    if champion is not None:
-        folder = Path(champion.path)
-        trained_for = read_json(folder / "run.json").get("trained_for", [name])
-        metrics = metrics_of(folder)[name]
-        kind = metrics.get("kind", "lstm")
-        lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
-        entry |= {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
-                  "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
-                  "published": history(artifacts_dir, name)[-1]["since"]}
+        "published": None, "last_run": last, "problem": problem}
+    if champion is None:
+        return entry
+    try:
+        entry |= _champion_figures(name, Path(champion.path), artifacts_dir)
+    except (DamagedState, KeyError, TypeError, ValueError) as error:
+        entry["problem"] = f"{champion.version}'s records cannot be read ({type(error).__name__}: {error})"
     return entry
+
+
+def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str, Any]:
+    """Kind, test MAEs and publish time of the champion in `folder`."""
+    trained_for = read_record(folder / "run.json").get("trained_for", [name])
+    metrics = metrics_of(folder)[name]
+    kind = metrics.get("kind", "lstm")
+    lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
+    changes = history(artifacts_dir, name)
+    return {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
+            "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
+            "published": changes[-1].get("since") if changes else None}
 
 
 def pipeline_code() -> str:
@@ -81,7 +114,7 @@ def pipeline_code() -> str:
 def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> str:
     """Everything a run's outcome depends on besides new files: config, code, ingested data, and each champion
     pointer with whether the model it names is still whole (a damaged champion makes a run replace it)."""
-    pointers = sorted((str(p.relative_to(artifacts_dir)), p.read_text(), _names_whole_model(p, artifacts_dir))
+    pointers = sorted((str(p.relative_to(artifacts_dir)), sha256_file(p), _names_whole_model(p, artifacts_dir))
                       for p in [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")])
     return stable_hash(run_config, pipeline_code(), fingerprint(raw_dir), pointers)
 
@@ -89,7 +122,7 @@ def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> s
 def _names_whole_model(pointer: Path, artifacts_dir: Path) -> bool:
     try:
         return bundle_intact(models_dir(artifacts_dir) / check_version(read_json(pointer)["version"]))
-    except (ValueError, KeyError, OSError):
+    except (ValueError, KeyError, TypeError, OSError):
         return False
 
 
@@ -108,10 +141,9 @@ def replay(summary: RunSummary) -> str:
 def nothing_to_do(run_config: dict[str, Any], data_dir: Path, artifacts_dir: Path, settle_seconds: float) -> str | None:
     """The outcome line of the last run when a new run could change nothing (no file ready in incoming/, and
     config, code, data and champions as the last complete run left them); None when a run is needed."""
-    path = artifacts_dir / LAST_RUN
-    if not path.exists() or pending_files(data_dir / "incoming", settle_seconds)[0]:
+    if pending_files(data_dir / "incoming", settle_seconds)[0]:
         return None
-    last = read_json(path)
-    if last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir):
+    last = last_run(artifacts_dir)
+    if not last or last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir):
         return None
     return last.get("replay")

@@ -31,7 +31,7 @@ def normalize_one(member: dict[str, Any], out_dir: Path) -> NormalizeResult | Sk
     try:
         result = normalize_and_save(Path(member["raw_dir"]), series, member["columns"], config, out_dir)
     except UnusableSeries as reason:
-        logger.warning("series %r skipped: %s", series, reason)
+        logger.info("series %r skipped: %s", series, reason)  # the run's line counts them, the report lists them
         return Skipped(series=series, stage="normalize", reason=str(reason))
     logger.info("normalized series %r: %s rows", result.series, result.rows)
     if result.gaps.gaps:

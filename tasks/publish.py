@@ -26,10 +26,13 @@ def publish(
     complete = run_problem(candidates, skipped) is None
     key = run_key(run_config, Path(ingested.raw_dir), Path(artifacts_dir)) if complete else None
     record_run(Path(artifacts_dir), outcome.summary, key)
-    create_table_artifact(key="movavg-metrics", table=outcome.metrics, description="Test-slice metrics per series")
-    create_table_artifact(key="movavg-registry", table=outcome.registry, description="Champion of every series")
-    create_markdown_artifact(key="movavg-report", markdown=outcome.report, description=outcome.summary.message)
     logger = get_run_logger()
+    try:
+        create_table_artifact(key="movavg-metrics", table=outcome.metrics, description="Test-slice metrics per series")
+        create_table_artifact(key="movavg-registry", table=outcome.registry, description="Champion of every series")
+        create_markdown_artifact(key="movavg-report", markdown=outcome.report, description=outcome.summary.message)
+    except Exception as error:  # what was published stays published; the UI just misses this run's tables
+        logger.warning("artifacts not created (%s: %s)", type(error).__name__, error)
     for series in outcome.summary.series:
         logger.info("%s: %s", series.series, series.message)
     logger.info(outcome.summary.message)

@@ -3,8 +3,10 @@ a stage folder counts only once complete."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from movavg import cache
@@ -58,5 +60,19 @@ def test_stage_output_is_complete_only_after_a_whole_write(tmp_path: Path) -> No
         raise RuntimeError("killed mid-write")
     assert not out.exists() and not is_complete(out)
     with stage_output(out) as tmp:
-        (tmp / "windows.parquet").write_bytes(b"whole")
+        pd.DataFrame({"x": [1.0, 2.0]}).to_parquet(tmp / "windows.parquet")
+        (tmp / "result.json").write_text('{"rows": 2}')
     assert is_complete(out) and (out / COMPLETE_MARKER).exists()
+
+
+@pytest.mark.parametrize("name", ["windows.parquet", "result.json", "model.keras"])
+def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path, name: str) -> None:
+    out = stage_dir(tmp_path, "window", "k")
+    with stage_output(out) as tmp:
+        pd.DataFrame({"x": [1.0, 2.0]}).to_parquet(tmp / "windows.parquet")
+        (tmp / "result.json").write_text('{"rows": 2}')
+        with zipfile.ZipFile(tmp / "model.keras", "w") as archive:
+            archive.writestr("config.json", "{}")
+    assert is_complete(out)
+    (out / name).write_bytes((out / name).read_bytes()[:7])  # truncated by a full disk
+    assert not is_complete(out)

@@ -407,7 +407,8 @@ def test_a_header_too_wide_is_quarantined_before_any_row_is_parsed(tmp_path: Pat
     settled(incoming / "million.csv", header + "\n" + "\n".join(["2020-01-01,1" + ",0" * 1_000_000] * 5) + "\n")
     settled(incoming / "wide.csv", ",".join(["timestamp", "value", *(f"c{i}" for i in range(300))]) + "\n"
             + "2020-01-01,1" + ",0" * 300 + "\n")
-    frame = synthetic_series(4, seed=1).assign(**{f"c{i}": 0.0 for i in range(300)})
+    frame = synthetic_series(4, seed=1)
+    frame = pd.concat([frame, pd.DataFrame(0.0, index=frame.index, columns=[f"c{i}" for i in range(300)])], axis=1)
     frame.to_parquet(incoming / "wide.parquet", index=False)
     settled(incoming / "wide.parquet")
     result = ingest_files(tmp_path, IngestConfig())
