@@ -95,8 +95,14 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
     import os
 
     configure_environment()
+    from movavg.lock import RunLockedError, run_lock
     from movavg.status import nothing_to_do
 
+    try:  # a run already holding the folders ends this one here, before Prefect starts (the flow checks again)
+        with run_lock([data_dir, artifacts_dir]):
+            pass
+    except RunLockedError as busy:
+        fail(str(busy))
     if not os.environ.get("PREFECT_API_URL"):
         from movavg.localserver import stop_orphaned_servers
 

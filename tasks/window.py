@@ -31,7 +31,7 @@ def window_one(member: dict[str, Any], out_dir: Path) -> WindowResult | Skipped:
     try:
         result = build_windows(normalized, config, out_dir)
     except UnusableSeries as reason:
-        logger.warning("series %r skipped: %s", normalized.series, reason)
+        logger.info("series %r skipped: %s", normalized.series, reason)  # counted in the run's line
         return Skipped(series=normalized.series, stage="window", reason=str(reason))
     logger.info("series %r: windows per split %s (lookback %d, horizon %d, MA %d)", normalized.series,
                 result.counts, config.lookback, config.horizon, config.ma_window)

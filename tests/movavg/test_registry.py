@@ -13,12 +13,15 @@ from movavg.lock import RunLockedError, run_lock
 from movavg.registry import (
     ChampionChangedError,
     champion_dir,
+    champion_problem,
     current_champion,
+    damaged_versions,
     history,
     list_versions,
     listing,
     next_version,
     promote,
+    repair_pointer,
     series_key,
     set_champion,
 )
@@ -107,3 +110,42 @@ def test_the_one_series_layout_is_read_as_that_series(tmp_path: Path) -> None:
     assert (entry["version"], entry["series"], entry["champion"]) == ("v1", "default", True)
     assert entry["metrics"]["mae"] > 0 and entry["metrics"]["train_windows"] is None  # not recorded then
     assert [h["version"] for h in history(art, "default")] == ["v1"]
+
+
+@pytest.mark.parametrize("garbage", [b"{\"version\": \"v2\", \"mod", b"\x00\xff garbage", b"[1, 2]", b"{\"version\": \"../x\"}"])
+def test_a_damaged_pointer_is_served_from_its_history_and_repaired(tmp_path: Path, garbage: bytes) -> None:
+    fake_version(tmp_path, "v1", {"a": 1.0, "b": 1.0})
+    fake_version(tmp_path, "v2", {"a": 0.5})
+    set_champion(tmp_path, "a", "v1", "published", None)
+    set_champion(tmp_path, "a", "v2", "published", "v1")
+    set_champion(tmp_path, "b", "v1", "published", None)
+    (champion_dir(tmp_path, "a") / "champion.json").write_bytes(garbage)
+    assert current_champion(tmp_path, "a").version == "v2"  # type: ignore[union-attr]
+    assert "serving v2, the newest in its history" in (champion_problem(tmp_path, "a") or "")
+    assert champion_problem(tmp_path, "b") is None and current_champion(tmp_path, "b").version == "v1"  # type: ignore[union-attr]
+    assert [(row["version"], row["series"], row["champion"]) for row in list_versions(tmp_path)] == [
+        ("v1", "a", False), ("v1", "b", True), ("v2", "a", True)]
+    assert repair_pointer(tmp_path, "a") and champion_problem(tmp_path, "a") is None
+    assert (champion_dir(tmp_path, "a") / "champion.json.damaged").read_bytes() == garbage  # kept for a look
+    set_champion(tmp_path, "a", "v1", "rolled back", "v2")  # the compare-and-swap works on the repaired pointer
+    assert [h["version"] for h in history(tmp_path, "a")] == ["v1", "v2", "v1"]
+
+
+def test_a_damaged_pointer_without_a_readable_history_means_no_champion(tmp_path: Path) -> None:
+    fake_version(tmp_path, "v1", {"a": 1.0})
+    set_champion(tmp_path, "a", "v1", "published", None)
+    (champion_dir(tmp_path, "a") / "champion.json").write_text("{")
+    (champion_dir(tmp_path, "a") / "history.jsonl").write_text("not json\n")
+    assert current_champion(tmp_path, "a") is None
+    assert "no usable champion" in (champion_problem(tmp_path, "a") or "")
+    set_champion(tmp_path, "a", "v1", "published again", None)  # the next publish replaces it
+    assert current_champion(tmp_path, "a").version == "v1" and champion_problem(tmp_path, "a") is None  # type: ignore[union-attr]
+
+
+def test_a_version_with_unreadable_records_is_left_out_and_named(tmp_path: Path) -> None:
+    fake_version(tmp_path, "v1", {"a": 1.0})
+    fake_version(tmp_path, "v2", {"b": 1.0})
+    (tmp_path / "models" / "v2" / "metrics.json").write_text('{"b": {"mae"')
+    assert [row["version"] for row in listing(tmp_path)] == ["v1"]
+    assert damaged_versions(tmp_path) == [f"v2 left out: {tmp_path / 'models' / 'v2' / 'metrics.json'} cannot be read "
+                                          "(JSONDecodeError)"]

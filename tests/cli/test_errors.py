@@ -1,0 +1,124 @@
+"""A user's mistake, or damaged state, ends with one line saying what to fix: never a traceback, never a folder
+created on the way, never another series' table lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner, Result
+
+from movavg.cli import app
+from movavg.config import IngestConfig
+from movavg.lock import run_lock
+from movavg.rawstore import ingest_files
+from movavg.registry import champion_dir, set_champion
+from movavg.samples import synthetic_series
+from tests.helpers import FIXTURES, write_csv
+
+runner = CliRunner()
+LEGACY_FEATURES = ["--set", 'ingest.feature_columns=["feature_1","feature_2"]']
+
+
+def one_line_failure(result: Result, *words: str, code: int = 1) -> None:
+    """The command exited `code` with one line on stderr naming `words`, and raised nothing."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("movavg: "), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def legacy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of artifacts published by an earlier version, and an input file for them."""
+    shutil.copytree(FIXTURES / "legacy_artifacts", art := tmp_path / "artifacts")
+    return art, FIXTURES / "legacy_input.csv"
+
+
+def test_a_file_where_a_folder_belongs_is_named(tmp_path: Path) -> None:
+    (afile := tmp_path / "afile").write_text("x")
+    (tmp_path / "data").mkdir()
+    one_line_failure(runner.invoke(app, ["run", "-d", str(afile)]), "is a file, not a folder")
+    one_line_failure(runner.invoke(app, ["ingest", "-d", str(afile)]), "is a file, not a folder")
+    one_line_failure(runner.invoke(app, ["status", "-d", str(afile)]), "is a file, not a folder")
+    one_line_failure(runner.invoke(app, ["run", "-d", str(tmp_path / "data"), "-a", str(afile)]),
+                     "--artifacts-dir", "is a file")
+    for command in (["models"], ["status", "-d", str(tmp_path / "data")], ["promote", "v1"]):
+        one_line_failure(runner.invoke(app, [*command, "-a", str(afile)]), "--artifacts-dir", "is a file")
+
+
+def test_an_unknown_demo_sample_creates_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--sample", "nope", "-d", str(tmp_path / "d"), "-a", str(tmp_path / "a")])
+    one_line_failure(result, "unknown sample 'nope'", "co2", code=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_predict_output_problems_end_in_one_line(tmp_path: Path) -> None:
+    art, source = legacy(tmp_path)
+    base = ["predict", "--input", str(source), "-a", str(art), *LEGACY_FEATURES]
+    one_line_failure(runner.invoke(app, [*base, "--out", str(tmp_path / "nowhere" / "f.csv")]), "does not exist")
+    one_line_failure(runner.invoke(app, [*base, "--out", str(tmp_path)]), "is a folder")
+    if Path("/dev/full").exists():
+        one_line_failure(runner.invoke(app, [*base, "--out", "/dev/full"]), "cannot write", "No space left")
+    written = runner.invoke(app, [*base, "--out", str(tmp_path / "ok.csv")])
+    assert written.exit_code == 0 and len(pd.read_csv(tmp_path / "ok.csv")) == 33
+
+
+@pytest.mark.slow
+def test_an_unloadable_champion_is_named_and_predict_fails_in_one_line(tmp_path: Path) -> None:
+    art, source = legacy(tmp_path)
+    (art / "models" / "v1" / "model.keras").write_bytes(b"PK\x03\x04 cut short")
+    result = runner.invoke(app, ["predict", "--input", str(source), "-a", str(art), *LEGACY_FEATURES])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "default: its champion v1 cannot be loaded" in result.stderr
+    assert "no series of" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_damaged_pointer_is_reported_and_the_other_series_listed(tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(pd.concat([synthetic_series(30, seed=1).assign(series_id=s) for s in ("a", "b")]), data / "incoming",
+              "ab.csv")
+    ingest_files(data, IngestConfig())
+    folder = art / "models" / "v1"
+    folder.mkdir(parents=True)
+    metrics = {"mae": 0.5, "rmse": 0.6, "baseline_mae": 0.7}
+    (folder / "metrics.json").write_text(json.dumps({"a": metrics, "b": metrics}))
+    (folder / "run.json").write_text(json.dumps({"model_key": "k", "created": "2026-01-01T00:00:00+00:00"}))
+    set_champion(art, "a", "v1", "published", None)
+    set_champion(art, "b", "v1", "published", None)
+    (champion_dir(art, "a") / "champion.json").write_text("{\"version\": ")
+    (champion_dir(art, "a") / "history.jsonl").unlink()
+    listed = runner.invoke(app, ["models", "--json", "-a", str(art)])
+    assert listed.exit_code == 0 and [(r["series"], r["champion"]) for r in json.loads(listed.stdout)] == [
+        ("a", False), ("b", True)]
+    status = runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)])
+    rows = {row["series"]: row for row in json.loads(status.stdout)}
+    assert status.exit_code == 0 and rows["a"]["champion"] is None and "no usable champion" in rows["a"]["problem"]
+    assert rows["b"]["champion"] == "v1" and rows["b"]["problem"] is None
+    table = runner.invoke(app, ["status", "-d", str(data), "-a", str(art)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "series 'a': champion pointer damaged" in table.stderr
+
+
+def test_control_characters_in_a_series_id_reach_the_terminal_as_text(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    hostile = "evil\x1b[2J\x1b[31m[bold]red"
+    write_csv(synthetic_series(30, seed=1).assign(series_id=hostile), data / "incoming", "x.csv")
+    ingest_files(data, IngestConfig())
+    result = runner.invoke(app, ["status", "-d", str(data), "-a", str(tmp_path / "a")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "\x1b" not in result.stdout
+    assert "evil\\x1b[2J\\x1b[31m[bold]red" in result.stdout  # shown whole, markup not parsed
+
+
+def test_a_held_lock_ends_a_run_in_one_line_before_prefect_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "incoming").mkdir(parents=True)
+    with run_lock([data], 0):
+        result = runner.invoke(app, ["run", "-d", str(data), "-a", str(tmp_path / "a")],
+                               env={**os.environ, "PREFECT_API_URL": ""})
+    one_line_failure(result, "another run holds the lock", f"pid {os.getpid()}")

@@ -1,0 +1,68 @@
+"""Damaged state and failing series in a real flow run: the other series are published, the run says what was
+wrong, and derived state is rebuilt rather than a reason to retrain or to lose anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.retrain import retrain
+from movavg.config import PipelineConfig
+from movavg.dataset import INDEX
+from movavg.publishing import RunIncomplete
+from movavg.registry import champion_dir, champion_problem, current_champion
+from movavg.samples import synthetic_series
+from tests.helpers import write_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+
+
+def two_series(rows: int) -> dict[str, pd.DataFrame]:
+    return {sid: synthetic_series(rows, seed=seed).assign(series_id=sid) for sid, seed in (("a", 1), ("b", 2))}
+
+
+def test_a_garbage_pointer_stops_only_its_series(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    full = two_series(500)
+    write_csv(pd.concat([frame[:400] for frame in full.values()]), data / "incoming", "day1.csv")
+    first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert {o.series: o.status for o in first.series} == {"a": "published", "b": "published"}
+    (champion_dir(art, "a") / "champion.json").write_bytes(b"\x00garbage{")
+    write_csv(full["b"][400:], data / "incoming", "day2-b.csv")
+    second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))  # raises if the run failed
+    outcomes = {o.series: o for o in second.series}
+    assert outcomes["b"].status in {"published", "kept"}
+    assert "champion pointer damaged" in outcomes["a"].message and "serving v1" in outcomes["a"].message
+    assert champion_problem(art, "a") is None and current_champion(art, "a").version == "v1"  # type: ignore[union-attr]
+    assert (champion_dir(art, "a") / "champion.json.damaged").read_bytes() == b"\x00garbage{"
+
+
+def test_one_series_failing_in_a_stage_names_it_and_the_others_publish(
+        tmp_path: Path, tiny_config: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasks.window
+
+    real = tasks.window.build_windows
+
+    def broken_for_b(series: object, *args: object, **kwargs: object) -> object:
+        if getattr(series, "series", None) == "b":
+            raise RuntimeError("disk says no for b")
+        return real(series, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tasks.window, "build_windows", broken_for_b)
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(pd.concat(two_series(400).values()), data / "incoming", "ab.csv")
+    with pytest.raises(RunIncomplete, match="b: window failed: RuntimeError: disk says no for b"):
+        retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert current_champion(art, "a") is not None and current_champion(art, "b") is None
+
+
+def test_a_lost_raw_index_retrains_nothing(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(pd.concat(two_series(400).values()), data / "incoming", "ab.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    (data / "raw" / INDEX).unlink()
+    again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    assert {o.series: o.status for o in again.series} == {"a": "unchanged", "b": "unchanged"}
+    assert (data / "raw" / INDEX).exists()
