@@ -1,12 +1,16 @@
-"""The flow on a real Dask cluster (a `LocalCluster` of 2 worker processes): every series published as with the
-default thread runner, with the same metrics, models built and saved inside the workers."""
+"""The flow on a real Dask cluster (a `LocalCluster` of 2 worker processes, built with the options `movavg` gives
+its own local clusters): every series published as with the default thread runner, with the same metrics, and
+the scheduler's task stream showing the stages ran in the workers, with TensorFlow's thread limits set there."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from distributed import Client, LocalCluster, get_task_stream
 
 from flows.retrain import retrain
 from flows.runners import task_runner_for
@@ -16,6 +20,28 @@ from tests.flows.test_many_series import SERIES, three_series
 from tests.helpers import write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.dask, pytest.mark.usefixtures("prefect_api")]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    """A local cluster started with the worker options of `task_runner_for` (processes, one thread each, the
+    worker environment), and a client on it."""
+    runner = task_runner_for(RunConfig(task_runner="dask", dask_workers=2))
+    with LocalCluster(**runner.cluster_kwargs) as local, Client(local) as client:  # type: ignore[attr-defined]
+        yield client
+
+
+def worker_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_local_workers_are_processes_with_one_thread_each_and_tensorflow_limited(cluster: Client) -> None:
+    workers = cluster.scheduler_info()["workers"]
+    assert len(workers) == 2 and {info["nthreads"] for info in workers.values()} == {1}
+    pids = cluster.run(os.getpid)
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    for name, value in (("TF_NUM_INTRAOP_THREADS", "1"), ("TF_NUM_INTEROP_THREADS", "2"), ("OMP_NUM_THREADS", "1")):
+        assert set(cluster.run(worker_env, name).values()) == {value}, name
 
 
 def outcome(root: Path, config: PipelineConfig, runner: RunConfig) -> dict[str, dict[str, float]]:
@@ -33,9 +59,14 @@ def outcome(root: Path, config: PipelineConfig, runner: RunConfig) -> dict[str, 
     return found
 
 
-def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path, tiny_config: PipelineConfig,
+                                                                  cluster: Client) -> None:
     threads = outcome(tmp_path / "threads", tiny_config, RunConfig())
-    dask = outcome(tmp_path / "dask", tiny_config, RunConfig(task_runner="dask", dask_workers=2))
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    with get_task_stream(cluster) as stream:
+        dask = outcome(tmp_path / "dask", tiny_config, RunConfig(task_runner="dask", dask_address=address))
+    ran_on = {task["worker"] for task in stream.data}
+    assert len(stream.data) >= 4 * len(SERIES) and ran_on <= set(cluster.scheduler_info()["workers"]), ran_on
     assert dask.keys() == threads.keys()
     for name in SERIES:  # seeded per series: the same weights wherever a series trains
         assert dask[name] == threads[name], name
@@ -43,13 +74,17 @@ def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path
     assert len(bundles) == 3  # each saved by the worker that trained it
 
 
-def test_a_deployment_parameter_moves_a_thread_run_onto_dask(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+def test_a_deployment_parameter_moves_a_thread_run_onto_dask(tmp_path: Path, tiny_config: PipelineConfig,
+                                                           cluster: Client) -> None:
     """The flow started on threads (as a served deployment is) reruns itself as a subflow on Dask when its
-    config asks for Dask."""
+    config asks for Dask: the cluster's task stream shows the stages."""
     write_csv(three_series(400), tmp_path / "data" / "incoming", "day1.csv")
-    config = tiny_config.model_copy(update={"run": RunConfig(task_runner="dask", dask_workers=1)})
-    state = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"),
-                    return_state=True)
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    config = tiny_config.model_copy(update={"run": RunConfig(task_runner="dask", dask_address=address)})
+    with get_task_stream(cluster) as stream:
+        state = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"),
+                        return_state=True)
     summary = state.result()
     assert summary.counts() == {"published": 3}
+    assert len(stream.data) >= 4 * len(SERIES)  # ingest and publish run in the flow; the series' stages on Dask
     assert json.loads((tmp_path / "artifacts" / "runs" / "last.json").read_text())["message"] == summary.message

@@ -68,3 +68,16 @@ def test_a_100_series_dask_run_against_a_server_on_postgresql(postgres: str, tmp
         total = api(base, "/task_runs/count", {})
         completed = api(base, "/task_runs/count", {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
         assert total == completed >= 4 * SERIES + 2  # with ingest and publish
+        assert in_postgres(postgres, "select count(*) from task_run") == total  # the server's tables are there
+        assert in_postgres(postgres, "select count(*) from flow_run") >= 1
+        assert not list(home.rglob("*.db"))  # and no SQLite database was made instead
+
+
+def in_postgres(url: str, query: str) -> int:
+    """One number from `query`, asked of the test cluster with Debian's psql."""
+    address = url.split("@", 1)[1]
+    host_port, database = address.split("/", 1)
+    host, port = host_port.split(":")
+    done = subprocess.run(as_postgres(str(PG_BIN / "psql"), "-h", host, "-p", port, "-U", "postgres", "-d", database,
+                                      "-tAc", query), check=True, capture_output=True, text=True)
+    return int(done.stdout.strip())

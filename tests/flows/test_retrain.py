@@ -186,10 +186,11 @@ def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: Pi
 @pytest.mark.usefixtures("prefect_api")
 def test_diverging_training_is_never_published(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     write_csv(synthetic_series(500, seed=13), tmp_path / "data" / "incoming", "a.csv")
-    config = build_config("default", None, [*TINY, "train.learning_rate=1e12",
+    config = build_config("default", None, [*TINY, "train.learning_rate=1e12", "train.epochs=6",
                                             'train.layers=[{"units": 8, "activation": "relu"}]'])
     summary = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
     assert summary.status == "kept" and "not finite" in summary.message
+    assert summary.metrics["epochs_run"] == 1  # stopped by its first non-finite epoch, not run to the end
     assert current_champion(tmp_path / "artifacts", "default") is None
     assert not (tmp_path / "artifacts" / "models").exists()
 

@@ -37,3 +37,25 @@ def test_wait_for_lock_then_run(tmp_path: Path) -> None:
             with run_lock([tmp_path], wait_seconds=1.0):
                 pass
     assert time.monotonic() - started >= 1.0
+
+
+def test_a_waiter_gets_the_lock_as_soon_as_it_is_released(tmp_path: Path) -> None:
+    import threading
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with run_lock([tmp_path]):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    threading.Timer(0.5, release.set).start()
+    started = time.monotonic()
+    with run_lock([tmp_path], wait_seconds=60):  # would raise at the deadline if it never retried
+        waited = time.monotonic() - started
+        assert json.loads((tmp_path / ".movavg.lock").read_text())["pid"] == os.getpid()
+    holder.join()
+    assert waited < 30  # it took the lock once free, long before its 60 s deadline

@@ -200,12 +200,14 @@ def test_huge_file_is_parsed_in_chunks_and_loses_nothing(tmp_path: Path) -> None
                           "value": [str(float(i)) for i in range(5000)]})
     frame.loc[4321, "value"] = "oops"
     path = write_csv(frame, tmp_path / "incoming", "huge.csv")
-    config = IngestConfig(max_file_bytes=path.stat().st_size // 10, chunk_rows=500)
+    config = IngestConfig(max_file_bytes=path.stat().st_size // 10, chunk_rows=500, compact_after_parts=50)
     report = ingest_files(tmp_path, config).files[0]
     assert (report["outcome"], report["rows_in"], report["rows_ingested"], report["rows_quarantined"]) == (
         "partial", 5000, 4999, 1)
-    assert len(read_raw(tmp_path / "raw")) == 4999  # a part per chunk, compacted past ingest.compact_after_parts
-    assert len(raw_parts(tmp_path / "raw")) <= IngestConfig().compact_after_parts
+    assert len(read_raw(tmp_path / "raw")) == 4999
+    parts = raw_parts(tmp_path / "raw")  # one part per chunk read: the file was never loaded whole
+    assert len(parts) == 10 and [len(pd.read_parquet(part)) for part in parts] == [500] * 8 + [499, 500]
+    assert sorted(part.stem.rsplit("-", 1)[-1] for part in parts[1:]) == sorted(map(str, range(1, 10)))
     record = json.loads((tmp_path / "quarantine" / "huge.csv.reason.json").read_text())
     assert record["problems"][0]["row"] == 4322
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +150,35 @@ def test_a_version_with_unreadable_records_is_left_out_and_named(tmp_path: Path)
     assert [row["version"] for row in listing(tmp_path)] == ["v1"]
     assert damaged_versions(tmp_path) == [f"v2 left out: {tmp_path / 'models' / 'v2' / 'metrics.json'} cannot be read "
                                           "(JSONDecodeError)"]
+
+
+def _switch(root: str, version: str, start: Any, results: Any) -> None:
+    start.wait()
+    try:
+        set_champion(Path(root), "a", version, f"racing to {version}", "v1")
+        results.put(version)
+    except ChampionChangedError:
+        results.put("lost")
+
+
+@pytest.mark.parametrize("round_", range(4))  # a race: repeated, so a missing lock cannot slip through
+def test_concurrent_switches_of_one_pointer_have_exactly_one_winner(tmp_path: Path, round_: int) -> None:
+    import multiprocessing
+
+    contenders = [f"v{n}" for n in range(2, 12)]
+    fake_version(tmp_path, "v1", {"a": 1.0})
+    for version in contenders:
+        fake_version(tmp_path, version, {"a": 0.5})
+    set_champion(tmp_path, "a", "v1", "published", None)
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(len(contenders)), context.Queue()
+    workers = [context.Process(target=_switch, args=(str(tmp_path), version, start, results)) for version in contenders]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    outcomes = [results.get(timeout=5) for _ in contenders]
+    winners = [outcome for outcome in outcomes if outcome != "lost"]
+    assert len(winners) == 1, outcomes
+    assert current_champion(tmp_path, "a").version == winners[0]  # type: ignore[union-attr]
+    assert [(h["version"], h["previous"]) for h in history(tmp_path, "a")] == [("v1", None), (winners[0], "v1")]
