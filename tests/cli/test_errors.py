@@ -122,3 +122,45 @@ def test_a_held_lock_ends_a_run_in_one_line_before_prefect_starts(tmp_path: Path
         result = runner.invoke(app, ["run", "-d", str(data), "-a", str(tmp_path / "a")],
                                env={**os.environ, "PREFECT_API_URL": ""})
     one_line_failure(result, "another run holds the lock", f"pid {os.getpid()}")
+
+
+def ephemeral_servers(home: Path) -> list[int]:
+    """Pids of the local Prefect API servers started for runs with this PREFECT_HOME."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"prefect.server.api.server:create_app" in (proc / "cmdline").read_bytes() and (
+                    f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes()):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_the_server_of_a_killed_run_is_stopped_by_the_next_run(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import movavg_command, tiny_args
+
+    home, data = tmp_path / "home", tmp_path / "data"
+    write_csv(synthetic_series(400, seed=1), data / "incoming", "a.csv")
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"} | {"PREFECT_HOME": str(home)}
+    run = subprocess.Popen(movavg_command("run", "-d", str(data), "-a", str(tmp_path / "art"), *tiny_args()), env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ephemeral_servers(home) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.5)
+    [server] = ephemeral_servers(home)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    time.sleep(1)
+    assert ephemeral_servers(home) == [server]  # Prefect's server outlived the killed run
+    (empty := tmp_path / "empty" / "incoming").mkdir(parents=True)
+    again = subprocess.run(movavg_command("run", "-d", str(empty.parent), "-a", str(tmp_path / "art2")), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert "stopped 1 local Prefect API server(s) left running by a killed run" in again.stderr, again.stderr
+    time.sleep(1)
+    assert server not in ephemeral_servers(home) and ephemeral_servers(home) == []

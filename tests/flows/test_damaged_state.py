@@ -3,10 +3,13 @@ wrong, and derived state is rebuilt rather than a reason to retrain or to lose a
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
 
 from flows.retrain import retrain
 from movavg.config import PipelineConfig
@@ -61,7 +64,15 @@ def test_one_series_failing_in_a_stage_names_it_and_the_others_publish(
 def test_a_lost_raw_index_retrains_nothing(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(pd.concat(two_series(400).values()), data / "incoming", "ab.csv")
+    started = time.time()
     retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    records = [path for path in Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()).iterdir()
+               if path.is_file() and path.stat().st_mtime >= started - 1]
+    assert len(records) >= 8  # normalize, window, train and evaluate: a task-level and per-series records
+    for path in records:  # cached results are small JSON, never pickles
+        record = json.loads(path.read_bytes())
+        assert record["metadata"]["serializer"]["type"] == "json", path
+        assert json.loads(record["result"]) is not None
     (data / "raw" / INDEX).unlink()
     again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert {o.series: o.status for o in again.series} == {"a": "unchanged", "b": "unchanged"}

@@ -31,3 +31,20 @@ def test_served_deployments_follow_the_same_specs(tmp_path: Path) -> None:
         assert bool(deployment.triggers) == spec.on_data and bool(deployment.schedules) != spec.on_data
     trigger = served[1].triggers[0]
     assert trigger.match.model_dump()["prefect.resource.id"] == data_resource_id(tmp_path / "data")
+
+
+def test_a_cron_schedule_replaces_the_interval(tmp_path: Path) -> None:
+    scheduled, on_data = build_deployments(PipelineConfig(), tmp_path / "data", tmp_path / "artifacts", None,
+                                           "15 */2 * * *")
+    [schedule] = scheduled.schedules
+    assert schedule.schedule.cron == "15 */2 * * *" and not hasattr(schedule.schedule, "interval")
+    assert not on_data.schedules
+
+
+def test_serve_refuses_both_an_interval_and_a_cron() -> None:
+    from typer.testing import CliRunner
+
+    from movavg.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--interval", "60", "--cron", "0 * * * *"])
+    assert result.exit_code == 2 and "choose --interval or --cron, not both" in result.stderr
