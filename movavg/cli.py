@@ -196,11 +196,15 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
-    from movavg.registry import damaged_versions, listing, registry_rows
+    from movavg.registry import champion_problem, damaged_versions, listing, registry_rows
+    from movavg.registry import list_versions as listing_rows
 
     require_artifacts_dir(artifacts_dir)
     for problem in damaged_versions(artifacts_dir):
         err.print(f"movavg: {cell(problem)}", highlight=False, soft_wrap=True)
+    for name in sorted({row["series"] for row in listing_rows(artifacts_dir, series)}):
+        if problem := champion_problem(artifacts_dir, name):
+            err.print(f"movavg: series {cell(repr(name))}: {cell(problem)}", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(listing(artifacts_dir, series), indent=2) + "\n")
         return

@@ -179,12 +179,21 @@ def _write_series_files(folder: Path, candidate: Candidate, version: str, config
                                          upper=predictions[baseline] + interval.upper_factor * scale)
     predictions.to_parquet(folder / "predictions.parquet", index=False)
     if config.plot:
-        try:
-            plot_forecast(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
-                          baseline_champion=baseline)
-        except Exception as error:  # a plot is a picture of the result, never a reason to lose it
-            (folder / PLOT_FILE).unlink(missing_ok=True)
-            log.warning("series %r: plot skipped (%s: %s)", evaluation.series, type(error).__name__, error)
+        plot_or_skip(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
+                     baseline)
+
+
+def plot_or_skip(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path,
+                 baseline: str | None) -> bool:
+    """Draw the series' test-slice plot at `path`; one that cannot be drawn is skipped with a warning (a plot is
+    a picture of the result, never a reason to lose it). Returns whether it was drawn."""
+    try:
+        plot_forecast(predictions, series, version, unit, path, baseline_champion=baseline)
+    except Exception as error:
+        path.unlink(missing_ok=True)
+        log.warning("series %r: plot skipped (%s: %s)", series, type(error).__name__, error)
+        return False
+    return True
 
 
 def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:
@@ -324,6 +333,10 @@ def publish_run(
                                        problems[series]))
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
+    if damaged := sorted(name for name, problem in problems.items() if problem):
+        shown = ", ".join(damaged[:3]) + (f", +{len(damaged) - 3} more" if len(damaged) > 3 else "")
+        if len(outcomes) > 1:
+            summary.message += f"; damaged champion state of {len(damaged)} series ({shown}): see `movavg status`"
     try:
         table = metrics_table(candidates, outcomes, skipped)
         plots = {o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE

@@ -211,3 +211,24 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     assert short.returncode == 1 and "Traceback" not in output and "Retry" not in output, output
     last = output.strip().splitlines()[-1]
     assert last.startswith("movavg: run incomplete: no series could be modelled: default: too short"), output
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_many_skipped_series_are_counted_not_listed_on_the_terminal(prefect_server: str, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.helpers import client_env, movavg_command
+
+    env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items()
+           if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}}
+    tiny = [synthetic_series(12, seed=i).assign(series_id=f"tiny{i:03d}") for i in range(60)]
+    write_csv(pd.concat([synthetic_series(400, seed=2).assign(series_id="long"), *tiny]), tmp_path / "data" / "incoming",
+              "many.csv")
+    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
+                                         *tiny_args()), env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert output.count("tiny0") == 5, output  # the first five named in the summary: no line per skipped series
+    assert "1 series: 1 published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, " \
+        "tiny003: too short, tiny004: too short, +55 more)" in output, output

@@ -97,6 +97,7 @@ def test_a_damaged_pointer_is_reported_and_the_other_series_listed(tmp_path: Pat
     listed = runner.invoke(app, ["models", "--json", "-a", str(art)])
     assert listed.exit_code == 0 and [(r["series"], r["champion"]) for r in json.loads(listed.stdout)] == [
         ("a", False), ("b", True)]
+    assert "series 'a': champion pointer damaged" in listed.stderr and "'b'" not in listed.stderr
     status = runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)])
     rows = {row["series"]: row for row in json.loads(status.stdout)}
     assert status.exit_code == 0 and rows["a"]["champion"] is None and "no usable champion" in rows["a"]["problem"]

@@ -36,6 +36,7 @@ def test_a_garbage_pointer_stops_only_its_series(tmp_path: Path, tiny_config: Pi
     write_csv(full["b"][400:], data / "incoming", "day2-b.csv")
     second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))  # raises if the run failed
     outcomes = {o.series: o for o in second.series}
+    assert second.message.endswith("damaged champion state of 1 series (a): see `movavg status`")
     assert outcomes["b"].status in {"published", "kept"}
     assert "champion pointer damaged" in outcomes["a"].message and "serving v1" in outcomes["a"].message
     assert champion_problem(art, "a") is None and current_champion(art, "a").version == "v1"  # type: ignore[union-attr]
