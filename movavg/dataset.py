@@ -134,9 +134,9 @@ def load_index(raw_dir: Path) -> StoreIndex:
         index = read_committed_index(raw_dir)
     except ValueError as problem:
         log.warning("%s; reading the store from its parts", problem)
-        return rebuild_index(raw_dir, move_damaged=False)[0]
+        return rebuild_index(raw_dir, repair=False)[0]
     if index is None:
-        return rebuild_index(raw_dir, move_damaged=False)[0] if stored_parts(raw_dir) else StoreIndex()
+        return rebuild_index(raw_dir, repair=False)[0] if stored_parts(raw_dir) else StoreIndex()
     return index
 
 
@@ -465,17 +465,19 @@ def open_store(raw_dir: Path) -> tuple[StoreIndex, list[str]]:
         notes.append(f"{raw_dir / INDEX} did not list the part files on disk: rebuilt from the parts")
     elif not notes:
         notes.append(f"{raw_dir / INDEX} is missing: rebuilt from the parts")
-    index, problems = rebuild_index(raw_dir, move_damaged=True)
+    index, problems = rebuild_index(raw_dir, repair=True)
     commit_index(raw_dir, index)
     for note in notes + problems:
         log.warning("%s", note)
     return index, notes + problems
 
 
-def rebuild_index(raw_dir: Path, move_damaged: bool) -> tuple[StoreIndex, list[str]]:
+def rebuild_index(raw_dir: Path, repair: bool) -> tuple[StoreIndex, list[str]]:
     """The index the parts on disk describe: each series' parts in ingest order, its distinct new timestamps
     replayed, its fingerprint and the recent file digests from the parts' footers. A part that cannot be read
-    is left out (and, with `move_damaged`, moved to `raw/_damaged/`). Returns the index and what was wrong."""
+    is left out, and so is a compaction's source beside its (readable) result, which holds its rows. With
+    `repair` (a writer, under the run lock) the unreadable parts move to `raw/_damaged/` and the superseded
+    sources are deleted. Returns the index and what was wrong."""
     index, problems, digests = StoreIndex(), [], []
     by_series: dict[str, list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]]] = {}
     for series, name in sorted(stored_parts(raw_dir)):
@@ -486,8 +488,8 @@ def rebuild_index(raw_dir: Path, move_damaged: bool) -> tuple[StoreIndex, list[s
             times = times.cast(pa.timestamp("ns", "UTC")).to_numpy().astype("int64")
         except Exception as error:  # a damaged file must not hide the other parts
             problems.append(f"part {series!r}/{name} cannot be read ({type(error).__name__}); left out"
-                            + (f", moved to {DAMAGED}/" if move_damaged else ""))
-            if move_damaged:
+                            + (f", moved to {DAMAGED}/" if repair else ""))
+            if repair:
                 (raw_dir / DAMAGED / partition_name(series)).mkdir(parents=True, exist_ok=True)
                 path.replace(raw_dir / DAMAGED / partition_name(series) / name)
             continue
@@ -495,21 +497,33 @@ def rebuild_index(raw_dir: Path, move_damaged: bool) -> tuple[StoreIndex, list[s
         assert match is not None
         by_series.setdefault(series, []).append(((int(match[1]), int(match[4] or 0)), name, record, times))
     for series, parts in by_series.items():
-        entry, seen = SeriesEntry(), np.array([], dtype="int64")
         superseded = {source for _, _, record, _ in parts for source in record.get("merged_from", [])}
-        for (seq, _), name, record, times in sorted(parts, key=lambda part: part[0]):
-            if name in superseded:  # a compaction's source beside its result (the result holds its rows)
-                continue
-            unique = np.unique(times)
-            new = int((~np.isin(unique, seen)).sum())
-            seen = np.union1d(seen, unique)
-            entry.parts.append(PartInfo(name=name, seq=seq, rows=len(times), new_rows=new,
-                                        first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
-                                        last=pd.Timestamp(int(times.max()), tz="UTC").isoformat()))
-            entry.fingerprint = record.get("fingerprint") or next_fingerprint(entry.fingerprint, seq, name)
-            digests += [(seq, digest) for digest in record.get("digests", [])]
-            index.next_seq = max(index.next_seq, seq + 1)
+        kept = sorted((part for part in parts if part[1] not in superseded), key=lambda part: part[0])
+        entry = _replay(kept, digests)
         if entry.parts:
             index.series[series] = entry
+            index.next_seq = max(index.next_seq, *(part.seq + 1 for part in entry.parts))
+        for name in sorted(superseded & {part[1] for part in parts}):
+            problems.append(f"part {series!r}/{name} was merged into a later part; " +
+                            ("deleted" if repair else "left out"))
+            if repair:
+                part_path(raw_dir, series, name).unlink(missing_ok=True)
     index.recent_files = list(dict.fromkeys(digest for _, digest in sorted(digests)))[-RECENT_FILES:]
     return index, problems
+
+
+def _replay(parts: list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]],
+            digests: list[tuple[int, str]]) -> SeriesEntry:
+    """One series' index entry from its parts in ingest order (each with its footer record and timestamps as
+    int64 ns); the file digests found are appended to `digests` as (seq, digest)."""
+    entry, seen = SeriesEntry(), np.array([], dtype="int64")
+    for (seq, _), name, record, times in parts:
+        unique = np.unique(times)
+        new = int((~np.isin(unique, seen)).sum())
+        seen = np.union1d(seen, unique)
+        entry.parts.append(PartInfo(name=name, seq=seq, rows=len(times), new_rows=new,
+                                    first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
+                                    last=pd.Timestamp(int(times.max()), tz="UTC").isoformat()))
+        entry.fingerprint = record.get("fingerprint") or next_fingerprint(entry.fingerprint, seq, name)
+        digests += [(seq, digest) for digest in record.get("digests", [])]
+    return entry

@@ -148,3 +148,18 @@ def test_a_crash_before_the_index_commit_leaves_the_file_to_ingest_again(tmp_pat
     result = ingest_files(tmp_path, CONFIG)
     assert any("uncommitted part" in warning for warning in result.warnings)
     assert result.new_files == ["b.csv"] and len(read_raw(raw)) == 40 == pyarrow_rows(raw) == result.total_rows
+
+
+def test_a_compactions_sources_left_beside_it_without_a_journal_are_superseded(tmp_path: Path) -> None:
+    series = synthetic_series(450, seed=4)
+    for day in range(4):
+        write_csv(series[day * 90 : (day + 1) * 90], tmp_path / "incoming", f"day{day}.csv")
+        ingest_files(tmp_path, IngestConfig(outlier_mads=None, compact_after_parts=4))
+    raw = tmp_path / "raw"
+    write_csv(series[360:], tmp_path / "incoming", "day4.csv")
+    assert ingest_in_subprocess(tmp_path, "compact:before-delete", compact_after_parts=4) == -9
+    (raw / JOURNAL).unlink()  # the journal lost too (a restore that missed it)
+    assert len(read_raw(raw)) == 450 and pyarrow_rows(raw) > 450  # the merged part and its sources both there
+    result = ingest_files(tmp_path, CONFIG)
+    assert any("merged into a later part; deleted" in warning for warning in result.warnings)
+    assert pyarrow_rows(raw) == 450 == len(read_raw(raw)) and not ingest_files(tmp_path, CONFIG).warnings
