@@ -22,7 +22,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
-from flows.retrain import retrain
+from flows.retrain import RUN_TAG, retrain
 from flows.runners import task_runner_for
 from movavg.config import PipelineConfig
 
@@ -67,7 +67,7 @@ def build_deployments(
     trigger = DeploymentEventTrigger(expect={DATA_ARRIVED}, match={"prefect.resource.id": data_resource_id(data_dir)})
     flow = retrain.with_options(task_runner=task_runner_for(config.run))
     return [flow.to_deployment(
-        name=spec.name, description=spec.description, parameters=parameters,
+        name=spec.name, description=spec.description, parameters=parameters, tags=[RUN_TAG, spec.name],
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
         **({"triggers": [trigger]} if spec.on_data else {"interval": interval, "cron": cron}),
     ) for spec in DEPLOYMENTS]
@@ -79,6 +79,7 @@ def prefect_yaml() -> dict[str, Any]:
     deployments = []
     for spec in DEPLOYMENTS:
         entry: dict[str, Any] = {"name": spec.name, "description": spec.description, "entrypoint": ENTRYPOINT,
+                                 "tags": [RUN_TAG, spec.name],
                                  "work_pool": {"name": WORK_POOL}, "parameters": dict(parameters),
                                  "concurrency_limit": {"limit": 1, "collision_strategy": spec.collision.value}}
         if spec.on_data:

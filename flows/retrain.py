@@ -11,11 +11,13 @@ one (a deployment whose parameters ask for Dask) runs itself again as a subflow 
 from __future__ import annotations
 
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import State, flow, unmapped
 from prefect.context import FlowRunContext
-from prefect.states import Failed
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
 
 from flows.fanout import batches, gather, model_groups, per_series, series_per_task
 from flows.runners import runs_on, task_runner_for
@@ -34,7 +36,16 @@ from tasks.train import train
 from tasks.window import window
 
 
-@flow(name="movavg-retrain", description="Retrain the moving-average LSTMs on new data and publish the better ones.")
+RUN_TAG = "movavg"  # every flow run of the project carries it (CLI runs and both deployments)
+
+
+def run_name() -> str:
+    """A flow run's name: what it works on and when, e.g. `data-20261201-094512`."""
+    return f"{Path(str(flow_run.parameters.get('data_dir', 'data'))).resolve().name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@flow(name="movavg-retrain", flow_run_name=run_name,
+      description="Retrain the moving-average LSTMs on new data and publish the better ones.")
 def retrain(
     config: PipelineConfig = PipelineConfig(),
     data_dir: str = "data",
@@ -52,7 +63,7 @@ def retrain(
     if not runs_on(FlowRunContext.get().task_runner, config.run):  # e.g. a deployment whose parameters ask for Dask
         state = retrain.with_options(task_runner=task_runner_for(config.run))(
             config, data_dir, artifacts_dir, lock_wait_seconds, return_state=True)
-        return state.result() if state.is_completed() else incomplete(state.message or "the subflow failed")
+        return completed(state.result()) if state.is_completed() else incomplete(state.message or "the subflow failed")
     if not Path(data_dir).is_dir():
         return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
                           "folder inside for your CSV or Parquet files")
@@ -112,7 +123,14 @@ def retrain(
                           config.publish)
         if problem := run_problem(candidates, skipped):
             return incomplete(problem)
-        return summary
+        return completed(summary)
+
+
+def completed(summary: RunSummary) -> State:
+    """The run's final state: Completed, its message the run's one line; named "Completed with skips" when a
+    series could not be modelled (the run still did all it could)."""
+    skipped = any(outcome.status == "skipped" for outcome in summary.series)
+    return Completed(message=summary.message, data=summary, name="Completed with skips" if skipped else "Completed")
 
 
 def incomplete(problem: str) -> State:

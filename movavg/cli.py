@@ -115,13 +115,16 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
             config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)):
         console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
         return
-    from flows.retrain import retrain
+    from flows.retrain import RUN_TAG, retrain
     from flows.runners import task_runner_for
     from movavg.publishing import RunIncomplete
 
+    from prefect import tags
+
     try:
-        summary = retrain.with_options(task_runner=task_runner_for(config.run))(
-            config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
+        with tags(RUN_TAG):
+            summary = retrain.with_options(task_runner=task_runner_for(config.run))(
+                config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
     except RunIncomplete as error:  # what could be published was; the report names every series
         fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback

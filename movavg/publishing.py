@@ -17,6 +17,7 @@ from movavg.bundle import BUNDLE_FILE, MODEL_FILE, BundleSpec, bundle_intact, lo
 from movavg.config import PublishConfig
 from movavg.forecast import forecast_frame, with_interval
 from movavg.registry import (
+    DamagedState,
     champion_problem,
     current_champion,
     metrics_of,
@@ -76,7 +77,6 @@ def metrics_record(candidate: Candidate, baseline: bool = False) -> dict[str, An
         "baseline_mae": evaluation.baseline_mae,
         "best_baseline": evaluation.best_baseline,
         "model": served.model_dump(),
-        "lstm": evaluation.model.model_dump(),
         "baseline_last": evaluation.baseline_last.model_dump(),
         "baseline_ma": evaluation.baseline_ma.model_dump(),
         "baselines": {name: scores.model_dump() for name, scores in evaluation.baselines.items()},
@@ -89,6 +89,10 @@ def metrics_record(candidate: Candidate, baseline: bool = False) -> dict[str, An
         "train_seconds": 0.0 if baseline else trained.train_seconds,
         "train_windows": 0 if baseline else trained.train_windows,
         "warm_start": False if baseline else trained.warm_start,
+        # the LSTM trained this run, also when the naive forecast above serves instead of it
+        "lstm": {**evaluation.model.model_dump(), "epochs_run": trained.epochs_run,
+                 "train_seconds": trained.train_seconds, "train_windows": trained.train_windows,
+                 "warm_start": trained.warm_start},
     }
 
 
@@ -249,8 +253,9 @@ def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
 
 
 def series_outcome(candidate: Candidate, published: str | None, champion: str | None, new_rows: int,
-                   forecast: str | None, problem: str | None = None) -> SeriesOutcome:
-    """One series' status and one-line message (with what was wrong with its champion state, if anything)."""
+                   forecast: str | None, problem: str | None = None, served_by: str = "") -> SeriesOutcome:
+    """One series' status and one-line message (with what was wrong with its champion state, if anything);
+    `served_by` is the kind of its champion after the run ("lstm" or "baseline:<name>")."""
     evaluation = candidate.evaluation
     if published:
         status, message = "published", f"{evaluation.reason}; champion is now {published}"
@@ -262,10 +267,20 @@ def series_outcome(candidate: Candidate, published: str | None, champion: str | 
         status, message = "kept", f"{evaluation.reason}; champion {champion or 'none'} unchanged"
     if problem:
         message += f" ({problem})"
-    return SeriesOutcome(series=evaluation.series, status=status, message=message,
+    return SeriesOutcome(series=evaluation.series, status=status, message=message, served_by=served_by,
                          champion_version=published or champion, published_version=published,
-                         metrics=metrics_record(candidate, baseline=evaluation.winner == "baseline" and bool(published)),
+                         metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")),
                          forecast_path=forecast)
+
+
+def served_kind(champion: ChampionRef | None) -> str:
+    """What a champion is: "lstm" or "baseline:<name>" ("" without one, or when its records cannot be read)."""
+    if champion is None:
+        return ""
+    try:
+        return str(metrics_of(Path(champion.path))[champion.series].get("kind", "lstm"))
+    except (DamagedState, KeyError, TypeError):
+        return ""
 
 
 def summarize(outcomes: list[SeriesOutcome], skipped: list[Skipped], new_rows: int) -> RunSummary:
@@ -330,7 +345,7 @@ def publish_run(
         champion = current_champion(artifacts_dir, series)
         outcomes.append(series_outcome(candidate, published.get(series), champion.version if champion else None,
                                        ingested.new_rows, forecast["forecast_path"].iloc[0] if forecast is not None else None,
-                                       problems[series]))
+                                       problems[series], served_kind(champion)))
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
     if damaged := sorted(name for name, problem in problems.items() if problem):

@@ -87,18 +87,26 @@ def no_new_data(champion: str | None) -> str:
     return f"no new data; champion {champion} unchanged"
 
 
+OUTCOME_WORDS = (("model published", "published", False), ("naive serving", "published", True), ("kept", "kept", None),
+                 ("unchanged", "unchanged", None))
+
+
 def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
-    """`4 series: 3 published, 1 kept, 1 skipped (FB: too short)`: modelled series, then what happened."""
+    """`6 series: 1 model published, 2 naive serving, 1 kept, 2 skipped (FB: too short, GE: too short)`: every
+    series counted once, by what happened to it (a naive forecast newly published is "naive serving")."""
     modelled = [o for o in outcomes if o.status not in {"skipped", "failed"}]
-    counts = [f"{sum(o.status == status for o in modelled)} {status}" for status in ("published", "kept", "unchanged")
-              if any(o.status == status for o in modelled)]
+    counts = []
+    for word, status, naive in OUTCOME_WORDS:
+        count = sum(o.status == status and (naive is None or o.served_by.startswith("baseline") == naive)
+                    for o in modelled)
+        counts += [f"{count} {word.replace('model', 'models') if count > 1 else word}"] if count else []
     for failed, word in ((False, "skipped"), (True, "failed")):
         these = [s for s in skipped if s.failed == failed]
         if these:
             shown = ", ".join(f"{s.series}: {s.short_reason}" for s in these[:SHOWN_IN_SUMMARY])
             more = f", +{len(these) - SHOWN_IN_SUMMARY} more" if len(these) > SHOWN_IN_SUMMARY else ""
             counts.append(f"{len(these)} {word} ({shown}{more})")
-    return f"{len(modelled)} series: {', '.join(counts) or 'nothing to do'}"
+    return f"{len(modelled) + len(skipped)} series: {', '.join(counts) or 'nothing to do'}"
 
 
 def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> list[dict[str, Any]]:
@@ -119,7 +127,7 @@ def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], sk
                      "interval_width": _round(interval.width) if interval else None,
                      "backtest": backtest_line(evaluation.backtest),
                      "test_windows": evaluation.test_windows, "train_seconds": candidate.trained.train_seconds,
-                     "served_by": outcome.metrics.get("kind", "lstm"),
+                     "served_by": outcome.served_by,
                      "outcome": outcome.status, "champion": outcome.champion_version or "", "why": evaluation.reason})
     for skip in skipped:
         rows.append({"series": skip.series, "model_mae": None, "last_value_mae": None, "current_ma_mae": None,

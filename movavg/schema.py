@@ -258,6 +258,7 @@ class SeriesOutcome(BaseModel):
     series: str
     status: str  # "published" | "kept" | "unchanged" | "skipped" | "failed"
     message: str
+    served_by: str = ""  # what serves the series after the run: "lstm" or "baseline:<name>"; "" without a champion
     champion_version: str | None = None
     published_version: str | None = None
     metrics: dict[str, Any] = {}

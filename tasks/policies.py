@@ -21,7 +21,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
-from prefect.transactions import transaction
+from prefect.transactions import get_transaction, transaction
 
 from movavg.cache import batch_complete, is_complete, stage_dir, stage_key, write_members
 from movavg.schema import Skipped
@@ -66,6 +66,7 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
     each cached on its own key (without the parameters named in `unkeyed`); a member that fails becomes a failed
     `Skipped` and the others go on (a transient I/O error is raised instead, so the task is retried)."""
     module, store = library_function.__module__, TaskRunContext.get().result_store
+    task_key = task_cache_key(stage, module, unkeyed)
     results, complete = [], []
     for label, parameters in members:
         key = stage_key(stage, module, {"cache_dir": cache_dir, **keyed(parameters, unkeyed)})
@@ -77,8 +78,16 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
                 txn.stage(result)
         results.append(result)
         complete += [key] if is_complete(output) else []
-    _list_members(cache_dir, stage, module, complete, unkeyed)
+    _list_members(cache_dir, stage, task_key, complete)
     return results
+
+
+def task_cache_key(stage: str, module: str, unkeyed: Sequence[str]) -> str:
+    """The key Prefect cached this task run under (its transaction's, which `cached_stage`'s key function
+    computed, with the task's own unkeyed parameters left out), recomputed only outside a transaction."""
+    txn = get_transaction()
+    return txn.key if txn is not None and txn.key else stage_key(
+        stage, module, keyed(TaskRunContext.get().parameters, unkeyed))
 
 
 def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path], Any], parameters: dict[str, Any],
@@ -91,11 +100,11 @@ def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path]
         return Skipped(series=label, stage=stage, reason=f"{type(error).__name__}: {error}", failed=True)
 
 
-def _list_members(cache_dir: str, stage: str, module: str, keys: list[str], unkeyed: Sequence[str]) -> None:
-    """Record this task run's member folders under its task-level key (what `key_fn` computed); without the
-    list the task's record is not trusted next time, and only its members' own caches are used."""
+def _list_members(cache_dir: str, stage: str, key: str, members: list[str]) -> None:
+    """Record this task run's member folders under its task-level `key`; without the list the task's record is
+    not trusted next time (it would not show `Cached`), and only its members' own caches are used."""
     try:
-        write_members(cache_dir, stage, stage_key(stage, module, keyed(TaskRunContext.get().parameters, unkeyed)), keys)
+        write_members(cache_dir, stage, key, members)
     except Exception as error:  # never lose the batch's results over its cache bookkeeping
         get_run_logger().warning("%s: could not record the batch's cache entries (%s)", stage, error)
 

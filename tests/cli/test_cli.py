@@ -140,7 +140,7 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     write_csv(tickers, data / "incoming", "tickers.csv")
     result = runner.invoke(app, ["run", "-d", str(data), "-a", str(art), *tiny_args()])
     assert result.exit_code == 0, result.output
-    assert "4 series: 4 published, 1 skipped (FB: too short)" in result.output
+    assert "5 series: 4 models published, 1 skipped (FB: too short)" in result.output
 
     listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
     champions = {row["series"]: row["version"] for row in listing if row["champion"]}
@@ -230,5 +230,5 @@ def test_many_skipped_series_are_counted_not_listed_on_the_terminal(prefect_serv
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert output.count("tiny0") == 5, output  # the first five named in the summary: no line per skipped series
-    assert "1 series: 1 published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, " \
+    assert "61 series: 1 model published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, " \
         "tiny003: too short, tiny004: too short, +55 more)" in output, output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -31,6 +32,17 @@ def entries(data: Path, stage: str) -> set[str]:
     return {p.name for p in folder.iterdir() if (p / "_COMPLETE").exists()} if folder.exists() else set()
 
 
+def flow_run_and_tasks(flow_run_id: Any) -> tuple[Any, dict[str, str]]:
+    """A flow run as the Prefect API has it, and {task run name: state name} of its task runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return run, {task.name: task.state.name for task in tasks if task.state}
+
+
 def champions(art: Path) -> dict[str, str | None]:
     return {name: (c.version if (c := current_champion(art, name)) else None) for name in SERIES}
 
@@ -40,7 +52,7 @@ def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_on
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(three_series(400), data / "incoming", "day1.csv")
     first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    assert first.message == "3 series: 3 published" and first.counts() == {"published": 3}
+    assert first.message == "3 series: 3 models published" and first.counts() == {"published": 3}
     assert sorted(champions(art).values()) == ["v1", "v2", "v3"]
     assert len({json.loads((art / "models" / v / "run.json").read_text())["model_key"] for v in ("v1", "v2", "v3")}) == 3
     latest = pd.read_parquet(art / "forecasts" / "latest.parquet")
@@ -50,7 +62,14 @@ def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_on
 
     south = synthetic_series(441 + 60, seed=1, kind="walk")[441:].assign(series_id="south")
     write_csv(south, data / "incoming", "day2-south.csv")
-    second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    state = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
+    second = state.result()
+    run, task_states = flow_run_and_tasks(state.state_details.flow_run_id)
+    assert run.name.startswith("data-")  # named after its data folder and start time
+    assert run.state.message == second.message and run.state.name == "Completed"
+    for stage in ("normalize", "window", "train"):  # untouched series: cache hits (evaluate met their new champion)
+        assert task_states[f"{stage}-north"] == task_states[f"{stage}-east"] == "Cached", (stage, task_states)
+        assert task_states[f"{stage}-south"] == "Completed", (stage, task_states)
     for stage in ("normalize", "window", "train"):
         added = entries(data, stage) - before[stage]
         assert len(added) == 1, (stage, added)  # only south's stages ran again; the others were cache hits
@@ -69,8 +88,12 @@ def test_a_series_too_short_is_skipped_with_its_reason_and_the_others_publish(
     data, art = tmp_path / "data", tmp_path / "artifacts"
     short = synthetic_series(12, seed=9).assign(series_id="tiny")
     write_csv(pd.concat([three_series(300), short]), data / "incoming", "all.csv")
-    summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    assert summary.message == "3 series: 3 published, 1 skipped (tiny: too short)"
+    state = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
+    summary = state.result()
+    assert summary.message == "4 series: 3 models published, 1 skipped (tiny: too short)"
+    run, _ = flow_run_and_tasks(state.state_details.flow_run_id)
+    assert (run.state.type.value, run.state.name, run.state.message) == ("COMPLETED", "Completed with skips",
+                                                                         summary.message)
     skipped = next(o for o in summary.series if o.series == "tiny")
     assert skipped.status == "skipped" and "too few for one window reading 8 rows and ending 2 steps ahead" in skipped.message
     assert current_champion(art, "tiny") is None and all(champions(art).values())

@@ -49,7 +49,7 @@ def test_an_identical_rerun_replays_published_as_unchanged() -> None:
     one.series[0].champion_version = "v3"
     assert replay(one) == "no new data; champion v3 unchanged"
     many = summary(("a", "published"), ("b", "kept"), ("c", "skipped"))
-    assert replay(many) == "2 series: 1 kept, 1 unchanged, 1 skipped (c: skipped)"
+    assert replay(many) == "3 series: 1 kept, 1 unchanged, 1 skipped (c: skipped)"
 
 
 def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_last_run_left_them(
