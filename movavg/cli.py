@@ -360,7 +360,7 @@ def ingest(
                           str(entry["rows_in"] if entry["rows_in"] is not None else "-"),
                           str(entry["rows_ingested"]), str(entry["rows_quarantined"]), cell(detail))
         for name in result.waiting:
-            table.add_row(cell(name), "waiting", "-", "-", "-", "still being written; left in incoming/")
+            table.add_row(cell(name), "waiting", "-", "-", "-", cell(result.waiting_why.get(name, "")))
         console.print(table)
     for warning in result.warnings:
         err.print(f"movavg: raw store: {cell(warning)}", highlight=False, soft_wrap=True)

@@ -56,6 +56,13 @@ class IngestConfig(Section):
     settle_seconds: float = Field(
         2.0, ge=0, description="Files modified more recently than this are treated as still being written and left for later."
     )
+    max_wait_seconds: float = Field(
+        30.0, ge=0,
+        description=(
+            "How long an ingest waits for files modified within settle_seconds to settle before leaving them for the "
+            "next run (0: never wait). Files named like partial downloads (*.part, *.tmp, hidden) are never waited for."
+        ),
+    )
     max_file_bytes: int = Field(
         64 * 2**20, ge=1, description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole."
     )

@@ -348,6 +348,7 @@ def publish_run(
                                        problems[series], served_kind(champion)))
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
+    summary.message += ingested.waiting_line()
     if damaged := sorted(name for name, problem in problems.items() if problem):
         shown = ", ".join(damaged[:3]) + (f", +{len(damaged) - 3} more" if len(damaged) > 3 else "")
         if len(outcomes) > 1:

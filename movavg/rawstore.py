@@ -390,10 +390,38 @@ def pending_files(incoming: Path, settle_seconds: float) -> tuple[list[Path], li
         mode = path.lstat().st_mode
         if stat.S_ISDIR(mode):
             continue
-        in_progress = path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
         fresh = stat.S_ISREG(mode) and now - path.lstat().st_mtime < settle_seconds
-        (waiting if in_progress or fresh else ready).append(path)
+        (waiting if partial_download(path) or fresh else ready).append(path)
     return ready, waiting
+
+
+def partial_download(path: Path) -> bool:
+    """A name that says the file is still arriving: hidden, or ending like a partial download."""
+    return path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
+
+
+def settled_files(incoming: Path, settle_seconds: float, max_wait: float) -> tuple[list[Path], dict[str, str]]:
+    """The files ready to ingest, after waiting (up to `max_wait` seconds) for files modified within
+    `settle_seconds` to settle; and {name: why it is left in incoming/} for the others."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        ready, waiting = pending_files(incoming, settle_seconds)
+        fresh = [path for path in waiting if not partial_download(path)]
+        left = deadline - time.monotonic()
+        if not fresh or left <= 0:
+            break
+        newest = max(path.lstat().st_mtime for path in fresh)
+        time.sleep(min(max(newest + settle_seconds - time.time(), 0.05), left))
+    return ready, {path.name: waiting_reason(path, settle_seconds) for path in waiting}
+
+
+def waiting_reason(path: Path, settle_seconds: float) -> str:
+    """Why a file stays in `incoming/`, and when it is picked up."""
+    if partial_download(path):
+        return "named like a partial download (hidden, or *.part, *.tmp, ...): rename it once complete"
+    age = time.time() - path.lstat().st_mtime
+    return (f"still being written (modified {max(age, 0):.1f} s ago, within ingest.settle_seconds = "
+            f"{settle_seconds:g}); picked up by the next run once unchanged that long")
 
 
 def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, config: IngestConfig,
@@ -502,8 +530,9 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     index, store_notes = open_store(raw_dir)
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
     seen.update(index.recent_files)
-    ready, waiting = pending_files(data_dir / "incoming", config.settle_seconds)
-    result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=[p.name for p in waiting], warnings=store_notes)
+    ready, waiting = settled_files(data_dir / "incoming", config.settle_seconds, config.max_wait_seconds)
+    result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=list(waiting), waiting_why=waiting,
+                          warnings=store_notes)
     for path in ready:
         report = _handle(path, data_dir, raw_dir, seen, index, config)
         if report.rows_ingested:

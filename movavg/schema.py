@@ -102,7 +102,8 @@ class IngestResult:
     new_files: list[str] = field(default_factory=list)
     new_rows: int = 0
     quarantined: list[str] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # files left in incoming/ for a later run
+    waiting_why: dict[str, str] = field(default_factory=dict)  # {file: why it was left, and when it is picked up}
     total_rows: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)  # FileReport entries, as in the ledger
     series: dict[str, str] = field(default_factory=dict)  # series id -> fingerprint of its ingested data
@@ -113,6 +114,14 @@ class IngestResult:
         outcomes = [entry["outcome"] for entry in self.files]
         return (f"{len(self.new_files)} file(s) ingested ({self.new_rows} rows), {outcomes.count('partial')} with "
                 f"quarantined rows, {outcomes.count('quarantined')} quarantined whole, {len(self.waiting)} waiting")
+
+    def waiting_line(self) -> str:
+        """`; 1 file left in incoming/ (x.part: named like a partial download ...)`, or "" when none waits."""
+        if not self.waiting:
+            return ""
+        shown = "; ".join(f"{name}: {self.waiting_why.get(name, 'waiting')}" for name in self.waiting[:3])
+        more = f"; +{len(self.waiting) - 3} more" if len(self.waiting) > 3 else ""
+        return f"; {len(self.waiting)} file(s) left in incoming/ ({shown}{more})"
 
 
 class GapReport(BaseModel):

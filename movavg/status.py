@@ -11,7 +11,7 @@ import pandas as pd
 
 from movavg.bundle import bundle_intact
 from movavg.dataset import fingerprint, index_summary
-from movavg.rawstore import pending_files
+from movavg.rawstore import partial_download, pending_files, waiting_reason
 from movavg.registry import (
     DamagedState,
     champion_problem,
@@ -23,7 +23,7 @@ from movavg.registry import (
     read_record,
 )
 from movavg.report import no_new_data, summary_line
-from movavg.schema import RunSummary, Skipped
+from movavg.schema import IngestResult, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 from movavg.windowing import describe_baseline
 
@@ -139,11 +139,15 @@ def replay(summary: RunSummary) -> str:
 
 
 def nothing_to_do(run_config: dict[str, Any], data_dir: Path, artifacts_dir: Path, settle_seconds: float) -> str | None:
-    """The outcome line of the last run when a new run could change nothing (no file ready in incoming/, and
-    config, code, data and champions as the last complete run left them); None when a run is needed."""
-    if pending_files(data_dir / "incoming", settle_seconds)[0]:
+    """The outcome line of the last run when a new run could change nothing (no file in incoming/ but ones named
+    like partial downloads, which the line names; config, code, data and champions as the last complete run
+    left them); None when a run is needed (a file still settling counts: the run waits for it)."""
+    ready, waiting = pending_files(data_dir / "incoming", settle_seconds)
+    if ready or any(not partial_download(path) for path in waiting):
         return None
     last = last_run(artifacts_dir)
-    if not last or last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir):
+    if not last or last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir) or not last.get("replay"):
         return None
-    return last.get("replay")
+    left = IngestResult(fingerprint="", raw_dir="", waiting=[path.name for path in waiting],
+                        waiting_why={path.name: waiting_reason(path, settle_seconds) for path in waiting})
+    return str(last["replay"]) + left.waiting_line()

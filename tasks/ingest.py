@@ -27,6 +27,6 @@ def ingest(data_dir: str, config: IngestConfig) -> IngestResult:
     for entry in result.files:
         if entry["outcome"] in {"quarantined", "partial"}:
             logger.warning("%s: %s (see %s/quarantine/)", entry["file"], entry["reason"], data_dir)
-    if result.waiting:
-        logger.info("left for later (still being written): %s", ", ".join(result.waiting))
+    for name, why in result.waiting_why.items():
+        logger.warning("%s left in incoming/: %s", name, why)
     return result

@@ -232,3 +232,20 @@ def test_many_skipped_series_are_counted_not_listed_on_the_terminal(prefect_serv
     assert output.count("tiny0") == 5, output  # the first five named in the summary: no line per skipped series
     assert "61 series: 1 model published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, " \
         "tiny003: too short, tiny004: too short, +55 more)" in output, output
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_a_file_dropped_just_before_a_run_is_ingested_by_it(tmp_path: Path) -> None:
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    dirs = ["-d", str(data), "-a", str(art)]
+    write_csv(synthetic_series(500, seed=6)[:400], data / "incoming", "a.csv")
+    assert runner.invoke(app, ["run", *dirs, *tiny_args()]).exit_code == 0
+    synthetic_series(500, seed=6)[400:].to_csv(data / "incoming" / "b.csv", index=False)  # modified just now
+    result = runner.invoke(app, ["run", *dirs, *tiny_args()])
+    assert result.exit_code == 0 and "no new data" not in result.output, result.output
+    assert not (data / "incoming" / "b.csv").exists() and (data / "processed" / "b.csv").exists()
+    (data / "incoming" / "c.csv.part").write_text("timestamp,value\n")
+    again = runner.invoke(app, ["run", *dirs, *tiny_args()])
+    assert again.exit_code == 0 and "1 file(s) left in incoming/ (c.csv.part: named like a partial download" \
+        in again.output, again.output

@@ -217,11 +217,49 @@ def test_a_file_still_being_written_waits(tmp_path: Path) -> None:
     incoming.mkdir()
     pd.read_csv(CORPUS / "out_of_order.csv").to_csv(incoming / "arriving.csv", index=False)  # fresh mtime
     (incoming / "download.csv.part").write_text("timestamp,value\n")
-    result = ingest_files(tmp_path, IngestConfig(settle_seconds=30))
+    result = ingest_files(tmp_path, IngestConfig(settle_seconds=30, max_wait_seconds=0))
     assert sorted(result.waiting) == ["arriving.csv", "download.csv.part"] and result.new_rows == 0
+    assert "still being written" in result.waiting_why["arriving.csv"]
+    assert "partial download" in result.waiting_why["download.csv.part"]
+    assert "2 file(s) left in incoming/ (arriving.csv: still being written" in result.waiting_line()
     assert (incoming / "arriving.csv").exists()
     settled(incoming / "arriving.csv")
-    assert ingest_files(tmp_path, IngestConfig(settle_seconds=30)).new_rows == 10
+    assert ingest_files(tmp_path, IngestConfig(settle_seconds=30, max_wait_seconds=0)).new_rows == 10
+
+
+def test_a_file_dropped_just_before_the_ingest_is_waited_for_and_ingested(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    pd.read_csv(CORPUS / "out_of_order.csv").to_csv(incoming / "just-now.csv", index=False)  # modified now
+    result = ingest_files(tmp_path, IngestConfig(settle_seconds=1.0))
+    assert result.new_files == ["just-now.csv"] and result.new_rows == 10 and not result.waiting
+
+
+def test_a_file_that_keeps_changing_is_left_after_the_longest_wait(tmp_path: Path) -> None:
+    import threading
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    path = incoming / "growing.csv"
+    path.write_text("timestamp,value\n")
+    stop = threading.Event()
+
+    def append() -> None:
+        hour = 0
+        while not stop.wait(0.2):
+            with path.open("a") as handle:
+                handle.write(f"2024-01-01 {hour % 24:02d}:00:00,{hour}\n")
+            hour += 1
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        result = ingest_files(tmp_path, IngestConfig(settle_seconds=1.0, max_wait_seconds=1.5))
+    finally:
+        stop.set()
+        writer.join()
+    assert result.waiting == ["growing.csv"] and result.new_rows == 0 and path.exists()
+    assert "picked up by the next run" in result.waiting_why["growing.csv"]
 
 
 def test_symlinks_are_not_followed(tmp_path: Path) -> None:

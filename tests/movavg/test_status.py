@@ -71,8 +71,14 @@ def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_las
     assert nothing_to_do(config, data, art, 2.0) is not None
     write_csv(synthetic_series(40, seed=1)[30:], data / "incoming", "b.csv")  # a new file is ready
     assert nothing_to_do(config, data, art, 2.0) is None
+    (data / "incoming" / "b.csv").write_text("timestamp,value\n")  # a file still settling: the run waits for it
+    assert nothing_to_do(config, data, art, 2.0) is None
+    (data / "incoming" / "b.csv").rename(data / "incoming" / "b.csv.part")  # a partial download: named, not run
+    line = nothing_to_do(config, data, art, 2.0)
+    assert line is not None and line.startswith("no new data; champion v1 unchanged; 1 file(s) left in incoming/ "
+                                                "(b.csv.part: named like a partial download")
     record_run(art, one, None)  # an incomplete run is never replayed
-    (data / "incoming" / "b.csv").unlink()
+    (data / "incoming" / "b.csv.part").unlink()
     assert nothing_to_do(config, data, art, 2.0) is None
 
 
