@@ -312,10 +312,11 @@ def predict(
         fail(f"cannot use {input_file}: {error}")
     result, left_out = forecast_with_champions(artifacts_dir, rows)
     for note in left_out:
-        err.print(f"movavg: left out {note}", highlight=False, soft_wrap=True)
+        err.print(f"movavg: left out {cell(note)}", highlight=False, soft_wrap=True)
+    if result.empty and all("no champion" in note for note in left_out):
+        fail(f"no series of {input_file} has a champion in {artifacts_dir}: run `movavg run` first")
     if result.empty:
-        fail(f"no series of {input_file} could be forecast from the champions in {artifacts_dir}: "
-             "run `movavg run` first")
+        fail(f"no series of {input_file} could be forecast from the champions in {artifacts_dir}: see the lines above")
     try:
         if out is None:
             result.to_csv(sys.stdout, index=False)

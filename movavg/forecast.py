@@ -14,12 +14,15 @@ from movavg.bundle import BundleSpec, load_bundle
 from movavg.registry import current_champion, metrics_of
 from movavg.schema import SERIES, TIMESTAMP, WindowSpec
 from movavg.session import keras_session
+from movavg.series import is_business_days
 from movavg.windowing import (
     PREDICT_BATCH,
     baseline_forecasts,
+    describe_baseline,
     feed_options,
     local_scale,
     moving_average,
+    naive_history,
     offsets,
     series_values,
     window_ends,
@@ -59,7 +62,7 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
     if missing:
         raise ValueError(f"input lacks the model's column(s) {missing}")
     spec = bundle.window_for(series_id)
-    ends = np.arange(spec.history, len(series))
+    ends = np.arange(rows_read(bundle, series_id) - 1, len(series))
     target = series[bundle.columns[0]].to_numpy(dtype="float64")
     if bundle.kind == "baseline":
         predicted = baseline_forecasts(target, ends, spec)[bundle.baselines[series_id]]
@@ -68,8 +71,35 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
         values = series_values(stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec)
         shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
         predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
-    return pd.DataFrame({TIMESTAMP: series[TIMESTAMP].to_numpy()[ends], SERIES: series_id, "horizon": spec.horizon,
-                         "predicted_ma": predicted, "scale": local_scale(target, ends, spec.lookback)})
+    return pd.DataFrame({TIMESTAMP: series[TIMESTAMP].to_numpy()[ends],
+                         "target_time": target_times(series[TIMESTAMP], spec.horizon)[ends], SERIES: series_id,
+                         "horizon": spec.horizon, "predicted_ma": predicted,
+                         "scale": local_scale(target, ends, spec.lookback)})
+
+
+def rows_read(bundle: BundleSpec, series_id: str) -> int:
+    """Rows one forecast of `series_id` reads, its last input row included: the model's window (lookback, lag
+    channels, seasonal inputs), or for a naive champion only what that naive forecast reads."""
+    spec = bundle.window_for(series_id)
+    if bundle.kind == "baseline":
+        return naive_history(bundle.baselines[series_id], spec) + 1
+    return spec.history + 1
+
+
+def target_times(timestamps: pd.Series, horizon: int) -> np.ndarray:
+    """For each row t, when the averaged span of a forecast from t ends: the timestamp of row t + horizon where
+    the input has it, else the last timestamp plus the remaining steps (the series' usual step; business days
+    for weekday-only daily data)."""
+    stamps = pd.DatetimeIndex(timestamps)
+    if horizon == 0 or len(stamps) == 0:
+        return stamps.to_numpy()
+    known = stamps[horizon:]
+    if len(stamps) > 1 and is_business_days(pd.Series(stamps)):
+        beyond = [stamps[-1] + pd.offsets.BDay(k) for k in range(1, min(horizon, len(stamps)) + 1)]
+    else:
+        step = pd.Series(stamps).diff().median() if len(stamps) > 1 else pd.Timedelta(0)
+        beyond = [stamps[-1] + k * step for k in range(1, min(horizon, len(stamps)) + 1)]
+    return pd.DatetimeIndex([*known, *beyond]).to_numpy()
 
 
 def score_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
@@ -81,13 +111,14 @@ def score_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, s
     spec = bundle.window_for(series_id)
     forecasts = forecast_frame(model, bundle, series_id, series)
     ends = window_ends(len(series), spec)
+    rows = ends - (rows_read(bundle, series_id) - 1)  # forecast_frame's row of each scored window
     actual = moving_average(series[bundle.columns[0]].to_numpy(dtype="float64"), spec.ma_window)[ends + spec.horizon]
     return pd.DataFrame({
-        TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[: len(ends)],
+        TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[rows],
         "target_row": ends + spec.horizon,
         "actual": actual,
-        "predicted": forecasts["predicted_ma"].to_numpy()[: len(ends)],
-        "scale": forecasts["scale"].to_numpy()[: len(ends)],
+        "predicted": forecasts["predicted_ma"].to_numpy()[rows],
+        "scale": forecasts["scale"].to_numpy()[rows],
     })
 
 
@@ -108,7 +139,7 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
     """
     with keras_session():
         frames, notes = _forecast_each(artifacts_dir, rows)
-    columns = [TIMESTAMP, SERIES, "horizon", "predicted_ma", "lower", "upper", "model_version"]
+    columns = [TIMESTAMP, "target_time", SERIES, "horizon", "predicted_ma", "lower", "upper", "model_version"]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes
 
 
@@ -129,11 +160,17 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
                          "run `movavg run` to replace it, or `movavg promote` an earlier version")
             continue
         model, bundle, metrics = loaded[champion.version]
-        history = bundle.window_for(str(series_id)).history
-        if len(part) <= history:
-            notes.append(f"{series_id}: {len(part)} rows, its champion {champion.version} reads {history + 1} rows "
-                         "per forecast")
+        needed = rows_read(bundle, str(series_id))
+        if len(part) < needed:
+            notes.append(f"{series_id}: {len(part)} rows, but its champion {champion.version} "
+                         f"({describe_kind(bundle, str(series_id))}) reads {needed} rows per forecast: pass at least "
+                         f"the newest {needed}")
             continue
         frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
         frames.append(with_interval(frame, metrics.get(str(series_id), {})).assign(model_version=champion.version))
     return frames, notes
+
+
+def describe_kind(bundle: BundleSpec, series_id: str) -> str:
+    """`LSTM`, or the naive forecast a baseline bundle serves for `series_id`, in words."""
+    return f"naive: {describe_baseline(bundle.baselines[series_id])}" if bundle.kind == "baseline" else "LSTM"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from movavg.bundle import BUNDLE_FILE, MODEL_FILE, BundleSpec, bundle_intact, load_bundle, read_spec
 from movavg.config import PublishConfig
-from movavg.forecast import forecast_frame, with_interval
+from movavg.forecast import forecast_frame, rows_read, with_interval
 from movavg.registry import (
     DamagedState,
     champion_problem,
@@ -229,7 +229,7 @@ def _forecast_once(path: Path, champion: ChampionRef, candidate: Candidate) -> p
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
-            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(bundle.window_for(series).history + 1)
+            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(rows_read(bundle, series))
             latest = with_interval(forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {}))
             latest = latest.assign(model_version=champion.version)
         atomic_write_parquet(path, latest)

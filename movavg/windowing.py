@@ -110,6 +110,18 @@ def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -
     return out
 
 
+def naive_history(name: str, spec: WindowSpec) -> int:
+    """Rows before the last input row t that the naive forecast `name` reads: none for the last value, the MA
+    window for the current MA, one season and the averaged span for the seasonal ones."""
+    if name == "naive_last":
+        return 0
+    if name == "naive_ma":
+        return spec.ma_window - 1
+    season = int(name.rpartition("_")[2])
+    span = season - spec.horizon + spec.ma_window - 1
+    return max(span, season) if name.startswith("seasonal_change_") else span
+
+
 def baseline_names(spec: WindowSpec) -> list[str]:
     """The names of the naive forecasts `baseline_forecasts` gives for `spec`."""
     return ["naive_last", "naive_ma", *[f"{kind}_{s}" for s in spec.seasons for kind in ("seasonal", "seasonal_change")]]

@@ -54,7 +54,9 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     predicted = runner.invoke(app, ["predict", "--input", str(source), "--out", str(out), "-a", str(art)])
     assert predicted.exit_code == 0, predicted.output
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "lower", "upper", "model_version"]
+    assert list(frame.columns) == ["timestamp", "target_time", "series_id", "horizon", "predicted_ma", "lower", "upper",
+                                   "model_version"]
+    assert (frame["target_time"] == frame["timestamp"] + pd.Timedelta(hours=2)).all()  # hourly data, horizon 2
     assert len(frame) == 200 - history_rows and set(frame["model_version"]) == {"v1"}
     assert (frame["lower"] < frame["predicted_ma"]).all() and (frame["predicted_ma"] < frame["upper"]).all()
     assert frame["predicted_ma"].between(series["value"].min() - 5, series["value"].max() + 5).all()
@@ -156,7 +158,9 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     assert predicted.exit_code == 0, predicted.output
     assert "left out NVDA: no champion" in predicted.output
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["timestamp", "series_id", "horizon", "predicted_ma", "lower", "upper", "model_version"]
+    assert list(frame.columns) == ["timestamp", "target_time", "series_id", "horizon", "predicted_ma", "lower", "upper",
+                                   "model_version"]
+    assert (pd.to_datetime(frame["target_time"]) == pd.to_datetime(frame["timestamp"]) + pd.Timedelta(days=2)).all()
     assert frame.groupby("series_id")["model_version"].unique().map(list).to_dict() == {
         "AAPL": [champions["AAPL"]], "IBM": [champions["IBM"]]}
     assert (frame.groupby("series_id").size() == 20 - (7 - 2 + 8 - 1)).all()  # daily: a weekly lag channel

@@ -18,6 +18,7 @@ from movavg.cli import app
 from movavg.config import PipelineConfig, build_config
 from movavg.registry import current_champion, listing, series_files
 from movavg.samples import synthetic_series
+from movavg.windowing import naive_history
 from tests.helpers import TINY, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
@@ -74,7 +75,20 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     assert predicted.exit_code == 0, predicted.output
     rows = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
     assert {"lower", "upper", "model_version"} <= set(rows.columns) and set(rows["model_version"]) == {"v1"}
-    assert len(rows) == len(seasonal()) - spec.window_for("load").history  # every window with known inputs
+    best = metrics["best_baseline"]
+    needed = naive_history(best, spec.window_for("load")) + 1  # only what the naive forecast reads, not the LSTM's
+    assert needed < spec.window_for("load").history + 1
+    assert len(rows) == len(seasonal()) - needed + 1  # every window with known inputs
+    stamps = pd.to_datetime(rows["timestamp"])
+    assert (pd.to_datetime(rows["target_time"]) == stamps + pd.Timedelta(minutes=30) * 2).all()  # horizon 2
+    few = write_csv(seasonal().tail(needed), tmp_path, "few.csv")
+    one = CliRunner().invoke(app, ["predict", "--input", str(few), "--artifacts-dir", str(art),
+                                   *[a for item in TINY[:3] for a in ("--set", item)]])
+    assert one.exit_code == 0 and len(pd.read_csv(pd.io.common.StringIO(one.stdout))) == 1, one.output
+    fewer = write_csv(seasonal().tail(needed - 1), tmp_path, "fewer.csv")
+    short = CliRunner().invoke(app, ["predict", "--input", str(fewer), "--artifacts-dir", str(art),
+                                     *[a for item in TINY[:3] for a in ("--set", item)]])
+    assert short.exit_code == 1 and f"reads {needed} rows per forecast: pass at least the newest {needed}" in short.stderr
 
     again = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
     assert again.status == "unchanged" and current_champion(art, "load").version == "v1"  # type: ignore[union-attr]
