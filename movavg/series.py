@@ -67,6 +67,24 @@ def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
     return step, int((steps > 1.5 * step).sum()), steps.max()
 
 
+DURATION_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
+
+
+def human_duration(duration: pd.Timedelta) -> str:
+    """A duration as people write it: `1 h`, `2 h 30 min`, `1 d`, `7 d 12 h`, `15 s`, `250 ms` (two units at most)."""
+    seconds = duration.total_seconds()
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    parts = []
+    for unit, size in DURATION_UNITS:
+        if seconds >= size and len(parts) < 2:
+            count, seconds = divmod(seconds, size)
+            parts.append(f"{count:.0f} {unit}")
+        elif parts:
+            break
+    return " ".join(parts)
+
+
 def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataFrame:
     """Resample one series to its calendar (business days, or its median step); new rows get values by
     forward fill or time interpolation."""
@@ -131,7 +149,8 @@ def normalize_and_save(raw_dir: Path, series_id: str, columns: list[str], config
     check_usable(series, series_id, columns[0])
     frame, stats = normalize_series(series, columns, config)
     step, gaps, largest = find_gaps(series[TIMESTAMP])
-    gap_report = GapReport(step=str(step), gaps=gaps, largest=str(largest), filled_rows=len(frame) - len(series))
+    gap_report = GapReport(step=human_duration(step), gaps=gaps, largest=human_duration(largest),
+                           filled_rows=len(frame) - len(series))
     with stage_output(out_dir) as tmp:
         frame.to_parquet(tmp / "series.parquet", index=False)
         atomic_write_json(tmp / "stats.json", stats.model_dump())

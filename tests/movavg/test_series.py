@@ -101,3 +101,12 @@ def test_weekends_and_holidays_of_business_day_data_are_not_gaps() -> None:
     assert len(filled) == len(days) and (pd.DatetimeIndex(filled["timestamp"]).dayofweek < 5).all()  # every weekday
     calendar = pd.Series(pd.date_range("2024-01-01", periods=300, freq="D", tz="UTC")).drop([10, 11, 12])
     assert find_gaps(calendar.reset_index(drop=True))[1] == 1  # daily data with weekends is not business days
+
+
+@pytest.mark.parametrize(("duration", "written"), [
+    ("1h", "1 h"), ("2h", "2 h"), ("1D", "1 d"), ("7D12h", "7 d 12 h"), ("30min", "30 min"), ("90s", "1 min 30 s"),
+    ("250ms", "250 ms")])
+def test_durations_are_written_as_people_write_them(duration: str, written: str) -> None:
+    from movavg.series import human_duration
+
+    assert human_duration(pd.Timedelta(duration)) == written
