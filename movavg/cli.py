@@ -439,12 +439,15 @@ def ui(
     """Start a Prefect server with its UI (foreground), bound to 127.0.0.1 by default."""
     import os
 
+    # No prompt: in a terminal, `prefect server start` offers to pin PREFECT_API_URL in the user's profile, after
+    # which every later run (the ephemeral ones too) would try this server, also once it is stopped.
     env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": f"http://{host}:{port}/api"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+           "PREFECT_CLI_PROMPT": "false"}
     console.print(f"movavg: Prefect UI on http://{host}:{port}; in other shells: "
                   f"export PREFECT_API_URL=http://{host}:{port}/api", highlight=False)
     prefect = str(Path(sys.executable).with_name("prefect"))
-    os.execve(prefect, [prefect, "server", "start"], env)
+    os.execve(prefect, [prefect, "--no-prompt", "server", "start"], env)
 
 
 def main() -> None:

@@ -253,3 +253,46 @@ def test_a_file_dropped_just_before_a_run_is_ingested_by_it(tmp_path: Path) -> N
     again = runner.invoke(app, ["run", *dirs, *tiny_args()])
     assert again.exit_code == 0 and "1 file(s) left in incoming/ (c.csv.part: named like a partial download" \
         in again.output, again.output
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    from movavg.localserver import free_port
+    from tests.helpers import movavg_command
+
+    home, port = tmp_path / "fresh-home", free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(home)}
+    leader, follower = pty.openpty()  # a real terminal, where Prefect would ask its question
+    server = subprocess.Popen(movavg_command("ui", "--port", str(port)), env=env, stdin=follower, stdout=follower,
+                              stderr=follower, start_new_session=True)
+    os.close(follower)
+    screen, deadline, healthy = b"", time.monotonic() + 120, False
+    try:
+        while time.monotonic() < deadline and not healthy:
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    screen += os.read(leader, 65536)
+                except OSError:
+                    break
+            try:
+                healthy = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                pass
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+        os.close(leader)
+    assert healthy, screen.decode(errors="replace")[-2000:]
+    assert b"How would you like to proceed" not in screen
+    profiles = home / "profiles.toml"
+    assert not profiles.exists() or "PREFECT_API_URL" not in profiles.read_text()
