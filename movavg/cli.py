@@ -39,6 +39,10 @@ def options(
 
 DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")]
 ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")]
+# Every command takes both folders, so one command line works for all; these commands do not read the other one.
+UnusedDataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Accepted on every command; not read by this one.")]
+UnusedArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a",
+                                                  help="Accepted on every command; not read by this one.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")]
 Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")]
@@ -195,6 +199,7 @@ def demo(
 @app.command()
 def models(
     artifacts_dir: ArtifactsDir = Path("artifacts"),
+    data_dir: UnusedDataDir = Path("data"),
     series: SeriesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
@@ -267,6 +272,7 @@ def _number(value: Any) -> str:
 def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion, e.g. v1.")],
     artifacts_dir: ArtifactsDir = Path("artifacts"),
+    data_dir: UnusedDataDir = Path("data"),
     series: SeriesOption = None,
 ) -> None:
     """Make a published version champion again (a rollback, or forward) of one series (--series) or of every
@@ -289,6 +295,7 @@ def predict(
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet with the model's columns.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write .csv or .parquet here (default: stdout CSV).")] = None,
     artifacts_dir: ArtifactsDir = Path("artifacts"),
+    data_dir: UnusedDataDir = Path("data"),
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
@@ -335,6 +342,7 @@ def predict(
 @app.command()
 def ingest(
     data_dir: DataDir = Path("data"),
+    artifacts_dir: UnusedArtifactsDir = Path("artifacts"),
     config_file: ConfigFile = None,
     preset: Preset = "default",
     overrides: Overrides = None,

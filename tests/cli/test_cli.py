@@ -296,3 +296,10 @@ def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(t
     assert b"How would you like to proceed" not in screen
     profiles = home / "profiles.toml"
     assert not profiles.exists() or "PREFECT_API_URL" not in profiles.read_text()
+
+
+@pytest.mark.parametrize("command", [["run"], ["demo"], ["ingest"], ["status"], ["models"], ["promote", "v1"],
+                                     ["predict", "--input", "x.csv"], ["serve"]])
+def test_every_command_takes_both_folders(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "--data-dir" in result.output and "--artifacts-dir" in result.output, command
