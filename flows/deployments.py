@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +117,15 @@ def _not_shutdown_cancellation(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
-def serve_until_stopped(deployments: list[RunnerDeployment]) -> None:
-    """Serve in the foreground; SIGTERM stops it the way Ctrl-C does (schedules paused, no traceback)."""
+def serve_until_stopped(deployments: list[RunnerDeployment], report: Callable[[str], None] | None = None) -> None:
+    """Serve in the foreground; SIGTERM stops it the way Ctrl-C does (schedules paused, no traceback). With
+    `report`, each run of these deployments that ends is reported in one line (its state and message)."""
     from prefect.runner import Runner
+
+    stop = threading.Event()
+    if report is not None:
+        names = [deployment.name for deployment in deployments]
+        threading.Thread(target=watch_runs, args=(names, report, stop), daemon=True, name="movavg-runs").start()
 
     class QuietRunner(Runner):
         def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
@@ -130,6 +139,41 @@ def serve_until_stopped(deployments: list[RunnerDeployment]) -> None:
         asyncio.run(runner.start())
     except KeyboardInterrupt:
         pass
+    finally:
+        stop.set()
+
+
+def watch_runs(names: list[str], report: Callable[[str], None], stop: threading.Event, every: float = 5.0) -> None:
+    """Report, once each, the runs of the deployments `names` (of the retraining flow) that end from now on."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterEndTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    since, seen = datetime.now(UTC), set()
+    ended = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+    while not stop.wait(every):
+        try:
+            with get_client(sync_client=True) as client:
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)),
+                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ended)),
+                                                  end_time=FlowRunFilterEndTime(after_=since)))
+                deployment_names = {d.id: d.name for d in client.read_deployments(
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)))}
+        except Exception:  # the API busy or restarting: the next poll reports what this one missed
+            continue
+        for run in sorted(runs, key=lambda run: run.end_time or since):
+            if run.id not in seen and run.state is not None:
+                seen.add(run.id)
+                where = deployment_names.get(run.deployment_id, "?")
+                report(f"{where} run {run.name}: {run.state.name}: {run.state.message or 'no message'}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,12 @@ saves its model inside the worker and returns paths and small pydantic results.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -28,10 +33,32 @@ def task_runner_for(run: RunConfig) -> TaskRunner:
 
     if run.dask_address:
         return DaskTaskRunner(address=run.dask_address)
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=local_cluster_options(run))
+
+
+def local_cluster_options(run: RunConfig, dashboard: bool = False) -> dict[str, Any]:
+    """`LocalCluster` options for `run`: worker processes of one thread each with the worker environment; a
+    dashboard on a free loopback port when asked for and bokeh (which serves it) is installed."""
     env = {**WORKER_ENV, **{name: value for name, value in os.environ.items() if name.startswith(("PREFECT_", "MOVAVG_"))}}
-    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
-        "n_workers": run.dask_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
-        "dashboard_address": None, "env": env})
+    dashboard_address = "127.0.0.1:0" if dashboard and importlib.util.find_spec("bokeh") else None
+    return {"n_workers": run.dask_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
+            "dashboard_address": dashboard_address, "env": env}
+
+
+@contextmanager
+def local_dask_cluster(run: RunConfig) -> Iterator[tuple[TaskRunner, str]]:
+    """A local Dask cluster for one run started from the command line, and a line naming it (its address,
+    workers and dashboard link); closed quietly afterwards (no nanny lines about killing its workers)."""
+    from distributed import LocalCluster
+    from prefect_dask import DaskTaskRunner
+
+    for name in ("distributed", "distributed.nanny", "distributed.worker", "distributed.scheduler"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with LocalCluster(**local_cluster_options(run, dashboard=True)) as cluster:
+        link = cluster.dashboard_link if cluster.scheduler_info.get("services", {}).get("dashboard") else ""
+        line = (f"the series' stages run on a local Dask cluster at {cluster.scheduler_address}: {run.dask_workers} "
+                f"worker process(es), 1 thread each; dashboard: {link or 'none (pip install bokeh for one)'}")
+        yield DaskTaskRunner(address=cluster.scheduler_address), line
 
 
 def runs_on(current: TaskRunner, run: RunConfig) -> bool:

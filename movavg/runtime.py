@@ -16,7 +16,11 @@ DEFAULTS = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 # Quiet by default: the terminal shows warnings and the outcome; run logs still reach the Prefect API (UI).
-QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING"}
+QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+         # short `movavg: warning: ...` lines, wrapped between words (movavg/cli/logs.py)
+         "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "movavg.cli.logs.TerminalHandler"}
+VERBOSE_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "DEBUG",
+                   "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "prefect.logging.handlers.PrefectConsoleHandler"}
 
 
 def configure_environment(verbose: bool = False) -> None:
@@ -27,7 +31,7 @@ def configure_environment(verbose: bool = False) -> None:
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
     if os.environ.get(VERBOSE):  # also over a quiet level inherited from a parent process
-        os.environ.update({name: "DEBUG" for name in QUIET})
+        os.environ.update(VERBOSE_CONSOLE)
     else:
         for name, value in QUIET.items():
             os.environ.setdefault(name, value)

@@ -88,3 +88,22 @@ def test_a_deployment_parameter_moves_a_thread_run_onto_dask(tmp_path: Path, tin
     assert summary.counts() == {"published": 3}
     assert len(stream.data) >= 4 * len(SERIES)  # ingest and publish run in the flow; the series' stages on Dask
     assert json.loads((tmp_path / "artifacts" / "runs" / "last.json").read_text())["message"] == summary.message
+
+
+def test_a_command_line_run_on_dask_names_its_cluster_and_closes_it_quietly(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.helpers import movavg_command, tiny_args
+
+    write_csv(three_series(300), tmp_path / "data" / "incoming", "day1.csv")
+    env = {k: v for k, v in os.environ.items() if k not in {"PREFECT_API_URL", "MOVAVG_VERBOSE"}}
+    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
+                                         *tiny_args(), "--task-runner", "dask", "--set", "run.dask_workers=2"),
+                          env={**env, "PREFECT_HOME": str(tmp_path / "home")}, capture_output=True, text=True,
+                          timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "3 series: 3 models published" in output, output[-3000:]
+    assert "the series' stages run on a local Dask cluster at tcp://127.0.0.1:" in output
+    assert "2 worker process(es), 1 thread each; dashboard:" in output
+    for noise in ("distributed.nanny", "still alive", "Traceback"):
+        assert noise not in output, (noise, output[-3000:])

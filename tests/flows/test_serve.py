@@ -48,6 +48,8 @@ def served(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log.close()
     output = (root / "serve.log").read_text()
     assert code == 0 and "stopped; schedules paused" in output and "Traceback" not in output, output[-3000:]
+    ended = [line for line in output.splitlines() if line.startswith("movavg: scheduled run data-")]
+    assert ended and any(": Completed: " in line and "champion" in line for line in ended), output[-3000:]
 
 
 def completed(prefect_server: str, deployment: str) -> list[dict[str, Any]]:

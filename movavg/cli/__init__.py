@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -120,20 +122,35 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
         console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
         return
     from flows.retrain import RUN_TAG, retrain
-    from flows.runners import task_runner_for
     from movavg.publishing import RunIncomplete
 
     from prefect import tags
 
     try:
-        with tags(RUN_TAG):
-            summary = retrain.with_options(task_runner=task_runner_for(config.run))(
+        with tags(RUN_TAG), task_runner_of(config.run) as runner:
+            summary = retrain.with_options(task_runner=runner)(
                 config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
     except RunIncomplete as error:  # what could be published was; the report names every series
         fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback
         fail(f"run failed: {type(error).__name__}: {error}")
     console.print(f"[bold green]movavg:[/] {summary.message}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def task_runner_of(run: Any) -> Iterator[Any]:
+    """The task runner a command-line run uses: for a local Dask cluster, one this command starts and names
+    (address, workers, dashboard) before the run; for an address, that cluster, named."""
+    from flows.runners import local_dask_cluster, task_runner_for
+
+    if run.task_runner != "dask" or run.dask_address:
+        if run.task_runner == "dask":
+            console.print(f"movavg: the series' stages run on the Dask cluster at {run.dask_address}", highlight=False)
+        yield task_runner_for(run)
+        return
+    with local_dask_cluster(run) as (runner, line):
+        console.print(f"movavg: {line}", highlight=False)
+        yield runner
 
 
 @app.command()
@@ -361,7 +378,9 @@ def ingest(
             result = ingest_files(data_dir, config.ingest)
     except RunLockedError as error:
         fail(str(error))
-    if report:
+    if report and not result.files and not result.waiting:
+        console.print(f"movavg: nothing in {data_dir / 'incoming'}", highlight=False)
+    elif report:
         table = Table("file", "outcome", "rows in", "ingested", "quarantined", "reason / notes")
         for entry in result.files:
             detail = "; ".join(filter(None, [entry["reason"], *entry["notes"]]))
@@ -393,13 +412,18 @@ def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: 
     if not os.environ.get("PREFECT_API_URL"):
         console.print("movavg: PREFECT_API_URL is not set, so no event was sent; `movavg run` retrains now.")
         return
+    import logging
+
     from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
 
     from flows.deployments import DATA_ARRIVED, data_resource_id
 
     emit_event(event=DATA_ARRIVED, resource={"prefect.resource.id": data_resource_id(data_dir)},
                payload={"files": files, "rows": rows, "fingerprint": fingerprint})
-    console.print(f"movavg: sent {DATA_ARRIVED} for {data_dir.resolve()}")
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)  # its "still processing" progress while it sends
+    EventsWorker.drain_all(timeout=30)
+    console.print(f"movavg: sent {DATA_ARRIVED} for {data_dir.resolve()}", highlight=False)
 
 
 @app.command()
@@ -435,7 +459,8 @@ def serve(
     schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
     console.print(f"movavg: serving deployments movavg-retrain/scheduled ({schedule}) and movavg-retrain/on-data; "
                   "stop with Ctrl-C or SIGTERM", highlight=False)
-    serve_until_stopped(build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron))
+    serve_until_stopped(build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron),
+                        report=lambda line: console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True))
     console.print("movavg: stopped; schedules paused")
 
 
