@@ -94,6 +94,15 @@ def stage_dir(cache_dir: Path | str, stage: str, key: str) -> Path:
     return Path(cache_dir).resolve() / stage / key
 
 
+def is_json(path: Path) -> bool:
+    """True when `path` holds whole JSON (a record torn by a crash does not)."""
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def is_complete(output_dir: Path) -> bool:
     """True when a stage output folder was fully written (the marker is written last) and is still whole: every
     Parquet footer, JSON file and Keras archive in it readable. A damaged entry is a miss: the stage runs again
@@ -104,8 +113,8 @@ def is_complete(output_dir: Path) -> bool:
         for path in output_dir.iterdir():
             if path.suffix == ".parquet":
                 pq.read_metadata(path)
-            elif path.suffix == ".json":
-                json.loads(path.read_bytes())
+            elif path.suffix == ".json" and not is_json(path):
+                return False
             elif path.suffix == ".keras" and not zipfile.is_zipfile(path):
                 return False
     except (OSError, ValueError, pa.ArrowException):

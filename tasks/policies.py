@@ -13,7 +13,6 @@ again instead of returning a dangling path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +22,7 @@ from prefect import get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction, transaction
 
-from movavg.cache import batch_complete, is_complete, stage_dir, stage_key, write_members
+from movavg.cache import batch_complete, is_complete, is_json, stage_dir, stage_key, write_members
 from movavg.schema import Skipped
 
 NOT_TRANSIENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -46,7 +45,7 @@ def cached_stage(stage: str, library_function: Callable[..., Any], unkeyed: Sequ
         key = stage_key(stage, module, keyed(parameters, unkeyed))
         record = _record_path(context, key)
         complete = batch_complete(parameters["cache_dir"], stage, key)
-        if record is not None and record.exists() and not (complete and _is_json(record)):
+        if record is not None and record.exists() and not (complete and is_json(record)):
             record.unlink(missing_ok=True)  # a stale or torn record: run the stage again
         return key
 
@@ -66,7 +65,7 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
     each cached on its own key (without the parameters named in `unkeyed`); a member that fails becomes a failed
     `Skipped` and the others go on (a transient I/O error is raised instead, so the task is retried)."""
     module, store = library_function.__module__, TaskRunContext.get().result_store
-    task_key = task_cache_key(stage, module, unkeyed)
+    task_key = task_cache_key()
     results, complete = [], []
     for label, parameters in members:
         key = stage_key(stage, module, {"cache_dir": cache_dir, **keyed(parameters, unkeyed)})
@@ -82,12 +81,11 @@ def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str
     return results
 
 
-def task_cache_key(stage: str, module: str, unkeyed: Sequence[str]) -> str:
-    """The key Prefect cached this task run under (its transaction's, which `cached_stage`'s key function
-    computed, with the task's own unkeyed parameters left out), recomputed only outside a transaction."""
+def task_cache_key() -> str | None:
+    """The key Prefect caches this task run under: its transaction's (what `cached_stage`'s key function
+    computed, with the task's own unkeyed parameters left out)."""
     txn = get_transaction()
-    return txn.key if txn is not None and txn.key else stage_key(
-        stage, module, keyed(TaskRunContext.get().parameters, unkeyed))
+    return txn.key if txn is not None else None
 
 
 def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path], Any], parameters: dict[str, Any],
@@ -100,11 +98,12 @@ def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path]
         return Skipped(series=label, stage=stage, reason=f"{type(error).__name__}: {error}", failed=True)
 
 
-def _list_members(cache_dir: str, stage: str, key: str, members: list[str]) -> None:
+def _list_members(cache_dir: str, stage: str, key: str | None, members: list[str]) -> None:
     """Record this task run's member folders under its task-level `key`; without the list the task's record is
     not trusted next time (it would not show `Cached`), and only its members' own caches are used."""
     try:
-        write_members(cache_dir, stage, key, members)
+        if key:
+            write_members(cache_dir, stage, key, members)
     except Exception as error:  # never lose the batch's results over its cache bookkeeping
         get_run_logger().warning("%s: could not record the batch's cache entries (%s)", stage, error)
 
@@ -114,11 +113,3 @@ def _record_path(task_run_context: Any, key: str) -> Path | None:
     store = getattr(task_run_context, "result_store", None)
     basepath = getattr(getattr(store, "result_storage", None), "basepath", None)
     return Path(basepath, key) if basepath else None
-
-
-def _is_json(path: Path) -> bool:
-    try:
-        json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return True
