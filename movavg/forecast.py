@@ -17,11 +17,11 @@ from movavg.session import keras_session
 from movavg.series import is_business_days
 from movavg.windowing import (
     PREDICT_BATCH,
-    baseline_forecasts,
     describe_baseline,
     feed_options,
     local_scale,
     moving_average,
+    naive_forecast,
     naive_history,
     offsets,
     series_values,
@@ -65,7 +65,7 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
     ends = np.arange(rows_read(bundle, series_id) - 1, len(series))
     target = series[bundle.columns[0]].to_numpy(dtype="float64")
     if bundle.kind == "baseline":
-        predicted = baseline_forecasts(target, ends, spec)[bundle.baselines[series_id]]
+        predicted = naive_forecast(bundle.baselines[series_id], target, ends, spec)
     else:
         stats = bundle.stats_for(series_id)
         values = series_values(stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec)

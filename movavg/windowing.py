@@ -101,13 +101,25 @@ def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -
     they commute with z-scoring.
     """
     values = np.asarray(target, dtype="float64")
-    ma, h = moving_average(values, spec.ma_window), spec.horizon
-    out = {"naive_last": values[ends], "naive_ma": ma[ends]}  # in the order of `baseline_names`
-    for season in spec.seasons:
-        span = ma[ends + h - season]
-        out[f"seasonal_{season}"] = span
-        out[f"seasonal_change_{season}"] = values[ends] + span - values[ends - season]
-    return out
+    ma = moving_average(values, spec.ma_window)
+    return {name: _naive(name, values, ma, ends, spec.horizon) for name in baseline_names(spec)}
+
+
+def naive_forecast(name: str, target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """The one naive forecast `name` of `baseline_forecasts`, (m,); needs only `naive_history(name, spec)` rows
+    before each t."""
+    values = np.asarray(target, dtype="float64")
+    return _naive(name, values, moving_average(values, spec.ma_window), ends, spec.horizon)
+
+
+def _naive(name: str, values: np.ndarray, ma: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
+    if name == "naive_last":
+        return values[ends]
+    if name == "naive_ma":
+        return ma[ends]
+    season = int(name.rpartition("_")[2])
+    span = ma[ends + horizon - season]
+    return values[ends] + span - values[ends - season] if name.startswith("seasonal_change_") else span
 
 
 def naive_history(name: str, spec: WindowSpec) -> int:

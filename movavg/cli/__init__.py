@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +11,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Column, Table
 
+from movavg.cli.tables import Col, cell, print_table
 from movavg.runtime import configure_environment
 
 app = typer.Typer(
@@ -54,16 +52,6 @@ TaskRunnerOption = Annotated[str | None, typer.Option(
 DaskAddress = Annotated[str | None, typer.Option(
     "--dask-address", help="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786 (implies --task-runner dask).")]
 SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
-
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def cell(value: Any) -> str:
-    """A table cell shown as plain text: control characters (an ANSI escape in a series id, a newline) made
-    visible as escapes, and rich markup left unparsed."""
-    text = CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), str(value))
-    return escape(text)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -238,12 +226,24 @@ def models(
         where = f"for series {series!r} " if series is not None else ""
         console.print(cell(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`"))
         return
-    table = Table("version", "series", Column("created", no_wrap=True, min_width=25), "kind", "MAE", "RMSE",
-                  "best naive MAE", "champion")
-    for r in rows:
-        table.add_row(r["version"], cell(r["series"]), cell(r["created"]), cell(r["kind"]), _number(r["mae"]),
-                      _number(r["rmse"]), _number(r["baseline_mae"]), "*" if r["champion"] else "")
-    console.print(table)
+    columns = [Col("series", key=True), Col("version", key=True), Col("champion", key=True), Col("kind", key=True),
+               Col("MAE", key=True, right=True), Col("best naive MAE", right=True), Col("RMSE", right=True),
+               Col("created")]
+    print_table(console, columns, [[r["series"], r["version"], "*" if r["champion"] else "", short_kind(r["kind"]),
+                                    _number(r["mae"]), _number(r["baseline_mae"]), _number(r["rmse"]),
+                                    str(r["created"])[:16].replace("T", " ")] for r in rows])
+
+
+def short_kind(kind: str) -> str:
+    """`lstm` -> `LSTM`, `baseline:seasonal_change_336` -> `naive: seas. change 336` (a short label)."""
+    if not kind.startswith("baseline:"):
+        return kind.upper() if kind == "lstm" else kind
+    name = kind.split(":", 1)[1]
+    plain = {"naive_last": "last value", "naive_ma": "current MA"}
+    if name in plain:
+        return f"naive: {plain[name]}"
+    kind_name, _, season = name.rpartition("_")
+    return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
 
 @app.command()
@@ -268,17 +268,29 @@ def status(
         console.print(f"nothing ingested into {data_dir} and nothing published in {artifacts_dir} yet: "
                       "run `movavg run` or `movavg demo`")
         return
-    table = Table("series", "rows", Column("newest data", no_wrap=True), "champion", "kind", "test MAE",
-                  "baseline MAE", Column("published", no_wrap=True), "last run")
-    for r in rows:
-        last = r["last_run"] if isinstance(r["last_run"], dict) else {}
-        table.add_row(cell(r["series"]), str(r["rows"]), (r["newest"] or "-")[:19], cell(r["champion"] or "-"),
-                      cell(r["kind"] or "-"), _number(r["mae"]), _number(r["baseline_mae"]),
-                      cell(r["published"] or "-")[:19], cell(last.get("status", "-")))
-    console.print(table)
+    columns = [Col("series", key=True), Col("last run", key=True), Col("served by", key=True),
+               Col("MAE", key=True, right=True), Col("vs naive", key=True, right=True), Col("champion"),
+               Col("rows", right=True), Col("newest data")]
+    print_table(console, columns, [[
+        r["series"], (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
+        served_label(r), _number(r["mae"]), _ratio(r["mae"], r["baseline_mae"]), r["champion"] or "-", str(r["rows"]),
+        (r["newest"] or "-")[:16].replace("T", " ")] for r in rows])
     for r in rows:
         if r["problem"]:
             err.print(f"movavg: series {cell(repr(r['series']))}: {cell(r['problem'])}", highlight=False, soft_wrap=True)
+
+
+def served_label(row: dict[str, Any]) -> str:
+    """What serves a series, in a few words (its champion's kind; `-` without one)."""
+    kind = row["kind"] or "-"
+    return kind.replace("naive seasonal change", "naive: seas. change").replace("naive seasonal", "naive: seasonal") \
+        .replace("naive last value", "naive: last value").replace("naive current MA", "naive: current MA")
+
+
+def _ratio(mae: Any, baseline: Any) -> str:
+    """`0.87x`: the champion's test MAE over the best naive forecast's."""
+    return f"{mae / baseline:.2f}x" if isinstance(mae, int | float) and isinstance(baseline, int | float) and baseline \
+        else "-"
 
 
 def _number(value: Any) -> str:
@@ -381,15 +393,12 @@ def ingest(
     if report and not result.files and not result.waiting:
         console.print(f"movavg: nothing in {data_dir / 'incoming'}", highlight=False)
     elif report:
-        table = Table("file", "outcome", "rows in", "ingested", "quarantined", "reason / notes")
-        for entry in result.files:
-            detail = "; ".join(filter(None, [entry["reason"], *entry["notes"]]))
-            table.add_row(cell(entry["file"]), entry["outcome"],
-                          str(entry["rows_in"] if entry["rows_in"] is not None else "-"),
-                          str(entry["rows_ingested"]), str(entry["rows_quarantined"]), cell(detail))
-        for name in result.waiting:
-            table.add_row(cell(name), "waiting", "-", "-", "-", cell(result.waiting_why.get(name, "")))
-        console.print(table)
+        rows = [[entry["file"], entry["outcome"], "-" if entry["rows_in"] is None else str(entry["rows_in"]),
+                 str(entry["rows_ingested"]), str(entry["rows_quarantined"]),
+                 "; ".join(filter(None, [entry["reason"], *entry["notes"]]))] for entry in result.files]
+        rows += [[name, "waiting", "-", "-", "-", result.waiting_why.get(name, "")] for name in result.waiting]
+        print_table(console, [Col("file", key=True), Col("outcome", key=True), Col("rows in", right=True),
+                              Col("ingested", right=True), Col("quarantined", right=True), Col("reason / notes")], rows)
     for warning in result.warnings:
         err.print(f"movavg: raw store: {cell(warning)}", highlight=False, soft_wrap=True)
     console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False)
