@@ -6,6 +6,7 @@ TensorFlow is imported inside the functions, so a run that hits the cache never 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import zlib
@@ -197,3 +198,13 @@ def train_and_save(
             atomic_write_json(tmp / "history.json", history)
             atomic_write_json(tmp / "train.json", result.model_dump())
     return result
+
+
+def best_epoch(model_dir: Path) -> int | None:
+    """The epoch (from 1) with the lowest validation loss in a saved training's `history.json`, if recorded."""
+    try:
+        val_loss = json.loads((model_dir / "history.json").read_text()).get("val_loss", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    finite = [(value, epoch) for epoch, value in enumerate(val_loss, 1) if isinstance(value, float) and math.isfinite(value)]
+    return min(finite)[1] if finite else None

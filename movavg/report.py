@@ -11,30 +11,54 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.schema import Backtest, Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped
+from movavg.schema import Backtest, Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped, TrainResult
 from movavg.windowing import describe_baseline
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
 
 
-def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[], None]]:
+def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[str], None]]:
     """A rich progress bar for one training (shown from its first epoch, so trainings waiting for their
-    turn draw nothing) plus one log line per epoch; returns (hook, close)."""
+    turn draw nothing) plus one log line per epoch; returns (hook, close), where `close(note)` ends the bar
+    with a note (e.g. why it stopped before the last epoch). Where the output is not a terminal (a pipe, a
+    log file), one plain line per training instead of a bar."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn(f"training {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[losses]}"), transient=False)
+    console = Console()
+    progress = Progress(TextColumn(f"training series {label!r}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[losses]}"), transient=False, console=console)
     bar = progress.add_task("train", total=None, losses="")
+    last: dict[str, Any] = {}
 
     def hook(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        if not progress.live.is_started:
-            progress.start()
         losses = "  ".join(f"{key} {value:.4g}" for key, value in sorted(logs.items()))
-        progress.update(bar, completed=epoch, total=epochs, losses=losses)
+        last.update(epoch=epoch, epochs=epochs, losses=losses)
+        if console.is_terminal:
+            if not progress.live.is_started:
+                progress.start()
+            progress.update(bar, completed=epoch, total=epochs, losses=losses)
         log(f"epoch {epoch}/{epochs}: {losses}")
 
-    return hook, progress.stop
+    def close(note: str = "") -> None:
+        if console.is_terminal:
+            progress.stop()
+            if note and last:
+                console.print(f"  series {label!r} {note}", highlight=False, markup=False, style="dim")
+        elif last:
+            console.print(f"trained series {label!r}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
+                          + (f" ({note})" if note else ""), highlight=False, soft_wrap=True, markup=False)
+
+    return hook, close
+
+
+def stop_note(result: TrainResult, best_epoch: int | None) -> str:
+    """Why a training's bar ended where it did, when that was not its last epoch."""
+    if result.stop_reason == "early stopping":
+        best = f"; best val_loss at epoch {best_epoch}, whose weights are kept" if best_epoch else ""
+        return f"stopped early at epoch {result.epochs_run}: val_loss stopped improving{best}"
+    return "stopped: loss not finite" if result.stop_reason == "non-finite loss" else ""
 
 
 def baseline_columns(predictions: pd.DataFrame) -> list[str]:
@@ -109,31 +133,40 @@ def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
     return f"{len(modelled) + len(skipped)} series: {', '.join(counts) or 'nothing to do'}"
 
 
+def short_kind(kind: str) -> str:
+    """What serves, in a few words: `lstm` -> `LSTM`, `baseline:seasonal_change_336` -> `naive: seas. change 336`."""
+    if not kind.startswith("baseline:"):
+        return kind.upper() if kind == "lstm" else kind
+    name = kind.split(":", 1)[1]
+    plain = {"naive_last": "last value", "naive_ma": "current MA"}
+    if name in plain:
+        return f"naive: {plain[name]}"
+    kind_name, _, season = name.rpartition("_")
+    return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
+
+
 def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> list[dict[str, Any]]:
-    """One row per series: test MAE of the model, both naive baselines and the champion it was scored
-    against, the outcome and why; skipped and failed series with their reason."""
+    """One row per series, its key columns first (series, outcome, what serves it, its champion, the MAE that
+    serves against the best naive forecast's), then the LSTM's test MAE, the interval's coverage and why;
+    skipped and failed series with their reason. Narrow enough for the Prefect UI; the report has the rest."""
     status = {o.series: o for o in outcomes}
     rows = []
     for candidate in candidates:
         evaluation, outcome = candidate.evaluation, status[candidate.evaluation.series]
         interval = evaluation.interval
-        rows.append({"series": evaluation.series, "model_mae": _round(evaluation.model.mae),
-                     "last_value_mae": _round(evaluation.baseline_last.mae),
-                     "current_ma_mae": _round(evaluation.baseline_ma.mae),
+        served = outcome.metrics.get("mae", evaluation.model.mae)
+        rows.append({"series": evaluation.series, "outcome": outcome.status,
+                     "served_by": short_kind(outcome.served_by) if outcome.served_by else "",
+                     "champion": outcome.champion_version or "", "mae": _round(served),
+                     "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,
+                     "lstm_mae": _round(evaluation.model.mae),
                      "best_naive": describe_baseline(evaluation.best_baseline) if evaluation.best_baseline else "",
                      "best_naive_mae": _round(evaluation.baseline_mae),
-                     "champion_mae": _round(evaluation.champion.mae) if evaluation.champion else None,
-                     "coverage": _round(interval.coverage) if interval else None,
-                     "interval_width": _round(interval.width) if interval else None,
-                     "backtest": backtest_line(evaluation.backtest),
-                     "test_windows": evaluation.test_windows, "train_seconds": candidate.trained.train_seconds,
-                     "served_by": outcome.served_by,
-                     "outcome": outcome.status, "champion": outcome.champion_version or "", "why": evaluation.reason})
+                     "coverage": _round(interval.coverage) if interval else None, "why": evaluation.reason})
     for skip in skipped:
-        rows.append({"series": skip.series, "model_mae": None, "last_value_mae": None, "current_ma_mae": None,
-                     "best_naive": "", "best_naive_mae": None, "champion_mae": None, "coverage": None,
-                     "interval_width": None, "backtest": "", "test_windows": 0, "train_seconds": 0.0, "served_by": "",
-                     "outcome": "failed" if skip.failed else "skipped", "champion": "", "why": skip.reason})
+        rows.append({"series": skip.series, "outcome": "failed" if skip.failed else "skipped", "served_by": "",
+                     "champion": "", "mae": None, "vs_naive": None, "lstm_mae": None, "best_naive": "",
+                     "best_naive_mae": None, "coverage": None, "why": skip.reason})
     return rows
 
 
@@ -150,27 +183,43 @@ def _round(value: float) -> float:
 
 def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, run_config: dict[str, Any],
                     plots: dict[str, Path], candidates: list[Candidate]) -> str:
-    """Markdown run report: outcome, per-series table, the best and worst series' plots embedded as data
-    URLs (so the Prefect UI shows them), and the config."""
-    lines = [f"# movavg run: {summary.status}", "", summary.message, "",
+    """Markdown run report: the run's line, a per-series table (`table`'s rows with each candidate's details), the
+    best and worst series' plots embedded as data URLs (so the Prefect UI shows them), and the config."""
+    lines = ["# movavg run", "", summary.message, "",
              f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`", ""]
     if summary.status == "unchanged":
         lines += ["No new data: every stage was served from the cache; nothing was trained.", ""]
-    on_baseline = [r["series"] for r in table if str(r["served_by"]).startswith("baseline")]
+    on_baseline = [r["series"] for r in table if str(r["served_by"]).startswith("naive")]
     if on_baseline:
         lines += [f"Served by a naive forecast (no model beat it on the test slice): {', '.join(on_baseline)}", ""]
-    lines += ["| series | model MAE | best naive (MAE) | champion before | interval coverage (width) | backtest: model vs "
-              "naive, per fold | outcome | champion | why |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['series']} | {_fmt(r['model_mae'])} | {r['best_naive']} ({_fmt(r['best_naive_mae'])}) "
-              f"| {_fmt(r['champion_mae'])} | {_fmt(r['coverage'])} ({_fmt(r['interval_width'])}) | {r['backtest']} "
-              f"| {r['outcome']} | {r['champion']} {r['served_by']} | {r['why']} |" for r in table]
+    details = {c.evaluation.series: c for c in candidates}
+    lines += ["| series | outcome | served by | champion | MAE (vs best naive) | LSTM MAE | best naive (MAE) | champion "
+              "before | interval coverage (width) | backtest: model vs naive, per fold | why |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [_report_row(r, details.get(r["series"])) for r in table]
     for title, series in showcase(candidates, plots):
         encoded = base64.b64encode(plots[series].read_bytes()).decode()
-        lines += ["", f"## {title}: {series}, champion's forecast vs actual on the test slice", "",
-                  f"![{series} forecast vs actual](data:image/png;base64,{encoded})"]
+        version = plots[series].parent.parent.parent.name if plots[series].parent.parent.name == "series" else ""
+        lines += ["", f"## {title}: {series}, the champion's forecast vs actual on the test slice", "",
+                  f"_As scored when {version or 'the champion'} was published; this run's figures are in the table._",
+                  "", f"![{series} forecast vs actual](data:image/png;base64,{encoded})"]
     lines += ["", "<details><summary>config</summary>", "", "```json", json.dumps(run_config, indent=2), "```",
               "", "</details>"]
     return "\n".join(lines)
+
+
+def _report_row(row: dict[str, Any], candidate: Candidate | None) -> str:
+    """One series' line of the report's table; a series without a candidate (skipped, failed) has empty cells."""
+    cells = [row["series"], row["outcome"], row["served_by"], row["champion"]]
+    if candidate is None:
+        return "| " + " | ".join([*cells, "", "", "", "", "", "", row["why"]]) + " |"
+    evaluation, interval = candidate.evaluation, candidate.evaluation.interval
+    ratio = f" ({row['vs_naive']:.2f}x)" if row["vs_naive"] is not None else ""
+    cells += [f"{_fmt(row['mae'])}{ratio}", _fmt(row["lstm_mae"]), f"{row['best_naive']} ({_fmt(row['best_naive_mae'])})",
+              _fmt(evaluation.champion.mae) if evaluation.champion else "",
+              f"{_fmt(interval.coverage)} ({_fmt(interval.width)})" if interval else "",
+              backtest_line(evaluation.backtest), row["why"]]
+    return "| " + " | ".join(cells) + " |"
 
 
 def showcase(candidates: list[Candidate], plots: dict[str, Path]) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from movavg.config import TrainConfig
-from movavg.model import train_and_save
-from movavg.report import progress_reporter
+from movavg.model import best_epoch, train_and_save
+from movavg.report import progress_reporter, stop_note
 from movavg.schema import ChampionRef, NormalizeResult, Skipped, TrainResult, WindowResult
+from movavg.storage import sha256_bytes
 from tasks.policies import cached_stage, each_member
 
 
@@ -30,19 +32,26 @@ def train(
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
 
+def progress_key(label: str) -> str:
+    """The training-progress artifact's key, which names the series in the UI: `movavg-training-<id>-<hash>`."""
+    readable = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40]
+    return f"movavg-training-{readable}-{sha256_bytes(label.encode())[:8]}"
+
+
 def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
     logger, label, config = get_run_logger(), member["label"], member["config"]
     show, close = progress_reporter(label, logger.info)
-    artifact = create_progress_artifact(0.0, key="movavg-training-progress", description=f"Training epochs done: {label}")
+    artifact = create_progress_artifact(0.0, key=progress_key(label), description=f"training {label}: epochs done")
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         show(epoch, epochs, logs)
         update_progress_artifact(artifact, 100.0 * epoch / epochs)
 
+    result = None
     try:
         result = train_and_save(member["windows"], member["normalized"], config, out_dir, on_epoch, member["warm_from"])
     finally:
-        close()
+        close(stop_note(result, best_epoch(out_dir)) if result is not None else "")
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
     logger.info("%s: trained %d epoch(s) in %.1f s (%s%s); best val_loss %.4g", label, result.epochs_run,
                 result.train_seconds, result.stop_reason, ", warm start from the champion" if result.warm_start else "",

@@ -54,6 +54,9 @@ DaskAddress = Annotated[str | None, typer.Option(
 SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
 
 
+SHOWN_CHAMPIONS = 5  # `demo` ends with the champion line of its first few series
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line reason to stderr and exit non-zero."""
     err.print(f"[bold red]movavg:[/] {cell(message)}", highlight=False, soft_wrap=True)
@@ -79,8 +82,8 @@ def load_config(preset: str, config_file: Path | None, overrides: list[str] | No
         fail(f"invalid config: {error}", 2)
 
 
-def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
-    """Run the retraining flow once and print its one-line outcome.
+def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
+    """Run the retraining flow once, print its one-line outcome and return its summary (None when nothing ran).
 
     Without a Prefect server, a run that could change nothing (no new file; config, code, data and champions
     as the last complete run left them) ends at once with that run's outcome, never starting Prefect. With
@@ -97,22 +100,25 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
             pass
     except RunLockedError as busy:
         fail(str(busy))
-    if not os.environ.get("PREFECT_API_URL"):
+    ephemeral = not os.environ.get("PREFECT_API_URL")
+    if ephemeral:
         from movavg.localserver import stop_orphaned_servers
 
         home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
         if stopped := stop_orphaned_servers(home):
             err.print(f"movavg: stopped {len(stopped)} local Prefect API server(s) left running by a killed run",
                       highlight=False)
-
-    if not os.environ.get("PREFECT_API_URL") and (line := nothing_to_do(
+    if ephemeral and (line := nothing_to_do(
             config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)):
-        console.print(f"[bold green]movavg:[/] {line}", highlight=False, soft_wrap=True)
-        return
+        console.print(f"[bold green]movavg:[/] {cell(line)}", highlight=False, soft_wrap=True)
+        return None
+    err.print(f"movavg: running ingest, normalize, window, train, evaluate, publish on {cell(data_dir)} "
+              + ("(starting Prefect's local API first: about 20 s)" if ephemeral else
+                 f"(Prefect API {cell(os.environ['PREFECT_API_URL'])})"), highlight=False, soft_wrap=True)
+    from prefect import tags
+
     from flows.retrain import RUN_TAG, retrain
     from movavg.publishing import RunIncomplete
-
-    from prefect import tags
 
     try:
         with tags(RUN_TAG), task_runner_of(config.run) as runner:
@@ -122,7 +128,30 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> None:
         fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback
         fail(f"run failed: {type(error).__name__}: {error}")
-    console.print(f"[bold green]movavg:[/] {summary.message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold green]movavg:[/] {cell(summary.message)}", highlight=False, soft_wrap=True)
+    return summary
+
+
+def champion_line(artifacts_dir: Path, series: str) -> str | None:
+    """`series 'default' is served by v1 (LSTM): test MAE 0.291 vs 0.439 for the best naive forecast (...), 0.66x;
+    plot: ...`, from the registry (None without a readable champion)."""
+    from movavg.registry import DamagedState, current_champion, metrics_of, series_files
+    from movavg.report import PLOT_FILE, short_kind
+    from movavg.windowing import describe_baseline
+
+    champion = current_champion(artifacts_dir, series)
+    if champion is None:
+        return None
+    try:
+        metrics = metrics_of(Path(champion.path))[series]
+    except (DamagedState, KeyError):
+        return None
+    plot = series_files(Path(champion.path), series) / PLOT_FILE
+    ratio = f", {metrics['mae'] / metrics['baseline_mae']:.2f}x" if metrics.get("baseline_mae") else ""
+    naive = describe_baseline(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
+    return (f"series {series!r} is served by {champion.version} ({short_kind(metrics.get('kind', 'lstm'))}): test MAE "
+            f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
+            + (f"; plot: {plot}" if plot.exists() else ""))
 
 
 @contextmanager
@@ -195,10 +224,14 @@ def demo(
     incoming = data_dir / "incoming"
     if not (incoming.exists() and any(incoming.iterdir())) and not has_data(data_dir):
         try:
-            write_sample(sample, incoming)
+            written = write_sample(sample, incoming)
         except ValueError as error:
             fail(str(error), 2)
-    run_pipeline(config, data_dir, artifacts_dir)
+        err.print(f"movavg: demo: copied the {sample} sample to {cell(written)}", highlight=False, soft_wrap=True)
+    summary = run_pipeline(config, data_dir, artifacts_dir)
+    for outcome in (summary.series if summary is not None else [])[:SHOWN_CHAMPIONS]:
+        if line := champion_line(artifacts_dir, outcome.series):
+            console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -210,6 +243,7 @@ def models(
 ) -> None:
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
     from movavg.registry import champion_problem, damaged_versions, listing, registry_rows
+    from movavg.report import short_kind
     from movavg.registry import list_versions as listing_rows
 
     require_artifacts_dir(artifacts_dir)
@@ -232,18 +266,6 @@ def models(
     print_table(console, columns, [[r["series"], r["version"], "*" if r["champion"] else "", short_kind(r["kind"]),
                                     _number(r["mae"]), _number(r["baseline_mae"]), _number(r["rmse"]),
                                     str(r["created"])[:16].replace("T", " ")] for r in rows])
-
-
-def short_kind(kind: str) -> str:
-    """`lstm` -> `LSTM`, `baseline:seasonal_change_336` -> `naive: seas. change 336` (a short label)."""
-    if not kind.startswith("baseline:"):
-        return kind.upper() if kind == "lstm" else kind
-    name = kind.split(":", 1)[1]
-    plain = {"naive_last": "last value", "naive_ma": "current MA"}
-    if name in plain:
-        return f"naive: {plain[name]}"
-    kind_name, _, season = name.rpartition("_")
-    return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
 
 @app.command()

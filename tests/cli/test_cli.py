@@ -107,9 +107,19 @@ def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.usefixtures("prefect_api")
 def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
     dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
-    first = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args()])
+    first = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args(), "--set", "train.epochs=40",
+                                "--set", "train.early_stopping_patience=2"])
     assert first.exit_code == 0 and "champion is now v1" in first.output, first.output
-    second = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args()])
+    lines = first.output.splitlines()  # what it does from the start, the series named, how training ended
+    assert lines[0] == f"movavg: demo: copied the synthetic sample to {tmp_path / 'data' / 'incoming' / 'synthetic_3_features.csv'}"
+    assert lines[1].startswith("movavg: running ingest, normalize, window, train, evaluate, publish on ")
+    trained = next(line for line in lines if line.startswith("trained series 'default': "))
+    assert "/40 epochs" in trained and "(stopped early at epoch " in trained and "best val_loss at epoch" in trained
+    served = lines[-1]
+    assert served.startswith("movavg: series 'default' is served by v1 (") and "for the best naive forecast (" in served
+    assert Path(served.split("; plot: ")[1]).is_file()
+    second = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args(), "--set", "train.epochs=40",
+                                 "--set", "train.early_stopping_patience=2"])
     assert second.exit_code == 0 and "no new data; champion v1 unchanged" in second.output, second.output
     assert [p.name for p in (tmp_path / "data" / "processed").iterdir()] == ["synthetic_3_features.csv"]
 
