@@ -259,7 +259,7 @@ def list_versions(artifacts_dir: Path, series: str | None = None) -> list[dict[s
 
 
 LISTED_METRICS = ("mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows", "test_windows",
-                  "kind", "best_baseline", "interval", "backtest")
+                  "kind", "best_baseline", "interval", "backtest", "lstm")
 
 
 def listing(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:

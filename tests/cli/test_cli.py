@@ -207,18 +207,32 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     """Default (not -v) terminal output: no TensorFlow or Prefect start-up lines, no traceback, no retry."""
     import subprocess
 
-    from tests.helpers import client_env, movavg_command
+    from movavg.localserver import api
+    from movavg.storage import sha256_bytes
+    from tests.helpers import client_env, movavg_command, settled
 
     env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items()
            if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}}
     write_csv(synthetic_series(400, seed=2), tmp_path / "data" / "incoming", "a.csv")
+    settled(tmp_path / "data" / "incoming" / "b.csv", "timestamp;value\n2024-01-01;1\n")  # quarantined: a warning
     dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
-    done = subprocess.run(movavg_command("run", *dirs, *tiny_args()), env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(movavg_command("run", *dirs, *tiny_args()), env={**env, "COLUMNS": "80"},
+                          capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "champion is now v1" in output, output
-    for noise in ("absl::InitializeLog", "oneDNN", "docs.prefect.io", "Task run", "Finished in state"):
+    for noise in ("absl::InitializeLog", "oneDNN", "docs.prefect.io", "Task run", "Finished in state", "| WARNING"):
         assert noise not in output, noise
+    lines = output.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("movavg: warning: b.csv: "))
+    block = lines[first : first + 3]  # one warning, wrapped between words at 80 columns
+    assert all(len(line) <= 80 for line in block) and "separated by semicolons" in " ".join(" ".join(block).split())
+    [run] = [r for r in api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 50})
+             if r["parameters"].get("data_dir") == str(tmp_path / "data")]
+    assert run["name"].startswith("data-") and run["tags"] == ["movavg"] and run["state"]["message"] in output
+    progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]},
+                                                                       "type": {"any_": ["progress"]}}})
+    assert [artifact["key"] for artifact in progress] == [f"movavg-training-default-{sha256_bytes(b'default')[:8]}"]
+    assert progress[0]["description"] == "done: 2 epochs (all epochs)"
     short = subprocess.run(movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=300"), env=env,
                            capture_output=True, text=True, timeout=300)
     output = short.stdout + short.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -33,6 +34,18 @@ def default_gate(*extra: str) -> PipelineConfig:
     """TINY's small model under the default gate, with two backtest folds."""
     keep = [item for item in TINY if not item.startswith("evaluate.")]
     return build_config("default", None, [*keep, "evaluate.backtest_folds=2", *extra])
+
+
+def latest_artifact_data(key: str) -> Any:
+    """The data of the newest artifact with `key` on the test API (a table's rows, or markdown)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                           sort=ArtifactSort.CREATED_DESC, limit=1)
+    return json.loads(artifact.data) if artifact.type == "table" else artifact.data
 
 
 def check_interval(art: Path, series: str, metrics: dict[str, object]) -> None:
@@ -90,8 +103,15 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
                                      *[a for item in TINY[:3] for a in ("--set", item)]])
     assert short.exit_code == 1 and f"reads {needed} rows per forecast: pass at least the newest {needed}" in short.stderr
 
+    assert metrics["epochs_run"] == 0 and metrics["lstm"]["epochs_run"] == 2  # the naive serves; the LSTM lost
+    assert metrics["lstm"]["train_seconds"] > 0 and metrics["lstm"]["train_windows"] > 0
+    assert metrics["lstm"]["mae"] > metrics["mae"]
     again = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
     assert again.status == "unchanged" and current_champion(art, "load").version == "v1"  # type: ignore[union-attr]
+    assert again.series[0].served_by == metrics["kind"]  # a rerun still names the naive forecast that serves
+    [row] = latest_artifact_data("movavg-metrics")
+    assert row["served_by"].startswith("naive: seas") and row["champion"] == "v1" and row["outcome"] == "unchanged"
+    assert f"| load | unchanged | {row['served_by']} | v1 |" in latest_artifact_data("movavg-report")
     shown = CliRunner().invoke(app, ["models", "--artifacts-dir", str(art), "--json"])
     assert json.loads(shown.stdout)[0]["metrics"]["kind"].startswith("baseline:seasonal")
 
