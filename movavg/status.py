@@ -78,7 +78,8 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
     entry: dict[str, Any] = {
         "series": name, "rows": int(data.loc[name, "rows"]) if name in data.index else 0,
         "newest": data.loc[name, "newest"].isoformat() if name in data.index else None,
-        "champion": champion.version if champion else None, "kind": None, "mae": None, "baseline_mae": None,
+        "champion": champion.version if champion else None, "kind": None, "served_by": None, "mae": None,
+        "baseline_mae": None,
         "published": None, "last_run": last, "problem": problem}
     if champion is None:
         return entry
@@ -96,7 +97,7 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
     kind = metrics.get("kind", "lstm")
     lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
     changes = history(artifacts_dir, name)
-    return {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
+    return {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}", "served_by": kind,
             "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
             "published": changes[-1].get("since") if changes else None}
 

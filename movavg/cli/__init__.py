@@ -303,10 +303,12 @@ def status(
 
 
 def served_label(row: dict[str, Any]) -> str:
-    """What serves a series, in a few words (its champion's kind; `-` without one)."""
-    kind = row["kind"] or "-"
-    return kind.replace("naive seasonal change", "naive: seas. change").replace("naive seasonal", "naive: seasonal") \
-        .replace("naive last value", "naive: last value").replace("naive current MA", "naive: current MA")
+    """What serves a series, in a few words (`LSTM`, `global LSTM`, `naive: seas. change 336`; `-` without one)."""
+    from movavg.report import short_kind
+
+    if not row["served_by"]:
+        return "-"
+    return "global LSTM" if str(row["kind"]).startswith("global") else short_kind(row["served_by"])
 
 
 def _ratio(mae: Any, baseline: Any) -> str:
