@@ -30,3 +30,17 @@ def test_a_plot_matplotlib_cannot_draw_is_skipped_with_a_warning(tmp_path: Path,
         assert not plot_or_skip(predictions(times), "odd", "v1", "value", tmp_path / "plot.png", None)
     assert not (tmp_path / "plot.png").exists()
     assert "series 'odd': plot skipped" in caplog.text
+
+
+def test_the_report_leaves_a_skipped_series_cells_empty() -> None:
+    from movavg.report import metrics_table, report_markdown
+    from movavg.schema import RunSummary, SeriesOutcome, Skipped
+
+    skipped = [Skipped(series="tiny", stage="window", reason="too short: 12 rows")]
+    table = metrics_table([], [], skipped)
+    summary = RunSummary(status="incomplete", message="1 series: 1 skipped (tiny: too short)", champion_version=None,
+                         published_version=None, new_rows=0, metrics={}, forecast_path=None,
+                         series=[SeriesOutcome(series="tiny", status="skipped", message="too short: 12 rows")])
+    report = report_markdown(summary, table, "f" * 32, {}, {}, [])
+    assert "| tiny | skipped |  |  |  |  |  |  |  |  | too short: 12 rows |" in report and "()" not in report
+    assert report.startswith("# movavg run\n\n1 series: 1 skipped (tiny: too short)")
