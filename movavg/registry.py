@@ -18,7 +18,6 @@ what is wrong, for `status`, `models` and the run's line.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ VERSION_PATTERN = re.compile(r"^v(\d+)$")
 POINTER = "champion.json"
 HISTORY = "history.jsonl"
 POINTER_LOCK_SECONDS = 30.0
-log = logging.getLogger("movavg.registry")
 
 
 class DamagedState(ValueError):
@@ -132,9 +130,7 @@ def _champion(artifacts_dir: Path, series: str) -> tuple[ChampionRef | None, str
             ref = _ref(artifacts_dir, series, line)
         except DamagedState:
             continue
-        log.warning("series %r: %s; its history names %s", series, damage, ref.version)
         return ref, f"champion pointer damaged ({damage}); serving {ref.version}, the newest in its history"
-    log.warning("series %r: %s, and its history names no readable version", series, damage)
     return None, f"champion pointer damaged ({damage}) and no readable version in its history: no usable champion"
 
 

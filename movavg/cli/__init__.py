@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,24 @@ def options(
     """Quiet by default: the terminal shows a progress bar, warnings and the outcome; the full run logs
     always reach the Prefect API (and its UI)."""
     configure_environment(verbose)
+    library = logging.getLogger("movavg")
+    if not any(isinstance(handler, OnceHandler) for handler in library.handlers):
+        library.addHandler(OnceHandler())
+        library.propagate = False
+
+
+class OnceHandler(logging.Handler):
+    """The library's warnings on the terminal: `movavg: warning: ...`, each message once per command."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.seen:
+            self.seen.add(message)
+            err.print(f"movavg: warning: {cell(message)}", highlight=False, soft_wrap=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")]
 ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")]
@@ -425,7 +444,7 @@ def ingest(
                               Col("ingested", right=True), Col("quarantined", right=True), Col("reason / notes")], rows)
     for warning in result.warnings:
         err.print(f"movavg: raw store: {cell(warning)}", highlight=False, soft_wrap=True)
-    console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False)
+    console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False, soft_wrap=True)
     if result.new_files:
         announce_new_data(data_dir, result.new_files, result.new_rows, result.fingerprint)
 

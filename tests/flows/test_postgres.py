@@ -61,7 +61,7 @@ def test_a_100_series_dask_run_against_a_server_on_postgresql(postgres: str, tmp
                               env=client_env(base, tmp_path / "client"), capture_output=True, text=True, timeout=900)
         output = done.stdout + done.stderr
         assert done.returncode == 0, output[-3000:]
-        assert f"{SERIES} series: {SERIES} published" in output
+        assert f"{SERIES} series: {SERIES} models published" in output
         assert "database is locked" not in output and "database is locked" not in (home / "server.log").read_text()
         for stage in ("normalize", "window", "train", "evaluate"):  # one task run per series and stage: none dropped
             assert api(base, "/task_runs/count", {"task_runs": {"name": {"like_": f"{stage}-s"}}}) == SERIES, stage
