@@ -117,15 +117,21 @@ def test_an_unreadable_part_is_moved_aside_and_the_other_series_go_on(tmp_path: 
     assert set(load_index(raw).series) == {"b"} and len(read_raw(raw, "b")) == 10
 
 
-@pytest.mark.parametrize("point", ["compact:before-index", "compact:before-delete"])
-def test_a_crash_during_compaction_never_counts_a_row_twice(tmp_path: Path, point: str) -> None:
+def killed_while_compacting(tmp_path: Path, point: str) -> tuple[pd.DataFrame, Path]:
+    """Four files of one series ingested, then a fifth whose ingest compacts and is SIGKILLed at `point`;
+    the series (450 rows) and the raw folder."""
     series = synthetic_series(450, seed=4)
     for day in range(4):
         write_csv(series[day * 90 : (day + 1) * 90], tmp_path / "incoming", f"day{day}.csv")
         ingest_files(tmp_path, IngestConfig(outlier_mads=None, compact_after_parts=4))
-    raw = tmp_path / "raw"
     write_csv(series[360:], tmp_path / "incoming", "day4.csv")
     assert ingest_in_subprocess(tmp_path, point, compact_after_parts=4) == -9
+    return series, tmp_path / "raw"
+
+
+@pytest.mark.parametrize("point", ["compact:before-index", "compact:before-delete"])
+def test_a_crash_during_compaction_never_counts_a_row_twice(tmp_path: Path, point: str) -> None:
+    series, raw = killed_while_compacting(tmp_path, point)
     assert (raw / JOURNAL).exists()
     assert visible_rows(raw) == 450 == len(read_raw(raw))  # the index's files: right even before any cleanup
     result = ingest_files(tmp_path, CONFIG)  # the next ingest cleans up before reading anything
@@ -151,13 +157,7 @@ def test_a_crash_before_the_index_commit_leaves_the_file_to_ingest_again(tmp_pat
 
 
 def test_a_compactions_sources_left_beside_it_without_a_journal_are_superseded(tmp_path: Path) -> None:
-    series = synthetic_series(450, seed=4)
-    for day in range(4):
-        write_csv(series[day * 90 : (day + 1) * 90], tmp_path / "incoming", f"day{day}.csv")
-        ingest_files(tmp_path, IngestConfig(outlier_mads=None, compact_after_parts=4))
-    raw = tmp_path / "raw"
-    write_csv(series[360:], tmp_path / "incoming", "day4.csv")
-    assert ingest_in_subprocess(tmp_path, "compact:before-delete", compact_after_parts=4) == -9
+    _, raw = killed_while_compacting(tmp_path, "compact:before-delete")
     (raw / JOURNAL).unlink()  # the journal lost too (a restore that missed it)
     assert len(read_raw(raw)) == 450 and pyarrow_rows(raw) > 450  # the merged part and its sources both there
     result = ingest_files(tmp_path, CONFIG)
