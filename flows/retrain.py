@@ -24,6 +24,7 @@ from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
 from movavg.lock import RunLockedError, run_lock
 from movavg.publishing import RunIncomplete, run_problem
+from movavg.rawstore import folder_problem
 from movavg.registry import current_champion
 from movavg.schema import Candidate, RunSummary, Skipped
 from movavg.series import choose_series
@@ -67,6 +68,8 @@ def retrain(
     if not Path(data_dir).is_dir():
         return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
                           "folder inside for your CSV or Parquet files")
+    if problem := folder_problem(Path(data_dir)):
+        return incomplete(problem)
     cache_dir = str(Path(data_dir) / "cache")
     with ExitStack() as held:
         try:

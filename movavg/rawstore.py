@@ -356,6 +356,18 @@ def read_raw(raw_dir: Path, series: str | None = None) -> pd.DataFrame:
     return read_all(raw_dir) if series is None else read_series(raw_dir, series)
 
 
+DATA_FOLDERS = {"incoming": "the files to ingest", "raw": "the ingested data", "processed": "the ingested files",
+                "quarantine": "the bad files and rows", "cache": "the stage outputs"}
+
+
+def folder_problem(data_dir: Path) -> str | None:
+    """What stops the data folder being used (one of its folders is a file), in one line; None when nothing does."""
+    for name, holds in DATA_FOLDERS.items():
+        if (data_dir / name).exists() and not (data_dir / name).is_dir():
+            return f"{data_dir / name} is a file, not a folder: move it aside; movavg keeps {holds} in {name}/"
+    return None
+
+
 def has_data(data_dir: Path) -> bool:
     """True once anything was ingested into `<data_dir>/raw/`."""
     return has_rows(data_dir / "raw")

@@ -213,6 +213,10 @@ def require_data_dir(data_dir: Path) -> None:
     if not data_dir.is_dir():
         fail(f"data folder {data_dir} does not exist: check --data-dir, or create it with "
              f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)")
+    from movavg.rawstore import folder_problem
+
+    if problem := folder_problem(data_dir):
+        fail(problem)
 
 
 def require_artifacts_dir(artifacts_dir: Path) -> None:
@@ -239,6 +243,8 @@ def demo(
         fail(f"unknown sample {sample!r}: use {' or '.join(SAMPLES)}", 2)
     if data_dir.exists() and not data_dir.is_dir():
         fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder the sample goes into")
+    if data_dir.is_dir():
+        require_data_dir(data_dir)
     require_artifacts_dir(artifacts_dir)
     incoming = data_dir / "incoming"
     if not (incoming.exists() and any(incoming.iterdir())) and not has_data(data_dir):

@@ -50,6 +50,10 @@ def test_a_file_where_a_folder_belongs_is_named(tmp_path: Path) -> None:
                      "--artifacts-dir", "is a file")
     for command in (["models"], ["status", "-d", str(tmp_path / "data")], ["promote", "v1"]):
         one_line_failure(runner.invoke(app, [*command, "-a", str(afile)]), "--artifacts-dir", "is a file")
+    (tmp_path / "data" / "incoming").write_text("not a folder")
+    for command in (["run"], ["ingest"], ["demo"]):
+        one_line_failure(runner.invoke(app, [*command, "-d", str(tmp_path / "data"), "-a", str(tmp_path / "a")]),
+                         "incoming is a file, not a folder", "keeps the files to ingest in incoming/")
 
 
 def test_an_unknown_demo_sample_creates_nothing(tmp_path: Path) -> None:
