@@ -29,7 +29,6 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import numpy as np
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -176,8 +175,8 @@ def series_paths(raw_dir: Path, series: str, index: StoreIndex | None = None) ->
 
 def visible_files(raw_dir: Path) -> list[str]:
     """Every visible part file, for readers outside movavg: `pyarrow.dataset.dataset(visible_files(raw),
-    partitioning=ds.partitioning(flavor="hive", ...))` never counts a file a crash left behind, even before the
-    next ingest has cleaned it up."""
+    partitioning="hive", partition_base_dir=raw)` never counts a file a crash left behind, even before the next
+    ingest has cleaned it up."""
     index = load_index(raw_dir)
     return [str(path) for series in sorted(index.series) for path in series_paths(raw_dir, series, index)]
 
@@ -467,9 +466,7 @@ def open_store(raw_dir: Path) -> tuple[StoreIndex, list[str]]:
         notes.append(f"{raw_dir / INDEX} is missing: rebuilt from the parts")
     index, problems = rebuild_index(raw_dir, repair=True)
     commit_index(raw_dir, index)
-    for note in notes + problems:
-        log.warning("%s", note)
-    return index, notes + problems
+    return index, notes + problems  # the caller shows them (the ingest report, the ingest task's log)
 
 
 def rebuild_index(raw_dir: Path, repair: bool) -> tuple[StoreIndex, list[str]]:

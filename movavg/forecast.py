@@ -144,7 +144,9 @@ def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd
 
 
 def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[str]]:
-    frames, notes, loaded = [], [], {}  # type: list[pd.DataFrame], list[str], dict[str, Any]
+    frames: list[pd.DataFrame] = []
+    notes: list[str] = []
+    loaded: dict[str, Any] = {}  # version -> (model, bundle, metrics), or why it cannot be loaded
     for series_id, part in rows.groupby(SERIES, sort=True):
         champion = current_champion(artifacts_dir, str(series_id))
         if champion is None:

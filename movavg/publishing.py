@@ -362,5 +362,5 @@ def publish_run(
     except Exception as error:  # the report describes the publish; it never undoes or fails it
         log.warning("run report skipped (%s: %s)", type(error).__name__, error)
         table, registry = [], []
-        report = f"# movavg run: {summary.status}\n\n{summary.message}\n\n(report skipped: {type(error).__name__})"
+        report = f"# movavg run\n\n{summary.message}\n\n(report skipped: {type(error).__name__})"
     return PublishOutcome(summary=summary, metrics=table, registry=registry, report=report)

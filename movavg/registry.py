@@ -109,15 +109,16 @@ def series_files(version_dir: Path, series: str) -> Path:
 def current_champion(artifacts_dir: Path | str, series: str) -> ChampionRef | None:
     """The champion of `series`: None before its first publish, or when neither its pointer nor its history
     names a readable version (see `champion_problem`)."""
-    return _champion(Path(artifacts_dir), series)[0]
+    return champion_state(Path(artifacts_dir), series)[0]
 
 
 def champion_problem(artifacts_dir: Path | str, series: str) -> str | None:
     """What is wrong with the champion state of `series` (None when nothing is), in one line."""
-    return _champion(Path(artifacts_dir), series)[1]
+    return champion_state(Path(artifacts_dir), series)[1]
 
 
-def _champion(artifacts_dir: Path, series: str) -> tuple[ChampionRef | None, str | None]:
+def champion_state(artifacts_dir: Path, series: str) -> tuple[ChampionRef | None, str | None]:
+    """(`current_champion`, `champion_problem`) of `series`, from one read of its pointer and history."""
     pointer = champion_dir(artifacts_dir, series) / POINTER
     if not pointer.exists():
         return _legacy_champion(artifacts_dir, series), None
@@ -135,7 +136,7 @@ def _champion(artifacts_dir: Path, series: str) -> tuple[ChampionRef | None, str
 
 
 def _ref(artifacts_dir: Path, series: str, record: dict[str, Any]) -> ChampionRef:
-    """The champion a pointer (or history line) names, once its version is readable and holds the series."""
+    """The champion a pointer (or history line) names, once it names a published version (one with metrics)."""
     try:
         version, model_key = check_version(str(record["version"])), str(record["model_key"])
     except (KeyError, ValueError) as error:
@@ -159,7 +160,7 @@ def _legacy_champion(artifacts_dir: Path, series: str) -> ChampionRef | None:
 def repair_pointer(artifacts_dir: Path, series: str) -> bool:
     """Rewrite a damaged pointer from the history line `current_champion` serves (call under the run lock);
     the damaged file is kept beside it. Returns whether it repaired one."""
-    champion, problem = _champion(artifacts_dir, series)
+    champion, problem = champion_state(artifacts_dir, series)
     if champion is None or problem is None:
         return False
     target = champion_dir(artifacts_dir, series)

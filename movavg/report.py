@@ -138,9 +138,8 @@ def short_kind(kind: str) -> str:
     if not kind.startswith("baseline:"):
         return kind.upper() if kind == "lstm" else kind
     name = kind.split(":", 1)[1]
-    plain = {"naive_last": "last value", "naive_ma": "current MA"}
-    if name in plain:
-        return f"naive: {plain[name]}"
+    if name in ("naive_last", "naive_ma"):
+        return f"naive: {describe_baseline(name)}"
     kind_name, _, season = name.rpartition("_")
     return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
@@ -197,9 +196,10 @@ def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprin
               "before | interval coverage (width) | backtest: model vs naive, per fold | why |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_report_row(r, details.get(r["series"])) for r in table]
+    versions = {outcome.series: outcome.champion_version for outcome in summary.series}
     for title, series in showcase(candidates, plots):
         encoded = base64.b64encode(plots[series].read_bytes()).decode()
-        version = plots[series].parent.parent.parent.name if plots[series].parent.parent.name == "series" else ""
+        version = versions.get(series)
         lines += ["", f"## {title}: {series}, the champion's forecast vs actual on the test slice", "",
                   f"_As scored when {version or 'the champion'} was published; this run's figures are in the table._",
                   "", f"![{series} forecast vs actual](data:image/png;base64,{encoded})"]

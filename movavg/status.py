@@ -14,9 +14,8 @@ from movavg.dataset import fingerprint, index_summary
 from movavg.rawstore import partial_download, pending_files, waiting_reason
 from movavg.registry import (
     DamagedState,
-    champion_problem,
+    champion_state,
     check_version,
-    current_champion,
     history,
     metrics_of,
     models_dir,
@@ -73,8 +72,7 @@ def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None
 
 
 def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_dir: Path) -> dict[str, Any]:
-    champion = current_champion(artifacts_dir, name)
-    problem = champion_problem(artifacts_dir, name)
+    champion, problem = champion_state(artifacts_dir, name)
     entry: dict[str, Any] = {
         "series": name, "rows": int(data.loc[name, "rows"]) if name in data.index else 0,
         "newest": data.loc[name, "newest"].isoformat() if name in data.index else None,
