@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast test-nobrowser browser postgres bench screenshots clean
+.PHONY: run test lint test-fast test-nobrowser browser postgres bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## demo: bundled CO2 sample -> data/incoming, one flow run on the ephemeral Prefect API
 	$(BIN)/movavg demo
 
-test: $(STAMP) browser postgres  ## the whole suite, as CI runs it
+test: $(STAMP) browser postgres lint  ## the whole suite, as CI runs it
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff, with the settings in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-nobrowser: $(STAMP)  ## everything but the headless-Chromium UI test and the PostgreSQL one
 	$(BIN)/python -m pytest -m 'not browser and not postgres'

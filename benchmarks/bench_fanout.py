@@ -38,17 +38,36 @@ def child(args: argparse.Namespace) -> None:
     root = Path(args.workdir)
     (root / "data" / "incoming").mkdir(parents=True)
     rng = np.random.default_rng(0)
-    frame = pd.concat([pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=args.points, freq="h"),
-                                     "value": (100 + np.cumsum(rng.normal(0, 1, args.points))).round(4),
-                                     "series_id": f"s{i:04d}"}) for i in range(args.series)])
+    frame = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "timestamp": pd.date_range("2024-01-01", periods=args.points, freq="h"),
+                    "value": (100 + np.cumsum(rng.normal(0, 1, args.points))).round(4),
+                    "series_id": f"s{i:04d}",
+                }
+            )
+            for i in range(args.series)
+        ]
+    )
     frame.to_parquet(path := root / "data" / "incoming" / "all.parquet", index=False)
     os.utime(path, (time.time() - 600, time.time() - 600))
-    overrides = ["train.scope=global", "train.epochs=1", 'train.layers=[{"units": 8}]', "window.lookback=12",
-                 "window.ma_window=3", "window.horizon=3", "publish.plot=false"]
+    overrides = [
+        "train.scope=global",
+        "train.epochs=1",
+        'train.layers=[{"units": 8}]',
+        "window.lookback=12",
+        "window.ma_window=3",
+        "window.horizon=3",
+        "publish.plot=false",
+    ]
     if args.per_task:
         overrides.append(f"run.series_per_task={args.per_task}")
     config = build_config("default", None, overrides)
-    with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         started = time.perf_counter()
         first = retrain(config=config, data_dir=str(root / "data"), artifacts_dir=str(root / "artifacts"))
         full = time.perf_counter() - started
@@ -74,15 +93,27 @@ def main() -> None:
     print(f"{'series/task':>12} {'task runs':>10} {'full run s':>11} {'cached rerun s':>15} {'overhead ms/series':>19}")
     for per_task in (1, series_per_task(args.series, None)):
         with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, __file__, "--workdir", tmp, "--series", str(args.series), "--points",
-                       str(args.points), "--per-task", str(per_task)]
+            command = [
+                sys.executable,
+                __file__,
+                "--workdir",
+                tmp,
+                "--series",
+                str(args.series),
+                "--points",
+                str(args.points),
+                "--per-task",
+                str(per_task),
+            ]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(done.stderr[-3000:])
             row = json.loads(done.stdout.strip().splitlines()[-1])
         task_runs = 3 * -(-args.series // per_task) + 3  # normalize, window, evaluate; ingest, train, publish
-        print(f"{per_task:>12} {task_runs:>10} {row['full_s']:>11.1f} {row['rerun_s']:>15.1f} "
-              f"{1000 * row['rerun_s'] / args.series:>19.1f}   ({row['second']})")
+        print(
+            f"{per_task:>12} {task_runs:>10} {row['full_s']:>11.1f} {row['rerun_s']:>15.1f} "
+            f"{1000 * row['rerun_s'] / args.series:>19.1f}   ({row['second']})"
+        )
 
 
 if __name__ == "__main__":

@@ -31,19 +31,30 @@ from movavg.windowing import build_windows, describe_baseline
 
 def cases(seeds: int, weeks: int) -> list[tuple[str, pd.DataFrame]]:
     """(name, series with timestamp and value) for every benchmark series."""
-    out = [(f"seasonal half-hourly, seed {seed}", synthetic_series(48 * 7 * weeks, seed=seed, freq="30min",
-                                                                    kind="seasonal")) for seed in range(seeds)]
+    out = [
+        (
+            f"seasonal half-hourly, seed {seed}",
+            synthetic_series(48 * 7 * weeks, seed=seed, freq="30min", kind="seasonal"),
+        )
+        for seed in range(seeds)
+    ]
     for seed in range(seeds):
         rng = np.random.default_rng(100 + seed)
         prices = 100 * np.exp(np.cumsum(rng.normal(0.0002, 0.015, 2500)))
-        out.append((f"random walk (business days), seed {seed}",
-                    pd.DataFrame({"timestamp": pd.bdate_range("2015-01-01", periods=2500), "value": prices})))
+        out.append(
+            (
+                f"random walk (business days), seed {seed}",
+                pd.DataFrame({"timestamp": pd.bdate_range("2015-01-01", periods=2500), "value": prices}),
+            )
+        )
     co2 = pd.read_csv(CO2_SAMPLE, parse_dates=["timestamp"])
     out.append(("CO2 weekly (bundled)", co2[["timestamp", "value"]]))
     return out
 
 
-def run_case(series: pd.DataFrame, overrides: list[str], folder: Path, champion_dir: str | None = None) -> dict[str, Any]:
+def run_case(
+    series: pd.DataFrame, overrides: list[str], folder: Path, champion_dir: str | None = None
+) -> dict[str, Any]:
     """Normalize, window, train (from `champion_dir`'s weights when given and allowed), backtest and evaluate
     one series; the evaluation, the training result and time."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,18 +63,32 @@ def run_case(series: pd.DataFrame, overrides: list[str], folder: Path, champion_
     path = folder / "series.parquet"
     frame.to_parquet(path, index=False)
     counts = frame["split"].value_counts()
-    normalized = NormalizeResult(path=str(path), content_hash=frame_hash(frame), series="s", columns=["value"],
-                                 stats=stats, rows={k: int(counts[k]) for k in ("train", "val", "test")},
-                                 gaps={"step": "", "gaps": 0, "largest": "", "filled_rows": 0})
+    normalized = NormalizeResult(
+        path=str(path),
+        content_hash=frame_hash(frame),
+        series="s",
+        columns=["value"],
+        stats=stats,
+        rows={k: int(counts[k]) for k in ("train", "val", "test")},
+        gaps={"step": "", "gaps": 0, "largest": "", "filled_rows": 0},
+    )
     windows = build_windows(normalized, config.window, folder / "windows")
     started = time.perf_counter()
     trained = train_and_save([windows], [normalized], config.train, folder / "model", champion_dir=champion_dir)
     seconds = time.perf_counter() - started
-    backtest = (run_backtest(windows, normalized, config.train, config.evaluate.backtest_folds, folder / "backtest")
-                if config.evaluate.backtest_folds else None)
+    backtest = (
+        run_backtest(windows, normalized, config.train, config.evaluate.backtest_folds, folder / "backtest")
+        if config.evaluate.backtest_folds
+        else None
+    )
     evaluation = evaluate_candidate(trained, normalized, None, config.evaluate, folder / "evaluate", backtest)
-    return {"evaluation": evaluation, "train_seconds": seconds, "epochs": trained.epochs_run, "spec": windows.spec,
-            "trained": trained}
+    return {
+        "evaluation": evaluation,
+        "train_seconds": seconds,
+        "epochs": trained.epochs_run,
+        "spec": windows.spec,
+        "trained": trained,
+    }
 
 
 def main() -> None:
@@ -83,13 +108,18 @@ def main() -> None:
         backtest = ", ".join(f"{f.mae / f.baseline_mae:.2f}" for f in folds) or "-"
         interval, naive_interval = evaluation.interval, evaluation.baseline_interval
         print(f"\n{name}: {len(series)} rows, seasons {spec.seasons}, residual of {spec.residual or 'last value'}")
-        print(f"  model MAE {evaluation.model.mae:.4g} = {evaluation.model.mae / best:.3f} x best naive "
-              f"({describe_baseline(evaluation.best_baseline)} {best:.4g}); served by: {evaluation.winner}")
+        print(
+            f"  model MAE {evaluation.model.mae:.4g} = {evaluation.model.mae / best:.3f} x best naive "
+            f"({describe_baseline(evaluation.best_baseline)} {best:.4g}); served by: {evaluation.winner}"
+        )
         print(f"  naive: {naive}")
         print(f"  backtest model/naive per fold: {backtest}")
-        print(f"  90% interval: model's coverage {interval.coverage:.3f}, mean width {interval.width:.4g} | best naive "
-              f"forecast's {naive_interval.coverage:.3f}, {naive_interval.width:.4g}; train {result['train_seconds']:.1f} s "
-              f"({result['epochs']} epochs)")
+        print(
+            f"  90% interval: model's coverage {interval.coverage:.3f}, mean width {interval.width:.4g} | best naive "
+            f"forecast's {naive_interval.coverage:.3f}, {naive_interval.width:.4g}; "
+            f"train {result['train_seconds']:.1f} s "
+            f"({result['epochs']} epochs)"
+        )
 
 
 if __name__ == "__main__":

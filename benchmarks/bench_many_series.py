@@ -70,22 +70,48 @@ def child(args: argparse.Namespace) -> None:
     data, art = root / "data", root / "artifacts"
     day1 = pd.concat([make_series(i, args.points - 50) for i in range(args.series)])
     drop(day1, data / "incoming", "day1.csv")
-    config = build_config("default", None, [f"train.scope={json.dumps(args.scope)}", f"train.epochs={args.epochs}",
-                                            "window.lookback=24", "window.ma_window=5", "window.horizon=5",
-                                            f"run.task_runner={args.runner}"])
+    config = build_config(
+        "default",
+        None,
+        [
+            f"train.scope={json.dumps(args.scope)}",
+            f"train.epochs={args.epochs}",
+            "window.lookback=24",
+            "window.ma_window=5",
+            "window.horizon=5",
+            f"run.task_runner={args.runner}",
+        ],
+    )
     flow = retrain.with_options(task_runner=task_runner_for(config.run))
-    with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         started = time.perf_counter()
         first = flow(config=config, data_dir=str(data), artifacts_dir=str(art))
         full = time.perf_counter() - started
-        drop(pd.concat([make_series(i, args.points, start=args.points - 50) for i in range(args.changed)]),
-             data / "incoming", "day2.csv")
+        drop(
+            pd.concat([make_series(i, args.points, start=args.points - 50) for i in range(args.changed)]),
+            data / "incoming",
+            "day2.csv",
+        )
         started = time.perf_counter()
         second = flow(config=config, data_dir=str(data), artifacts_dir=str(art))
         day2 = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"scope": args.scope, "runner": args.runner, "full_s": full, "day2_s": day2, "peak_mib": peak,
-                      "first": first.message, "second": second.message}))
+    print(
+        json.dumps(
+            {
+                "scope": args.scope,
+                "runner": args.runner,
+                "full_s": full,
+                "day2_s": day2,
+                "peak_mib": peak,
+                "first": first.message,
+                "second": second.message,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -103,21 +129,45 @@ def main() -> None:
         child(args)
         return
     rows = []
-    cases = [("per-series", "threads"), ("per-series", "dask")] if args.runners else [
-        ("per-series", "threads"), ("global", "threads")]
+    cases = (
+        [("per-series", "threads"), ("per-series", "dask")]
+        if args.runners
+        else [("per-series", "threads"), ("global", "threads")]
+    )
     for scope, runner in cases:
         with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, __file__, "--scope", scope, "--runner", runner, "--workdir", tmp,
-                       "--series", str(args.series), "--points", str(args.points), "--epochs", str(args.epochs),
-                       "--changed", str(args.changed)]
+            command = [
+                sys.executable,
+                __file__,
+                "--scope",
+                scope,
+                "--runner",
+                runner,
+                "--workdir",
+                tmp,
+                "--series",
+                str(args.series),
+                "--points",
+                str(args.points),
+                "--epochs",
+                str(args.epochs),
+                "--changed",
+                str(args.changed),
+            ]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"{args.series} series x {args.points} points, {args.epochs} epochs; day 2: {args.changed} series get 50 rows")
-    print(f"{'scope':>11} {'runner':>8} {'full run s':>11} {'s/series':>9} {'day-2 run s':>12} {'day2/full':>10} "
-          f"{'peak MiB':>9}")
+    print(
+        f"{args.series} series x {args.points} points, {args.epochs} epochs; day 2: {args.changed} series get 50 rows"
+    )
+    print(
+        f"{'scope':>11} {'runner':>8} {'full run s':>11} {'s/series':>9} {'day-2 run s':>12} {'day2/full':>10} "
+        f"{'peak MiB':>9}"
+    )
     for row in rows:
-        print(f"{row['scope']:>11} {row['runner']:>8} {row['full_s']:>11.1f} {row['full_s'] / args.series:>9.2f} "
-              f"{row['day2_s']:>12.1f} {row['day2_s'] / row['full_s']:>10.3f} {row['peak_mib']:>9.0f}")
+        print(
+            f"{row['scope']:>11} {row['runner']:>8} {row['full_s']:>11.1f} {row['full_s'] / args.series:>9.2f} "
+            f"{row['day2_s']:>12.1f} {row['day2_s'] / row['full_s']:>10.3f} {row['peak_mib']:>9.0f}"
+        )
     if args.runners:
         print(f"Dask speed-up on the full run: {rows[0]['full_s'] / rows[1]['full_s']:.2f}x")
     for row in rows:

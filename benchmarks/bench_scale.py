@@ -33,8 +33,12 @@ GIB = 2**30
 
 def walk(rows: int, seed: int, start: str = "2000-01-01", freq: str = "min") -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"timestamp": pd.date_range(start, periods=rows, freq=freq),
-                         "value": (100 + np.cumsum(rng.normal(0, 1, rows))).round(4)})
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range(start, periods=rows, freq=freq),
+            "value": (100 + np.cumsum(rng.normal(0, 1, rows))).round(4),
+        }
+    )
 
 
 def settle(path: Path) -> None:
@@ -85,14 +89,23 @@ def flow_case(args: argparse.Namespace) -> dict[str, float]:
     settle(path)
     del path
     config = build_config("default", None, ["train.epochs=1", f"evaluate.backtest_folds={args.folds}"])
-    with prefect_test_harness(server_startup_timeout=120), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         started = time.perf_counter()
         summary = retrain(config=config, data_dir=str(root / "data"), artifacts_dir=str(root / "artifacts"))
         seconds = time.perf_counter() - started
     train = json.loads(next((root / "data" / "cache" / "train").glob("*/train.json")).read_text())
-    return {"seconds": seconds, "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB,
-            "train_seconds": train["train_seconds"], "train_windows": train["train_windows"],
-            "batch_size": train["batch_size"], "jit_compile": train["jit_compile"], "message": summary.message}
+    return {
+        "seconds": seconds,
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB,
+        "train_seconds": train["train_seconds"],
+        "train_windows": train["train_windows"],
+        "batch_size": train["batch_size"],
+        "jit_compile": train["jit_compile"],
+        "message": summary.message,
+    }
 
 
 def throughput_case(args: argparse.Namespace) -> dict[str, float]:
@@ -135,8 +148,13 @@ def throughput_case(args: argparse.Namespace) -> dict[str, float]:
         xs, ys, _ = to_model_space(np.ascontiguousarray(x), y, True)
         model.fit(xs, ys, batch_size=batch, epochs=2, shuffle=True, verbose=0, callbacks=[EpochTimer()])
     seconds = epoch_seconds[-1]
-    return {"windows_per_s": len(y) / seconds, "windows": len(y), "batch_size": batch, "jit_compile": jit,
-            "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB}
+    return {
+        "windows_per_s": len(y) / seconds,
+        "windows": len(y),
+        "batch_size": batch,
+        "jit_compile": jit,
+        "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB,
+    }
 
 
 def run_child(case: str, **options: object) -> dict[str, float]:
@@ -167,23 +185,37 @@ def main() -> None:
         return
     print(f"ingest: {args.files} files of 100 rows, one pass")
     empty = run_child("ingest", store="empty", files=args.files, rows=args.rows)
-    for store, label in (("many-series", f"{args.rows:,} rows in 100 series"), ("one-series", f"{args.rows:,} rows in one series")):
+    for store, label in (
+        ("many-series", f"{args.rows:,} rows in 100 series"),
+        ("one-series", f"{args.rows:,} rows in one series"),
+    ):
         full = run_child("ingest", store=store, files=args.files, rows=args.rows)
-        print(f"  into an empty store {empty['seconds']:.2f} s | into {label} {full['seconds']:.2f} s | "
-              f"ratio {full['seconds'] / empty['seconds']:.2f}")
+        print(
+            f"  into an empty store {empty['seconds']:.2f} s | into {label} {full['seconds']:.2f} s | "
+            f"ratio {full['seconds'] / empty['seconds']:.2f}"
+        )
     if args.skip_flow:
         return
     for folds in (3, 0):
         flow = run_child("flow", rows=args.rows, folds=folds)
-        print(f"one series of {args.rows:,} rows, 1 epoch, whole flow with {folds} backtest folds: {flow['seconds']:.1f} s, "
-              f"peak RSS {flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} windows in "
-              f"{flow['train_seconds']:.1f} s (batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and "
-              f"validation included); {flow['message']}")
-    lazy, plain = run_child("throughput", feed="lazy", rows=args.rows), run_child("throughput", feed="plain", rows=args.rows)
-    print(f"training throughput, second epoch of {lazy['windows']:,} windows (batch {lazy['batch_size']}, XLA "
-          f"{lazy['jit_compile']}): lazy feed {lazy['windows_per_s']:,.0f} windows/s (peak {lazy['peak_gib']:.2f} GiB) | "
-          f"plain Keras on materialised windows {plain['windows_per_s']:,.0f} windows/s (peak {plain['peak_gib']:.2f} GiB)"
-          f" | plain/lazy {plain['windows_per_s'] / lazy['windows_per_s']:.2f}")
+        print(
+            f"one series of {args.rows:,} rows, 1 epoch, whole flow with {folds} backtest folds: "
+            f"{flow['seconds']:.1f} s, "
+            f"peak RSS {flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} windows in "
+            f"{flow['train_seconds']:.1f} s (batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and "
+            f"validation included); {flow['message']}"
+        )
+    lazy, plain = (
+        run_child("throughput", feed="lazy", rows=args.rows),
+        run_child("throughput", feed="plain", rows=args.rows),
+    )
+    print(
+        f"training throughput, second epoch of {lazy['windows']:,} windows (batch {lazy['batch_size']}, XLA "
+        f"{lazy['jit_compile']}): lazy feed {lazy['windows_per_s']:,.0f} windows/s (peak {lazy['peak_gib']:.2f} GiB) | "
+        f"plain Keras on materialised windows {plain['windows_per_s']:,.0f} windows/s "
+        f"(peak {plain['peak_gib']:.2f} GiB)"
+        f" | plain/lazy {plain['windows_per_s'] / lazy['windows_per_s']:.2f}"
+    )
 
 
 if __name__ == "__main__":

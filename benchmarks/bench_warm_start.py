@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_forecast import run_case  # noqa: E402  (same folder)
+from bench_forecast import run_case
 
 from movavg.samples import synthetic_series
 from movavg.schema import TrainResult
@@ -40,19 +40,29 @@ def main() -> None:
         full = synthetic_series(48 * 7 * (args.weeks + 1), seed=seed, freq="30min", kind="seasonal")
         with tempfile.TemporaryDirectory() as tmp:
             first = run_case(full.iloc[: 48 * 7 * args.weeks], SETTINGS, Path(tmp) / "first")
-            runs = {mode: run_case(full, [*SETTINGS, f"train.warm_start={mode == 'warm'}".lower()], Path(tmp) / mode,
-                                   champion_dir=str(Path(tmp) / "first" / "model") if mode == "warm" else None)
-                    for mode in ("cold", "warm")}
+            runs = {
+                mode: run_case(
+                    full,
+                    [*SETTINGS, f"train.warm_start={mode == 'warm'}".lower()],
+                    Path(tmp) / mode,
+                    champion_dir=str(Path(tmp) / "first" / "model") if mode == "warm" else None,
+                )
+                for mode in ("cold", "warm")
+            }
             histories = {mode: json.loads((Path(tmp) / mode / "model" / "history.json").read_text()) for mode in runs}
         target = min(histories["cold"]["val_loss"])
-        print(f"\nseasonal, seed {seed}: first model on {args.weeks} weeks, then one new week "
-              f"(first model {first['epochs']} epochs)")
+        print(
+            f"\nseasonal, seed {seed}: first model on {args.weeks} weeks, then one new week "
+            f"(first model {first['epochs']} epochs)"
+        )
         for mode, run in runs.items():
             epochs, seconds = time_to(histories[mode], run["trained"], target)
             reached = f"{epochs} epochs, {seconds:.1f} s" if epochs else "never"
-            print(f"  {mode}: to the cold best val_loss {target:.4g}: {reached}; stopped after {run['epochs']} epochs "
-                  f"({run['train_seconds']:.1f} s); best val_loss {min(histories[mode]['val_loss']):.4g}; "
-                  f"test MAE {run['evaluation'].model.mae:.4g}")
+            print(
+                f"  {mode}: to the cold best val_loss {target:.4g}: {reached}; stopped after {run['epochs']} epochs "
+                f"({run['train_seconds']:.1f} s); best val_loss {min(histories[mode]['val_loss']):.4g}; "
+                f"test MAE {run['evaluation'].model.mae:.4g}"
+            )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ def main() -> None:
             loop_s, loop_mib, (x_loop, y_loop) = measure(seed_loop, data, window)
             vec_s, vec_mib, (x_vec, y_vec) = measure(make_windows, data, window, window, 0)
             assert np.array_equal(x_loop, x_vec) and np.allclose(y_loop, y_vec)
-            print(f"{rows:>10} {window:>7} {loop_s:>8.2f} {vec_s:>9.4f} {loop_s / vec_s:>8.0f}x {loop_mib:>9.0f} "
-                  f"{vec_mib:>9.0f}")
+            print(
+                f"{rows:>10} {window:>7} {loop_s:>8.2f} {vec_s:>9.4f} {loop_s / vec_s:>8.0f}x {loop_mib:>9.0f} "
+                f"{vec_mib:>9.0f}"
+            )
 
 
 if __name__ == "__main__":

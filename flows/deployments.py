@@ -49,10 +49,18 @@ class DeploymentSpec:
 
 
 DEPLOYMENTS = (
-    DeploymentSpec("scheduled", "Retrain on a schedule; skips quickly when no data is new.",
-                   ConcurrencyLimitStrategy.CANCEL_NEW, on_data=False),
-    DeploymentSpec("on-data", f"Retrain when a {DATA_ARRIVED} event names this data folder.",
-                   ConcurrencyLimitStrategy.ENQUEUE, on_data=True),
+    DeploymentSpec(
+        "scheduled",
+        "Retrain on a schedule; skips quickly when no data is new.",
+        ConcurrencyLimitStrategy.CANCEL_NEW,
+        on_data=False,
+    ),
+    DeploymentSpec(
+        "on-data",
+        f"Retrain when a {DATA_ARRIVED} event names this data folder.",
+        ConcurrencyLimitStrategy.ENQUEUE,
+        on_data=True,
+    ),
 )
 
 
@@ -65,15 +73,25 @@ def build_deployments(
     config: PipelineConfig, data_dir: Path, artifacts_dir: Path, interval: float | None, cron: str | None
 ) -> list[RunnerDeployment]:
     """The scheduled and the event-triggered deployment, both with the same default parameters."""
-    parameters: dict[str, Any] = {"config": config.model_dump(mode="json"), "data_dir": str(data_dir.resolve()),
-                                  "artifacts_dir": str(artifacts_dir.resolve()), "lock_wait_seconds": LOCK_WAIT_SECONDS}
+    parameters: dict[str, Any] = {
+        "config": config.model_dump(mode="json"),
+        "data_dir": str(data_dir.resolve()),
+        "artifacts_dir": str(artifacts_dir.resolve()),
+        "lock_wait_seconds": LOCK_WAIT_SECONDS,
+    }
     trigger = DeploymentEventTrigger(expect={DATA_ARRIVED}, match={"prefect.resource.id": data_resource_id(data_dir)})
     flow = retrain.with_options(task_runner=task_runner_for(config.run))
-    return [flow.to_deployment(
-        name=spec.name, description=spec.description, parameters=parameters, tags=[RUN_TAG, spec.name],
-        concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
-        **({"triggers": [trigger]} if spec.on_data else {"interval": interval, "cron": cron}),
-    ) for spec in DEPLOYMENTS]
+    return [
+        flow.to_deployment(
+            name=spec.name,
+            description=spec.description,
+            parameters=parameters,
+            tags=[RUN_TAG, spec.name],
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
+            **({"triggers": [trigger]} if spec.on_data else {"interval": interval, "cron": cron}),
+        )
+        for spec in DEPLOYMENTS
+    ]
 
 
 def prefect_yaml() -> dict[str, Any]:
@@ -81,19 +99,29 @@ def prefect_yaml() -> dict[str, Any]:
     parameters = {"data_dir": "data", "artifacts_dir": "artifacts", "lock_wait_seconds": LOCK_WAIT_SECONDS}
     deployments = []
     for spec in DEPLOYMENTS:
-        entry: dict[str, Any] = {"name": spec.name, "description": spec.description, "entrypoint": ENTRYPOINT,
-                                 "tags": [RUN_TAG, spec.name],
-                                 "work_pool": {"name": WORK_POOL}, "parameters": dict(parameters),
-                                 "concurrency_limit": {"limit": 1, "collision_strategy": spec.collision.value}}
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "description": spec.description,
+            "entrypoint": ENTRYPOINT,
+            "tags": [RUN_TAG, spec.name],
+            "work_pool": {"name": WORK_POOL},
+            "parameters": dict(parameters),
+            "concurrency_limit": {"limit": 1, "collision_strategy": spec.collision.value},
+        }
         if spec.on_data:
             match = {"prefect.resource.id": f"movavg.data-dir.{PROJECT_DIR}/data"}
             entry["triggers"] = [{"type": "event", "enabled": True, "expect": [DATA_ARRIVED], "match": match}]
         else:
             entry["schedules"] = [{"interval": DEFAULT_INTERVAL}]
         deployments.append(entry)
-    return {"name": "movavg", "prefect-version": prefect.__version__, "build": None, "push": None,
-            "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": PROJECT_DIR}}],
-            "deployments": deployments}
+    return {
+        "name": "movavg",
+        "prefect-version": prefect.__version__,
+        "build": None,
+        "push": None,
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": PROJECT_DIR}}],
+        "deployments": deployments,
+    }
 
 
 PREFECT_YAML_HEADER = """\
@@ -163,10 +191,17 @@ def watch_runs(names: list[str], report: Callable[[str], None], stop: threading.
             with get_client(sync_client=True) as client:
                 runs = client.read_flow_runs(
                     deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)),
-                    flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ended)),
-                                                  end_time=FlowRunFilterEndTime(after_=since)))
-                deployment_names = {d.id: d.name for d in client.read_deployments(
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names)))}
+                    flow_run_filter=FlowRunFilter(
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ended)),
+                        end_time=FlowRunFilterEndTime(after_=since),
+                    ),
+                )
+                deployment_names = {
+                    d.id: d.name
+                    for d in client.read_deployments(
+                        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+                    )
+                }
         except Exception:  # the API busy or restarting: the next poll reports what this one missed
             continue
         for run in sorted(runs, key=lambda run: run.end_time or since):

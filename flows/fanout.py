@@ -27,8 +27,9 @@ def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:
     return {chunk[0] if len(chunk) == 1 else f"{chunk[0]}+{len(chunk) - 1}": chunk for chunk in chunks}
 
 
-def gather(batched: dict[str, list[str]], futures: Sequence[PrefectFuture[Any]], stage: str,
-           skipped: list[Skipped]) -> dict[str, Any]:
+def gather(
+    batched: dict[str, list[str]], futures: Sequence[PrefectFuture[Any]], stage: str, skipped: list[Skipped]
+) -> dict[str, Any]:
     """{name: result} of every member of the batches whose task run produced one; the others are appended
     to `skipped` (every member of a batch whose task run failed)."""
     wait(list(futures))

@@ -36,7 +36,6 @@ from tasks.publish import publish
 from tasks.train import train
 from tasks.window import window
 
-
 RUN_TAG = "movavg"  # every flow run of the project carries it (CLI runs and both deployments)
 
 
@@ -45,8 +44,11 @@ def run_name() -> str:
     return f"{Path(str(flow_run.parameters.get('data_dir', 'data'))).resolve().name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@flow(name="movavg-retrain", flow_run_name=run_name,
-      description="Retrain the moving-average LSTMs on new data and publish the better ones.")
+@flow(
+    name="movavg-retrain",
+    flow_run_name=run_name,
+    description="Retrain the moving-average LSTMs on new data and publish the better ones.",
+)
 def retrain(
     config: PipelineConfig = PipelineConfig(),
     data_dir: str = "data",
@@ -63,11 +65,14 @@ def retrain(
     """
     if not runs_on(FlowRunContext.get().task_runner, config.run):  # e.g. a deployment whose parameters ask for Dask
         state = retrain.with_options(task_runner=task_runner_for(config.run))(
-            config, data_dir, artifacts_dir, lock_wait_seconds, return_state=True)
+            config, data_dir, artifacts_dir, lock_wait_seconds, return_state=True
+        )
         return completed(state.result()) if state.is_completed() else incomplete(state.message or "the subflow failed")
     if not Path(data_dir).is_dir():
-        return incomplete(f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
-                          "folder inside for your CSV or Parquet files")
+        return incomplete(
+            f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
+            "folder inside for your CSV or Parquet files"
+        )
     if problem := folder_problem(Path(data_dir)):
         return incomplete(problem)
     cache_dir = str(Path(data_dir) / "cache")
@@ -85,45 +90,86 @@ def retrain(
 
         size = series_per_task(len(series), config.run.series_per_task)
         by_series = batches(series, size)
-        normalized = gather(by_series, normalize.map(
-            cache_dir, list(by_series), list(by_series.values()),
-            [[ingested.series[name] for name in batch] for batch in by_series.values()], ingested.raw_dir,
-            unmapped(config.ingest.model_columns), unmapped(config.normalize)), "normalize", skipped)
+        normalized = gather(
+            by_series,
+            normalize.map(
+                cache_dir,
+                list(by_series),
+                list(by_series.values()),
+                [[ingested.series[name] for name in batch] for batch in by_series.values()],
+                ingested.raw_dir,
+                unmapped(config.ingest.model_columns),
+                unmapped(config.normalize),
+            ),
+            "normalize",
+            skipped,
+        )
         by_series = batches(list(normalized), size)
-        windows = gather(by_series, window.map(
-            cache_dir, list(by_series), [[normalized[name] for name in batch] for batch in by_series.values()],
-            unmapped(config.window)), "window", skipped)
+        windows = gather(
+            by_series,
+            window.map(
+                cache_dir,
+                list(by_series),
+                [[normalized[name] for name in batch] for batch in by_series.values()],
+                unmapped(config.window),
+            ),
+            "window",
+            skipped,
+        )
 
         groups = model_groups(list(windows), config.train.scope)
         by_group = batches(list(groups), size)
         champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
-        warm_from = [[champions.get(group) if config.train.scope == "per-series" else None
-                      for group in batch] for batch in by_group.values()]
+        warm_from = [
+            [champions.get(group) if config.train.scope == "per-series" else None for group in batch]
+            for batch in by_group.values()
+        ]
         training = train.map(
-            cache_dir, list(by_group), list(by_group.values()),
+            cache_dir,
+            list(by_group),
+            list(by_group.values()),
             [[[windows[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
             [[[normalized[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
-            unmapped(config.train), warm_from)
+            unmapped(config.train),
+            warm_from,
+        )
         by_series = batches(list(windows), size)
-        backtesting = backtest.map(
-            cache_dir, list(by_series), [[windows[name] for name in batch] for batch in by_series.values()],
-            [[normalized[name] for name in batch] for batch in by_series.values()], unmapped(config.train),
-            unmapped(config.evaluate.backtest_folds)) if config.evaluate.backtest_folds else []
+        backtesting = (
+            backtest.map(
+                cache_dir,
+                list(by_series),
+                [[windows[name] for name in batch] for batch in by_series.values()],
+                [[normalized[name] for name in batch] for batch in by_series.values()],
+                unmapped(config.train),
+                unmapped(config.evaluate.backtest_folds),
+            )
+            if config.evaluate.backtest_folds
+            else []
+        )
         trained = per_series(groups, gather(by_group, training, "train", skipped), skipped)
         backtests = gather(by_series, backtesting, "backtest", []) if backtesting else {}  # none: "no backtest"
 
         by_series = batches(list(trained), size)
-        evaluations = gather(by_series, evaluate.map(
-            cache_dir, list(by_series), [[trained[name] for name in batch] for batch in by_series.values()],
-            [[normalized[name] for name in batch] for batch in by_series.values()],
-            [[champions[name] for name in batch] for batch in by_series.values()],
-            unmapped(config.evaluate), [[backtests.get(name) for name in batch] for batch in by_series.values()]),
-            "evaluate", skipped)
+        evaluations = gather(
+            by_series,
+            evaluate.map(
+                cache_dir,
+                list(by_series),
+                [[trained[name] for name in batch] for batch in by_series.values()],
+                [[normalized[name] for name in batch] for batch in by_series.values()],
+                [[champions[name] for name in batch] for batch in by_series.values()],
+                unmapped(config.evaluate),
+                [[backtests.get(name) for name in batch] for batch in by_series.values()],
+            ),
+            "evaluate",
+            skipped,
+        )
 
-        candidates = [Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
-                      for name in evaluations]
-        summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"),
-                          config.publish)
+        candidates = [
+            Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
+            for name in evaluations
+        ]
+        summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"), config.publish)
         if problem := run_problem(candidates, skipped):
             return incomplete(problem)
         return completed(summary)

@@ -39,10 +39,19 @@ def task_runner_for(run: RunConfig) -> TaskRunner:
 def local_cluster_options(run: RunConfig, dashboard: bool = False) -> dict[str, Any]:
     """`LocalCluster` options for `run`: worker processes of one thread each with the worker environment; a
     dashboard on a free loopback port when asked for and bokeh (which serves it) is installed."""
-    env = {**WORKER_ENV, **{name: value for name, value in os.environ.items() if name.startswith(("PREFECT_", "MOVAVG_"))}}
+    env = {
+        **WORKER_ENV,
+        **{name: value for name, value in os.environ.items() if name.startswith(("PREFECT_", "MOVAVG_"))},
+    }
     dashboard_address = "127.0.0.1:0" if dashboard and importlib.util.find_spec("bokeh") else None
-    return {"n_workers": run.dask_workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
-            "dashboard_address": dashboard_address, "env": env}
+    return {
+        "n_workers": run.dask_workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": dashboard_address,
+        "env": env,
+    }
 
 
 @contextmanager
@@ -56,8 +65,10 @@ def local_dask_cluster(run: RunConfig) -> Iterator[tuple[TaskRunner, str]]:
         logging.getLogger(name).setLevel(logging.ERROR)
     with LocalCluster(**local_cluster_options(run, dashboard=True)) as cluster:
         link = cluster.dashboard_link if cluster.scheduler_info.get("services", {}).get("dashboard") else ""
-        line = (f"the series' stages run on a local Dask cluster at {cluster.scheduler_address}: {run.dask_workers} "
-                f"worker process(es), 1 thread each; dashboard: {link or 'none (pip install bokeh for one)'}")
+        line = (
+            f"the series' stages run on a local Dask cluster at {cluster.scheduler_address}: {run.dask_workers} "
+            f"worker process(es), 1 thread each; dashboard: {link or 'none (pip install bokeh for one)'}"
+        )
         yield DaskTaskRunner(address=cluster.scheduler_address), line
 
 

@@ -50,13 +50,14 @@ def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
     return [test_start - k * block for k in range(folds, 0, -1) if test_start - k * block > 0]
 
 
-def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int, train_share: float,
-               per_window: bool) -> tuple[pd.DataFrame, ScalerStats]:
+def fold_frame(
+    series: pd.DataFrame, columns: list[str], origin: int, block: int, train_share: float, per_window: bool
+) -> tuple[pd.DataFrame, ScalerStats]:
     """The rows up to the end of a fold's block, labelled train | val (before the origin, in the series' own
     proportions) | test (the block), with normalized columns from the fold's own train rows; and those
     rows' scaler statistics."""
     frame = series.iloc[: origin + block].copy()
-    train_end = max(1, int(round(origin * train_share)))
+    train_end = max(1, round(origin * train_share))
     frame[SPLIT] = np.repeat(list(SPLITS), [train_end, origin - train_end, len(frame) - origin])
     values = frame[columns].to_numpy(dtype="float64")
     stats = fit_stats(values[:train_end], columns, per_window)
@@ -65,30 +66,39 @@ def fold_frame(series: pd.DataFrame, columns: list[str], origin: int, block: int
     return frame, stats
 
 
-def run_fold(frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig,
-             series: str) -> BacktestFold:
-    """Train on a fold's train rows (early stopping on its val rows) and score it and the naive forecasts on its block."""
+def run_fold(
+    frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig, series: str
+) -> BacktestFold:
+    """Train on a fold's train rows (early stopping on its val rows); score it and the naive forecasts on its block."""
     bounds = split_bounds(frame, spec)
     if spec.residual is not None:  # chosen again on the fold's own train windows
         spec = with_best_residual(spec, frame[z_columns(columns)[0]].to_numpy(), bounds)
-    arrays = back_to_back([series_windows(frame, columns, spec, bounds, stats.per_window, ["train", "val"])],
-                          ["train", "val"])
-    model, _ = fit_model(config, arrays["train"], arrays["val"], spec, stats.per_window,
-                         seed=series_seed(config.seed, [series]))
+    arrays = back_to_back(
+        [series_windows(frame, columns, spec, bounds, stats.per_window, ["train", "val"])], ["train", "val"]
+    )
+    model, _ = fit_model(
+        config, arrays["train"], arrays["val"], spec, stats.per_window, seed=series_seed(config.seed, [series])
+    )
     bundle = BundleSpec(series=[series], columns=columns, stats={series: stats}, window=spec, train={})
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
     windows = score_frame(model, bundle, series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
-    errors = baseline_errors(block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon,
-                             spec)
+    errors = baseline_errors(
+        block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec
+    )
     best = min(errors, key=errors.__getitem__)
-    return BacktestFold(origin=str(block[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
-                        mae=float(np.mean(np.abs(windows["predicted"] - windows["actual"]))),
-                        baseline_mae=errors[best], baseline=best, windows=len(windows))
+    return BacktestFold(
+        origin=str(block[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
+        mae=float(np.mean(np.abs(windows["predicted"] - windows["actual"]))),
+        baseline_mae=errors[best],
+        baseline=best,
+        windows=len(windows),
+    )
 
 
-def run_backtest(windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int,
-                 out_dir: Path) -> Backtest:
+def run_backtest(
+    windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int, out_dir: Path
+) -> Backtest:
     """The rolling-origin folds of one series (per-series models of `config`), written to
     `out_dir/backtest.json` atomically; folds too short to train are left out and counted in `note`."""
     columns, spec = normalized.columns, windows.spec
@@ -109,4 +119,3 @@ def run_backtest(windows: WindowResult, normalized: NormalizeResult, config: Tra
     with stage_output(out_dir) as tmp:
         atomic_write_json(tmp / "backtest.json", backtest.model_dump())
     return backtest
-

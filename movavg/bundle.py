@@ -59,7 +59,10 @@ class BundleSpec(BaseModel):
     def same_target(self, other: BundleSpec) -> bool:
         """True when both models predict the same quantity (column, MA length, horizon)."""
         return (self.columns[0], self.window.ma_window, self.window.horizon) == (
-            other.columns[0], other.window.ma_window, other.window.horizon)
+            other.columns[0],
+            other.window.ma_window,
+            other.window.horizon,
+        )
 
 
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:

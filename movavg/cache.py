@@ -51,8 +51,11 @@ def _library_imports(module: str) -> set[str]:
         return set()
     found = set()
     for node in ast.walk(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))):
-        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        names = (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+        )
         found |= {name for name in names if name.split(".")[0] == library and name != library}
     return found
 
@@ -113,9 +116,8 @@ def is_complete(output_dir: Path) -> bool:
         for path in output_dir.iterdir():
             if path.suffix == ".parquet":
                 pq.read_metadata(path)
-            elif path.suffix == ".json" and not is_json(path):
-                return False
-            elif path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            torn_json = path.suffix == ".json" and not is_json(path)
+            if torn_json or (path.suffix == ".keras" and not zipfile.is_zipfile(path)):
                 return False
     except (OSError, ValueError, pa.ArrowException):
         return False

@@ -15,7 +15,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-
 PANDAS_RANGE = (datetime(1677, 9, 22, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=UTC))
 
 
@@ -36,10 +35,15 @@ class IngestConfig(Section):
         "series_id", description="Column naming the series a row belongs to; files without it are one series."
     )
     default_series_id: str = Field("default", description="Series id given to rows of files without a series column.")
-    min_value: float | None = Field(None, description="Rows whose target is below this are quarantined (empty: no bound).")
-    max_value: float | None = Field(None, description="Rows whose target is above this are quarantined (empty: no bound).")
+    min_value: float | None = Field(
+        None, description="Rows whose target is below this are quarantined (empty: no bound)."
+    )
+    max_value: float | None = Field(
+        None, description="Rows whose target is above this are quarantined (empty: no bound)."
+    )
     outlier_mads: float | None = Field(
-        1000.0, gt=0,
+        1000.0,
+        gt=0,
         description=(
             "Rows whose target lies more than this many median absolute deviations from the median of its series' "
             "newest 2,000 stored values and the new ones are quarantined (rule 'outlier'); empty to disable. Values "
@@ -54,21 +58,27 @@ class IngestConfig(Section):
         ),
     )
     settle_seconds: float = Field(
-        2.0, ge=0, description="Files modified more recently than this are treated as still being written and left for later."
+        2.0,
+        ge=0,
+        description="Files modified more recently than this are treated as still being written and left for later.",
     )
     max_wait_seconds: float = Field(
-        30.0, ge=0,
+        30.0,
+        ge=0,
         description=(
             "How long an ingest waits for files modified within settle_seconds to settle before leaving them for the "
             "next run (0: never wait). Files named like partial downloads (*.part, *.tmp, hidden) are never waited for."
         ),
     )
     max_file_bytes: int = Field(
-        64 * 2**20, ge=1, description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole."
+        64 * 2**20,
+        ge=1,
+        description="Files larger than this are parsed in chunks of chunk_rows rows, never loaded whole.",
     )
     chunk_rows: int = Field(100_000, ge=1, description="Rows per chunk when a file is parsed in chunks.")
     max_columns: int = Field(
-        256, ge=2,
+        256,
+        ge=2,
         description=(
             "A file whose header has more columns than this is quarantined at once (rule 'too-many-columns'), "
             "before any row is parsed: one file can never cost unbounded time or memory."
@@ -86,7 +96,8 @@ class IngestConfig(Section):
         ),
     )
     compact_after_parts: int = Field(
-        8, ge=2,
+        8,
+        ge=2,
         description=(
             "A series stored in more Parquet parts than this has its newest parts merged into one (every row and "
             "the history of replaced values kept), so many small files do not stay many small parts."
@@ -99,18 +110,24 @@ class IngestConfig(Section):
             raise ValueError(f"min_value ({self.min_value}) must not exceed max_value ({self.max_value})")
         earliest, latest = self.timestamp_range
         if earliest < PANDAS_RANGE[0] or latest > PANDAS_RANGE[1]:
-            raise ValueError(f"earliest_timestamp and latest_timestamp must lie within {PANDAS_RANGE[0]:%Y-%m-%d} .. "
-                             f"{PANDAS_RANGE[1]:%Y-%m-%d}, the span of nanosecond timestamps")
+            raise ValueError(
+                f"earliest_timestamp and latest_timestamp must lie within {PANDAS_RANGE[0]:%Y-%m-%d} .. "
+                f"{PANDAS_RANGE[1]:%Y-%m-%d}, the span of nanosecond timestamps"
+            )
         if earliest >= latest:
-            raise ValueError(f"earliest_timestamp ({self.earliest_timestamp}) must be before latest_timestamp "
-                             f"({self.latest_timestamp})")
+            raise ValueError(
+                f"earliest_timestamp ({self.earliest_timestamp}) must be before latest_timestamp "
+                f"({self.latest_timestamp})"
+            )
         return self
 
     @property
     def timestamp_range(self) -> tuple[datetime, datetime]:
         """(earliest, latest) accepted timestamps, timezone-aware (naive settings are read as UTC)."""
-        earliest, latest = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-                            for moment in (self.earliest_timestamp, self.latest_timestamp))
+        earliest, latest = (
+            moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            for moment in (self.earliest_timestamp, self.latest_timestamp)
+        )
         return earliest, latest
 
     @property
@@ -153,14 +170,16 @@ class WindowConfig(Section):
     lookback: int = Field(52, ge=1, description="Past steps the model sees per prediction.")
     ma_window: int = Field(4, ge=1, description="Length of the moving average that is predicted.")
     horizon: int = Field(
-        4, ge=0, description="Steps after the last input step at which the moving average ends (0: the input window's own MA)."
+        4,
+        ge=0,
+        description="Steps after the last input step at which the moving average ends (0: the input window's own MA).",
     )
     seasons: list[int] | None = Field(
         None,
         description=(
-            "Season lengths in steps, e.g. [48, 336] for a day and a week of half-hourly data. Empty: inferred from the "
-            "timestamps (hourly or finer: day and week; daily: week and year; weekly: year). A season is used when the "
-            "train slice holds it twice; it gives the seasonal baselines and, with seasonal_inputs, lag inputs."
+            "Season lengths in steps, e.g. [48, 336] for a day and a week of half-hourly data. Empty: inferred from "
+            "the timestamps (hourly or finer: day and week; daily: week and year; weekly: year). A season is used when "
+            "the train slice holds it twice; it gives the seasonal baselines and, with seasonal_inputs, lag inputs."
         ),
     )
     seasonal_inputs: bool = Field(
@@ -203,7 +222,8 @@ class TrainConfig(Section):
     )
     epochs: int = Field(60, ge=1, description="Maximum training epochs.")
     batch_size: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description=(
             "Windows per gradient step; empty: 256 (the fastest on CPU), lowered for short series so an epoch keeps "
             "at least 24 steps (32 at the least)."
@@ -226,7 +246,8 @@ class TrainConfig(Section):
         None,
         description=(
             "Start from the series' champion's weights instead of random ones. Empty: when the champion has the same "
-            "architecture and inputs. A warm-started model depends on the champion it started from, not only on the data."
+            "architecture and inputs. A warm-started model depends on the champion it started from, not only on the "
+            "data."
         ),
     )
     jit_compile: bool | None = Field(
@@ -256,15 +277,20 @@ class EvaluateConfig(Section):
         ),
     )
     backtest_folds: int = Field(
-        3, ge=0,
+        3,
+        ge=0,
         description=(
             "Rolling-origin folds before the test slice, each a model trained on the rows before its origin and scored "
             "with the naive forecasts on the next block (as long as the test slice); 0 to skip."
         ),
     )
     interval_level: float = Field(
-        0.9, gt=0, lt=1,
-        description="Coverage of the central prediction interval around each forecast, calibrated on validation windows.",
+        0.9,
+        gt=0,
+        lt=1,
+        description=(
+            "Coverage of the central prediction interval around each forecast, calibrated on validation windows."
+        ),
     )
 
 
@@ -281,13 +307,17 @@ class RunConfig(Section):
         ),
     )
     dask_address: str | None = Field(
-        None, description="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786; empty: start a local cluster."
+        None,
+        description="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786; empty: start a local cluster.",
     )
     dask_workers: int = Field(
-        2, ge=1, description="Worker processes of the local Dask cluster (one thread each); default: 2, one per core here."
+        2,
+        ge=1,
+        description="Worker processes of the local Dask cluster (one thread each); default: 2, one per core here.",
     )
     series_per_task: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description=(
             "Series handled by one task run of each per-series stage (each still cached on its own). Empty: one per "
             "task up to 100 series, then as many as keep each stage at 100 task runs (Prefect spends ~16 ms and an "

@@ -189,17 +189,26 @@ def _read_part(path: Path, part: PartInfo, series: str, rows: ds.Expression | No
     return frame
 
 
-def read_series(raw_dir: Path, series: str, index: StoreIndex | None = None, start: pd.Timestamp | None = None,
-                end: pd.Timestamp | None = None) -> pd.DataFrame:
+def read_series(
+    raw_dir: Path,
+    series: str,
+    index: StoreIndex | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
     """Rows of one series (optionally only those with start <= timestamp <= end), the latest ingest winning per
     timestamp, sorted by time. Opens only the parts of this series whose time range overlaps."""
     entry = (index or load_index(raw_dir)).series.get(series)
     rows = None
     if start is not None and end is not None:
         rows = (ds.field(TIMESTAMP) >= pa.scalar(start, pa.timestamp("ns", "UTC"))) & (
-            ds.field(TIMESTAMP) <= pa.scalar(end, pa.timestamp("ns", "UTC")))
-    frames = [_read_part(part_path(raw_dir, series, part.name), part, series, rows) for part in (entry.parts if entry else [])
-              if rows is None or (pd.Timestamp(part.last) >= start and pd.Timestamp(part.first) <= end)]
+            ds.field(TIMESTAMP) <= pa.scalar(end, pa.timestamp("ns", "UTC"))
+        )
+    frames = [
+        _read_part(part_path(raw_dir, series, part.name), part, series, rows)
+        for part in (entry.parts if entry else [])
+        if rows is None or (pd.Timestamp(part.last) >= start and pd.Timestamp(part.first) <= end)
+    ]
     if not frames:
         return pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]")})
     data = pd.concat(frames, ignore_index=True).sort_values([TIMESTAMP, SEQ], kind="stable")
@@ -250,8 +259,16 @@ def _write_table(path: Path, table: pa.Table, record: dict[str, Any]) -> None:
     commit_file(tmp, path)
 
 
-def write_part(raw_dir: Path, series: str, rows: pd.DataFrame, seq: int, digest: str, chunk: int = 0,
-               new_rows: int | None = None, previous: str = "") -> PartInfo:
+def write_part(
+    raw_dir: Path,
+    series: str,
+    rows: pd.DataFrame,
+    seq: int,
+    digest: str,
+    chunk: int = 0,
+    new_rows: int | None = None,
+    previous: str = "",
+) -> PartInfo:
     """Write one series' rows of one ingested file (or of its chunk number `chunk`), sorted by time and without
     the series column, into its partition; invisible until the index lists it. `previous` is the series'
     fingerprint before this part (recorded in the footer with the one after it, for `rebuild_index`)."""
@@ -260,10 +277,17 @@ def write_part(raw_dir: Path, series: str, rows: pd.DataFrame, seq: int, digest:
     name = f"part-{seq:08d}-{digest[:12]}{f'-{chunk}' if chunk else ''}.parquet"
     journal(raw_dir, {"part": [series, name]})
     table = pa.Table.from_pandas(rows.drop(columns=[SERIES]).sort_values(TIMESTAMP), preserve_index=False)
-    _write_table(folder / name, table, {"seq": seq, "digests": [digest],
-                                        "fingerprint": next_fingerprint(previous, seq, digest)})
-    return PartInfo(name=name, seq=seq, rows=len(rows), new_rows=len(rows) if new_rows is None else new_rows,
-                    first=rows[TIMESTAMP].min().isoformat(), last=rows[TIMESTAMP].max().isoformat())
+    _write_table(
+        folder / name, table, {"seq": seq, "digests": [digest], "fingerprint": next_fingerprint(previous, seq, digest)}
+    )
+    return PartInfo(
+        name=name,
+        seq=seq,
+        rows=len(rows),
+        new_rows=len(rows) if new_rows is None else new_rows,
+        first=rows[TIMESTAMP].min().isoformat(),
+        last=rows[TIMESTAMP].max().isoformat(),
+    )
 
 
 def add_part(index: StoreIndex, series: str, part: PartInfo, digest: str) -> None:
@@ -310,12 +334,25 @@ def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int
     name = f"part-{merged[-1].seq:08d}-c{stable_hash([part.name for part in merged])[:12]}.parquet"
     sources = [part.name for part in merged]
     begin_journal(raw_dir, {"op": "compact", "series": series, "merged": name, "sources": sources})
-    _write_table(part_path(raw_dir, series, name), table, {
-        "seq": merged[-1].seq, "digests": digests[-RECENT_FILES:], "fingerprint": entry.fingerprint,
-        "merged_from": sources})
+    _write_table(
+        part_path(raw_dir, series, name),
+        table,
+        {
+            "seq": merged[-1].seq,
+            "digests": digests[-RECENT_FILES:],
+            "fingerprint": entry.fingerprint,
+            "merged_from": sources,
+        },
+    )
     failpoint("compact:before-index")
-    compacted = PartInfo(name=name, seq=merged[-1].seq, rows=table.num_rows, new_rows=sum(p.new_rows for p in merged),
-                         first=min(p.first for p in merged), last=max(p.last for p in merged))
+    compacted = PartInfo(
+        name=name,
+        seq=merged[-1].seq,
+        rows=table.num_rows,
+        new_rows=sum(p.new_rows for p in merged),
+        first=min(p.first for p in merged),
+        last=max(p.last for p in merged),
+    )
     entry.parts = [part for part in entry.parts if part not in merged] + [compacted]
     commit_index(raw_dir, index)
     failpoint("compact:before-delete")
@@ -365,7 +402,6 @@ def index_summary(raw_dir: Path) -> dict[str, tuple[int, str]]:
     return {series: (entry.rows, entry.last) for series, entry in load_index(raw_dir).series.items() if entry.parts}
 
 
-
 # ---- the journal, recovery and rebuilding the index -----------------------------------------
 
 
@@ -403,14 +439,21 @@ def recover(raw_dir: Path, index: StoreIndex | None) -> list[str]:
         if part_path(raw_dir, series, merged).exists():
             done = (series, merged) in _listed(index) if index is not None else len(on_disk) < len(sources)
             doomed = [(series, name) for name in (on_disk if done else [merged])]
-            note = (f"finished an interrupted compaction of series {series!r}" if done else
-                    f"undid an interrupted compaction of series {series!r} (its parts are intact)")
+            note = (
+                f"finished an interrupted compaction of series {series!r}"
+                if done
+                else f"undid an interrupted compaction of series {series!r} (its parts are intact)"
+            )
     elif head:
         written = [(line["part"][0], line["part"][1]) for line in lines[1:] if "part" in line]
         source_kept = flat_parts(raw_dir) if head.get("op") == "migrate" else _source_waits(raw_dir, head)
         doomed = [part for part in written if part not in _listed(index)] if source_kept else []
-        note = f"removed {len(doomed)} uncommitted part(s) of an interrupted {head.get('op')} of " \
-               f"{head.get('file', 'the flat store')!r} (its rows are read again)" if doomed else ""
+        note = (
+            f"removed {len(doomed)} uncommitted part(s) of an interrupted {head.get('op')} of "
+            f"{head.get('file', 'the flat store')!r} (its rows are read again)"
+            if doomed
+            else ""
+        )
     for series, name in doomed:
         part_path(raw_dir, series, name).unlink(missing_ok=True)
     end_journal(raw_dir)
@@ -484,8 +527,10 @@ def rebuild_index(raw_dir: Path, repair: bool) -> tuple[StoreIndex, list[str]]:
             times = pq.read_table(path, columns=[TIMESTAMP]).column(TIMESTAMP)
             times = times.cast(pa.timestamp("ns", "UTC")).to_numpy().astype("int64")
         except Exception as error:  # a damaged file must not hide the other parts
-            problems.append(f"part {series!r}/{name} cannot be read ({type(error).__name__}); left out"
-                            + (f", moved to {DAMAGED}/" if repair else ""))
+            problems.append(
+                f"part {series!r}/{name} cannot be read ({type(error).__name__}); left out"
+                + (f", moved to {DAMAGED}/" if repair else "")
+            )
             if repair:
                 (raw_dir / DAMAGED / partition_name(series)).mkdir(parents=True, exist_ok=True)
                 path.replace(raw_dir / DAMAGED / partition_name(series) / name)
@@ -501,16 +546,18 @@ def rebuild_index(raw_dir: Path, repair: bool) -> tuple[StoreIndex, list[str]]:
             index.series[series] = entry
             index.next_seq = max(index.next_seq, *(part.seq + 1 for part in entry.parts))
         for name in sorted(superseded & {part[1] for part in parts}):
-            problems.append(f"part {series!r}/{name} was merged into a later part; " +
-                            ("deleted" if repair else "left out"))
+            problems.append(
+                f"part {series!r}/{name} was merged into a later part; " + ("deleted" if repair else "left out")
+            )
             if repair:
                 part_path(raw_dir, series, name).unlink(missing_ok=True)
     index.recent_files = list(dict.fromkeys(digest for _, digest in sorted(digests)))[-RECENT_FILES:]
     return index, problems
 
 
-def _replay(parts: list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]],
-            digests: list[tuple[int, str]]) -> SeriesEntry:
+def _replay(
+    parts: list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]], digests: list[tuple[int, str]]
+) -> SeriesEntry:
     """One series' index entry from its parts in ingest order (each with its footer record and timestamps as
     int64 ns); the file digests found are appended to `digests` as (seq, digest)."""
     entry, seen = SeriesEntry(), np.array([], dtype="int64")
@@ -518,9 +565,16 @@ def _replay(parts: list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]]
         unique = np.unique(times)
         new = int((~np.isin(unique, seen)).sum())
         seen = np.union1d(seen, unique)
-        entry.parts.append(PartInfo(name=name, seq=seq, rows=len(times), new_rows=new,
-                                    first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
-                                    last=pd.Timestamp(int(times.max()), tz="UTC").isoformat()))
+        entry.parts.append(
+            PartInfo(
+                name=name,
+                seq=seq,
+                rows=len(times),
+                new_rows=new,
+                first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
+                last=pd.Timestamp(int(times.max()), tz="UTC").isoformat(),
+            )
+        )
         entry.fingerprint = record.get("fingerprint") or next_fingerprint(entry.fingerprint, seq, name)
         digests += [(seq, digest) for digest in record.get("digests", [])]
     return entry

@@ -50,7 +50,9 @@ def decide(
     series is never served worse than naive. A non-finite model never wins.
     """
     name, baseline_mae = baseline
-    needed = champion.mae * (1 - config.min_improvement) if champion is not None and math.isfinite(champion.mae) else None
+    needed = (
+        champion.mae * (1 - config.min_improvement) if champion is not None and math.isfinite(champion.mae) else None
+    )
     if not finite_training or not (math.isfinite(model.mae) and math.isfinite(model.rmse)):
         verdict = "training loss or test metrics are not finite"
     elif config.require_beat_baseline and model.mae >= baseline_mae:
@@ -68,8 +70,9 @@ def decide(
 
 def conformal_interval(residuals: np.ndarray, level: float) -> tuple[float, float]:
     """Split-conformal offsets (lower, upper) of a central `level` interval from held-back residuals
-    (actual - predicted, here in units of each window's scale): each tail's order statistic at rank ceil((n + 1)(1 + level) / 2), so that without
-    assumptions on their distribution a new residual falls outside each with chance <= (1 - level) / 2.
+    (actual - predicted, here in units of each window's scale): each tail's order statistic at rank
+    ceil((n + 1)(1 + level) / 2), so that without assumptions on their distribution a new residual falls outside
+    each with chance <= (1 - level) / 2.
     Infinite when there are too few residuals."""
     ordered = np.sort(np.asarray(residuals, dtype="float64"))
     n = len(ordered)
@@ -79,7 +82,9 @@ def conformal_interval(residuals: np.ndarray, level: float) -> tuple[float, floa
     return float(ordered[n - rank]), float(ordered[rank - 1])
 
 
-def interval_scores(val: pd.DataFrame, test: pd.DataFrame, column: str, level: float) -> tuple[Interval, np.ndarray, np.ndarray]:
+def interval_scores(
+    val: pd.DataFrame, test: pd.DataFrame, column: str, level: float
+) -> tuple[Interval, np.ndarray, np.ndarray]:
     """The interval of forecast `column` calibrated on `val` (residuals in units of each window's `scale`), with
     its coverage and mean width on `test`; also the test windows' lower and upper bounds."""
     low, high = conformal_interval(((val["actual"] - val[column]) / val["scale"]).to_numpy(), level)
@@ -88,13 +93,18 @@ def interval_scores(val: pd.DataFrame, test: pd.DataFrame, column: str, level: f
     actual = test["actual"].to_numpy()
     coverage = float(np.mean((actual >= lower) & (actual <= upper))) if len(test) else math.nan
     width = float(np.mean(upper - lower)) if len(test) else math.nan
-    interval = Interval(level=level, lower_factor=low, upper_factor=high, calibration_windows=len(val),
-                        coverage=coverage, width=width)
+    interval = Interval(
+        level=level, lower_factor=low, upper_factor=high, calibration_windows=len(val), coverage=coverage, width=width
+    )
     return interval, lower, upper
 
 
 def evaluate_models(
-    candidate_dir: Path, finite_training: bool, champion: ChampionRef | None, series: str, frame: pd.DataFrame,
+    candidate_dir: Path,
+    finite_training: bool,
+    champion: ChampionRef | None,
+    series: str,
+    frame: pd.DataFrame,
     config: EvaluateConfig,
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Score candidate, every naive forecast and the series' champion on the same test windows of `series`.
@@ -112,7 +122,9 @@ def evaluate_models(
         windows[name] = values
     champion_scores, note = None, ""
     if champion is not None:
-        champion_scores, note, windows["champion"] = _score_champion(Path(champion.path), bundle, series, frame, windows)
+        champion_scores, note, windows["champion"] = _score_champion(
+            Path(champion.path), bundle, series, frame, windows
+        )
     if champion_scores is not None:
         windows = windows.dropna(subset=["champion"])
     split = frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()]
@@ -124,11 +136,23 @@ def evaluate_models(
     winner, reason = decide(model_scores, finite_training, (best, every[best].mae), champion_scores, config)
     interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level)
     baseline_interval = interval_scores(val, test, best, config.interval_level)[0]
-    evaluation = Evaluation(series=series, model=model_scores, baseline_last=every["naive_last"],
-                            baseline_ma=every["naive_ma"], champion=champion_scores,
-                            champion_version=champion.version if champion else None, test_windows=len(test),
-                            publish=winner == "candidate", reason=reason + note, predictions_path=None, baselines=every,
-                            best_baseline=best, winner=winner, interval=interval, baseline_interval=baseline_interval)
+    evaluation = Evaluation(
+        series=series,
+        model=model_scores,
+        baseline_last=every["naive_last"],
+        baseline_ma=every["naive_ma"],
+        champion=champion_scores,
+        champion_version=champion.version if champion else None,
+        test_windows=len(test),
+        publish=winner == "candidate",
+        reason=reason + note,
+        predictions_path=None,
+        baselines=every,
+        best_baseline=best,
+        winner=winner,
+        interval=interval,
+        baseline_interval=baseline_interval,
+    )
     return evaluation, test
 
 
@@ -162,33 +186,45 @@ def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Ev
         challenger = read_record(Path(champion.path) / "run.json").get("challengers", {}).get(champion.series)
         if candidate.model_key not in (champion.model_key, challenger):
             return None
-        return _stored_evaluation(champion, metrics_of(Path(champion.path))[champion.series], challenger,
-                                  candidate.model_key)
+        return _stored_evaluation(
+            champion, metrics_of(Path(champion.path))[champion.series], challenger, candidate.model_key
+        )
     except (DamagedState, KeyError, TypeError, ValueError):  # unreadable records: score the candidate afresh
         return None
 
 
-def _stored_evaluation(champion: ChampionRef, metrics: dict[str, Any], challenger: str | None,
-                       model_key: str) -> Evaluation:
+def _stored_evaluation(
+    champion: ChampionRef, metrics: dict[str, Any], challenger: str | None, model_key: str
+) -> Evaluation:
     """The evaluation a champion was published with, from its metrics record."""
     interval = metrics.get("interval")
     return Evaluation(
-        series=champion.series, model=Scores(**metrics["model"]), baseline_last=Scores(**metrics["baseline_last"]),
-        baseline_ma=Scores(**metrics["baseline_ma"]), champion=Scores(**metrics["model"]),
-        champion_version=champion.version, test_windows=metrics["test_windows"], publish=False,
+        series=champion.series,
+        model=Scores(**metrics["model"]),
+        baseline_last=Scores(**metrics["baseline_last"]),
+        baseline_ma=Scores(**metrics["baseline_ma"]),
+        champion=Scores(**metrics["model"]),
+        champion_version=champion.version,
+        test_windows=metrics["test_windows"],
+        publish=False,
         reason=f"unchanged: the candidate {'is' if challenger != model_key else 'lost to'} champion "
-               f"{champion.version} (same data, config and code)",
+        f"{champion.version} (same data, config and code)",
         predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),
         baselines={name: Scores(**value) for name, value in metrics.get("baselines", {}).items()},
-        best_baseline=metrics.get("best_baseline", ""), winner="champion",
+        best_baseline=metrics.get("best_baseline", ""),
+        winner="champion",
         interval=Interval(**interval) if interval else None,
         backtest=Backtest(series=champion.series, folds=metrics["backtest"]) if metrics.get("backtest") else None,
     )
 
 
 def evaluate_candidate(
-    candidate: TrainResult, normalized: NormalizeResult, champion: ChampionRef | None, config: EvaluateConfig,
-    out_dir: Path, backtest: Backtest | None = None,
+    candidate: TrainResult,
+    normalized: NormalizeResult,
+    champion: ChampionRef | None,
+    config: EvaluateConfig,
+    out_dir: Path,
+    backtest: Backtest | None = None,
 ) -> Evaluation:
     """Score the candidate on the test slice and write its per-window predictions into `out_dir`; the
     series' rolling-origin `backtest` (if run) travels with the evaluation.
@@ -200,8 +236,9 @@ def evaluate_candidate(
     spec = read_spec(Path(candidate.model_dir)).window_for(normalized.series)
     frame = rows_for_targets(pd.read_parquet(normalized.path), normalized.rows["train"], spec)  # val and test windows
     with keras_session():
-        evaluation, predictions = evaluate_models(Path(candidate.model_dir), candidate.finite, champion,
-                                                  normalized.series, frame, config)
+        evaluation, predictions = evaluate_models(
+            Path(candidate.model_dir), candidate.finite, champion, normalized.series, frame, config
+        )
     evaluation.backtest = backtest
     with stage_output(out_dir) as tmp:
         predictions.to_parquet(tmp / "predictions.parquet", index=False)

@@ -17,9 +17,18 @@ import numpy as np
 import tensorflow as tf
 
 
-def window_batches(values: np.ndarray, starts: np.ndarray, targets: np.ndarray | None, lookback: int,
-                   batch_size: int, per_window: bool, shuffle_seed: int | None = None, epochs: int = 1,
-                   lags: Sequence[int] = (), shifted: int | None = None) -> tf.data.Dataset:
+def window_batches(
+    values: np.ndarray,
+    starts: np.ndarray,
+    targets: np.ndarray | None,
+    lookback: int,
+    batch_size: int,
+    per_window: bool,
+    shuffle_seed: int | None = None,
+    epochs: int = 1,
+    lags: Sequence[int] = (),
+    shifted: int | None = None,
+) -> tf.data.Dataset:
     """Batches of windows built on demand.
 
     Args:
@@ -56,6 +65,7 @@ def window_batches(values: np.ndarray, starts: np.ndarray, targets: np.ndarray |
     if shuffle_seed is None:
         positions = tf.data.Dataset.range(count).batch(batch_size)
     else:
+
         def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
             noise = tf.random.stateless_uniform([count], seed=tf.stack([tf.constant(shuffle_seed, tf.int64), epoch]))
             return tf.data.Dataset.from_tensor_slices(tf.argsort(noise, stable=True)).batch(batch_size)

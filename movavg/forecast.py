@@ -13,8 +13,8 @@ import pandas as pd
 from movavg.bundle import BundleSpec, load_bundle
 from movavg.registry import current_champion, metrics_of
 from movavg.schema import SERIES, TIMESTAMP, WindowSpec
-from movavg.session import keras_session
 from movavg.series import is_business_days
+from movavg.session import keras_session
 from movavg.windowing import (
     PREDICT_BATCH,
     describe_baseline,
@@ -32,16 +32,18 @@ if TYPE_CHECKING:
     import keras
 
 
-def predict_normalized(model: keras.Model, values: np.ndarray, ends: np.ndarray, spec: WindowSpec,
-                       per_window: bool) -> np.ndarray:
+def predict_normalized(
+    model: keras.Model, values: np.ndarray, ends: np.ndarray, spec: WindowSpec, per_window: bool
+) -> np.ndarray:
     """Model output, in model space, for the windows of normalized rows `values` (n, columns + calendar)
     whose last input rows are `ends` (m,), fed batch by batch (never all windows at once) -> (m,)."""
     from movavg.feed import window_batches
 
     if len(ends) == 0:
         return np.empty((0,), dtype="float64")
-    batches = window_batches(values, ends - spec.lookback + 1, None, spec.lookback, PREDICT_BATCH, per_window,
-                             **feed_options(spec, values))
+    batches = window_batches(
+        values, ends - spec.lookback + 1, None, spec.lookback, PREDICT_BATCH, per_window, **feed_options(spec, values)
+    )
     return model.predict(batches, verbose=0).reshape(-1).astype("float64")
 
 
@@ -68,13 +70,21 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
         predicted = naive_forecast(bundle.baselines[series_id], target, ends, spec)
     else:
         stats = bundle.stats_for(series_id)
-        values = series_values(stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec)
+        values = series_values(
+            stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec
+        )
         shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
         predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
-    return pd.DataFrame({TIMESTAMP: series[TIMESTAMP].to_numpy()[ends],
-                         "target_time": target_times(series[TIMESTAMP], spec.horizon)[ends], SERIES: series_id,
-                         "horizon": spec.horizon, "predicted_ma": predicted,
-                         "scale": local_scale(target, ends, spec.lookback)})
+    return pd.DataFrame(
+        {
+            TIMESTAMP: series[TIMESTAMP].to_numpy()[ends],
+            "target_time": target_times(series[TIMESTAMP], spec.horizon)[ends],
+            SERIES: series_id,
+            "horizon": spec.horizon,
+            "predicted_ma": predicted,
+            "scale": local_scale(target, ends, spec.lookback),
+        }
+    )
 
 
 def rows_read(bundle: BundleSpec, series_id: str) -> int:
@@ -113,13 +123,15 @@ def score_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, s
     ends = window_ends(len(series), spec)
     rows = ends - (rows_read(bundle, series_id) - 1)  # forecast_frame's row of each scored window
     actual = moving_average(series[bundle.columns[0]].to_numpy(dtype="float64"), spec.ma_window)[ends + spec.horizon]
-    return pd.DataFrame({
-        TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[rows],
-        "target_row": ends + spec.horizon,
-        "actual": actual,
-        "predicted": forecasts["predicted_ma"].to_numpy()[rows],
-        "scale": forecasts["scale"].to_numpy()[rows],
-    })
+    return pd.DataFrame(
+        {
+            TIMESTAMP: forecasts[TIMESTAMP].to_numpy()[rows],
+            "target_row": ends + spec.horizon,
+            "actual": actual,
+            "predicted": forecasts["predicted_ma"].to_numpy()[rows],
+            "scale": forecasts["scale"].to_numpy()[rows],
+        }
+    )
 
 
 def with_interval(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> pd.DataFrame:
@@ -128,8 +140,9 @@ def with_interval(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> pd.DataFr
     interval = metrics.get("interval") or {}
     low, high = interval.get("lower_factor", math.nan), interval.get("upper_factor", math.nan)
     scale = forecasts["scale"]
-    return forecasts.drop(columns="scale").assign(lower=forecasts["predicted_ma"] + low * scale,
-                                                  upper=forecasts["predicted_ma"] + high * scale)
+    return forecasts.drop(columns="scale").assign(
+        lower=forecasts["predicted_ma"] + low * scale, upper=forecasts["predicted_ma"] + high * scale
+    )
 
 
 def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -158,15 +171,19 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
             except Exception as error:  # damaged files: this champion cannot serve; the other series go on
                 loaded[champion.version] = f"{type(error).__name__}: {error}"
         if isinstance(loaded[champion.version], str):
-            notes.append(f"{series_id}: its champion {champion.version} cannot be loaded ({loaded[champion.version]}); "
-                         "run `movavg run` to replace it, or `movavg promote` an earlier version")
+            notes.append(
+                f"{series_id}: its champion {champion.version} cannot be loaded ({loaded[champion.version]}); "
+                "run `movavg run` to replace it, or `movavg promote` an earlier version"
+            )
             continue
         model, bundle, metrics = loaded[champion.version]
         needed = rows_read(bundle, str(series_id))
         if len(part) < needed:
-            notes.append(f"{series_id}: {len(part)} rows, but its champion {champion.version} "
-                         f"({describe_kind(bundle, str(series_id))}) reads {needed} rows per forecast: pass at least "
-                         f"the newest {needed}")
+            notes.append(
+                f"{series_id}: {len(part)} rows, but its champion {champion.version} "
+                f"({describe_kind(bundle, str(series_id))}) reads {needed} rows per forecast: pass at least "
+                f"the newest {needed}"
+            )
             continue
         frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
         frames.append(with_interval(frame, metrics.get(str(series_id), {})).assign(model_version=champion.version))

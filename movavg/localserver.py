@@ -17,8 +17,16 @@ import httpx
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a closed network: no background fetches, no sandbox (root), no GPU.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -29,8 +37,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def prefect_server(home: Path, port: int | None = None, timeout: float = 180.0,
-                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def prefect_server(
+    home: Path, port: int | None = None, timeout: float = 180.0, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Run `movavg ui` (a Prefect server + UI on 127.0.0.1) with its own PREFECT_HOME; yield its base URL."""
     port = port or free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), **(extra_env or {})}
@@ -127,7 +136,9 @@ def deployment_runs(base: str, deployment: str) -> list[dict[str, Any]]:
 
 def latest_artifact(base: str, key: str) -> dict[str, Any]:
     """The newest artifact with `key`."""
-    return api(base, "/artifacts/filter", {"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1})[0]
+    return api(base, "/artifacts/filter", {"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1})[
+        0
+    ]
 
 
 @contextmanager

@@ -39,12 +39,13 @@ def folder_lock(folder: Path, wait_seconds: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise RunLockedError(f"another run holds the lock on {folder} {_holder(path)}; "
-                                         "wait for it to finish or raise the wait") from None
+                    raise RunLockedError(
+                        f"another run holds the lock on {folder} {_holder(path)}; "
+                        "wait for it to finish or raise the wait"
+                    ) from None
                 time.sleep(POLL_SECONDS)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": utc_now()}).encode(), 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock

@@ -46,7 +46,9 @@ def training_settings(config: TrainConfig, train_windows: int) -> tuple[int, boo
     return batch, jit
 
 
-def build_model(config: TrainConfig, lookback: int, features: int, jit_compile: bool = False, seed: int = 0) -> keras.Model:
+def build_model(
+    config: TrainConfig, lookback: int, features: int, jit_compile: bool = False, seed: int = 0
+) -> keras.Model:
     """Sequential model: Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE.
 
     Every initializer and dropout layer gets its own seed drawn from `seed`: Keras' unseeded defaults draw
@@ -60,10 +62,16 @@ def build_model(config: TrainConfig, lookback: int, features: int, jit_compile: 
     lstm_indices = [i for i, spec in enumerate(config.layers) if spec.kind == "lstm"]
     for index, spec in enumerate(config.layers):
         if spec.kind == "lstm":
-            layers.append(keras.layers.LSTM(
-                spec.units, activation=spec.activation, return_sequences=index != lstm_indices[-1],
-                kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
-                recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)), seed=next(seeds)))
+            layers.append(
+                keras.layers.LSTM(
+                    spec.units,
+                    activation=spec.activation,
+                    return_sequences=index != lstm_indices[-1],
+                    kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+                    recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
+                    seed=next(seeds),
+                )
+            )
         else:
             layers.append(keras.layers.Dropout(spec.rate, seed=next(seeds)))
     layers.append(keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(next(seeds))))
@@ -83,8 +91,12 @@ def make_callbacks(config: TrainConfig, on_epoch: EpochHook | None) -> list[kera
 
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), EpochReporter()]
     if config.early_stopping_patience:
-        callbacks.insert(0, keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True))
+        callbacks.insert(
+            0,
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            ),
+        )
     return callbacks
 
 
@@ -112,15 +124,22 @@ def fit_model(
     keras.utils.set_random_seed(seed)
     batch_size, jit_compile = training_settings(config, len(train.targets))
     options = feed_options(spec, train.values)
-    train_feed = window_batches(*train, spec.lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs,
-                                **options)
+    train_feed = window_batches(
+        *train, spec.lookback, batch_size, per_window, shuffle_seed=seed, epochs=config.epochs, **options
+    )
     val_feed = window_batches(*val, spec.lookback, PREDICT_BATCH, per_window, **options)
     model = build_model(config, spec.lookback, input_features(spec, train.values), jit_compile, seed)
     if initial is not None:
         model.set_weights(initial.get_weights())
-    history = model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, verbose=0, shuffle=False,
-                        steps_per_epoch=steps_per_pass(len(train.targets), batch_size),
-                        callbacks=make_callbacks(config, on_epoch))
+    history = model.fit(
+        train_feed,
+        validation_data=val_feed,
+        epochs=config.epochs,
+        verbose=0,
+        shuffle=False,
+        steps_per_epoch=steps_per_pass(len(train.targets), batch_size),
+        callbacks=make_callbacks(config, on_epoch),
+    )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
@@ -130,16 +149,27 @@ def series_seed(seed: int, series: list[str]) -> int:
     return seed if len(series) != 1 else (seed + zlib.crc32(series[0].encode())) % 2**31
 
 
-def summarize_history(history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path,
-                      series: list[str], train_windows: int) -> TrainResult:
+def summarize_history(
+    history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path, series: list[str], train_windows: int
+) -> TrainResult:
     """Condense a Keras loss history into a `TrainResult`."""
     losses, val_losses = history.get("loss", [math.nan]), history.get("val_loss", [math.nan])
     finite = all(math.isfinite(v) for v in losses + val_losses)
     ran = len(losses)
     reason = "non-finite loss" if not finite else ("early stopping" if ran < epochs else "all epochs")
     best = min((v for v in val_losses if math.isfinite(v)), default=math.nan)
-    return TrainResult(series=series, train_windows=train_windows, model_dir=str(out_dir), model_key=out_dir.name, epochs_run=ran, best_val_loss=best,
-                       final_loss=losses[-1], train_seconds=round(seconds, 2), finite=finite, stop_reason=reason)
+    return TrainResult(
+        series=series,
+        train_windows=train_windows,
+        model_dir=str(out_dir),
+        model_key=out_dir.name,
+        epochs_run=ran,
+        best_val_loss=best,
+        final_loss=losses[-1],
+        train_seconds=round(seconds, 2),
+        finite=finite,
+        stop_reason=reason,
+    )
 
 
 def common_inputs(windows: list[WindowResult]) -> WindowSpec:
@@ -148,8 +178,10 @@ def common_inputs(windows: list[WindowResult]) -> WindowSpec:
     first = windows[0].spec
     for other in windows[1:]:
         if not other.spec.same_inputs(first):
-            raise ValueError("a global model needs the same seasons and calendar inputs for every series, but they "
-                             f"differ ({first.seasons} vs {other.spec.seasons}): set window.seasons explicitly")
+            raise ValueError(
+                "a global model needs the same seasons and calendar inputs for every series, but they "
+                f"differ ({first.seasons} vs {other.spec.seasons}): set window.seasons explicitly"
+            )
     return first
 
 
@@ -159,19 +191,29 @@ def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: Bundle
     if config.warm_start is False or champion_dir is None or not bundle_intact(Path(champion_dir)):
         return None
     theirs = read_spec(Path(champion_dir))
-    same = (theirs.kind == "model" and theirs.columns == spec.columns and theirs.train.get("layers") == spec.train["layers"]
-            and theirs.window.same_inputs(spec.window))
+    same = (
+        theirs.kind == "model"
+        and theirs.columns == spec.columns
+        and theirs.train.get("layers") == spec.train["layers"]
+        and theirs.window.same_inputs(spec.window)
+    )
     if not same:
         if config.warm_start:
-            raise ValueError("train.warm_start is on but the champion's architecture or inputs differ: "
-                             "leave train.warm_start empty to start cold in that case")
+            raise ValueError(
+                "train.warm_start is on but the champion's architecture or inputs differ: "
+                "leave train.warm_start empty to start cold in that case"
+            )
         return None
     return load_bundle(Path(champion_dir))[0]
 
 
 def train_and_save(
-    windows: list[WindowResult], normalized: list[NormalizeResult], config: TrainConfig, out_dir: Path,
-    on_epoch: EpochHook | None = None, champion_dir: str | None = None,
+    windows: list[WindowResult],
+    normalized: list[NormalizeResult],
+    config: TrainConfig,
+    out_dir: Path,
+    on_epoch: EpochHook | None = None,
+    champion_dir: str | None = None,
 ) -> TrainResult:
     """Fit one model on the cached windows of one series (per-series scope) or of several (global scope,
     each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically.
@@ -181,16 +223,30 @@ def train_and_save(
     series, window = [n.series for n in normalized], common_inputs(windows)
     arrays = split_arrays(windows, normalized, ["train", "val"])
     train, val = arrays["train"], arrays["val"]
-    spec = BundleSpec(series=series, columns=normalized[0].columns, stats={n.series: n.stats for n in normalized},
-                      window=window, windows={n.series: w.spec for w, n in zip(windows, normalized, strict=True)},
-                      train=config.model_dump(mode="json"))
+    spec = BundleSpec(
+        series=series,
+        columns=normalized[0].columns,
+        stats={n.series: n.stats for n in normalized},
+        window=window,
+        windows={n.series: w.spec for w, n in zip(windows, normalized, strict=True)},
+        train=config.model_dump(mode="json"),
+    )
     with keras_session():
         initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
         started = time.perf_counter()
-        model, history = fit_model(config, train, val, window, normalized[0].stats.per_window, on_epoch,
-                                   series_seed(config.seed, series), initial)
-        result = summarize_history(history, config.epochs, time.perf_counter() - started, out_dir, series,
-                                   len(train.targets))
+        model, history = fit_model(
+            config,
+            train,
+            val,
+            window,
+            normalized[0].stats.per_window,
+            on_epoch,
+            series_seed(config.seed, series),
+            initial,
+        )
+        result = summarize_history(
+            history, config.epochs, time.perf_counter() - started, out_dir, series, len(train.targets)
+        )
         result.batch_size, result.jit_compile = training_settings(config, len(train.targets))
         result.warm_start = initial is not None
         with stage_output(out_dir) as tmp:
@@ -206,5 +262,7 @@ def best_epoch(model_dir: Path) -> int | None:
         val_loss = json.loads((model_dir / "history.json").read_text()).get("val_loss", [])
     except (OSError, ValueError, AttributeError):
         return None
-    finite = [(value, epoch) for epoch, value in enumerate(val_loss, 1) if isinstance(value, float) and math.isfinite(value)]
+    finite = [
+        (value, epoch) for epoch, value in enumerate(val_loss, 1) if isinstance(value, float) and math.isfinite(value)
+    ]
     return min(finite)[1] if finite else None

@@ -90,9 +90,13 @@ def metrics_record(candidate: Candidate, baseline: bool = False) -> dict[str, An
         "train_windows": 0 if baseline else trained.train_windows,
         "warm_start": False if baseline else trained.warm_start,
         # the LSTM trained this run, also when the naive forecast above serves instead of it
-        "lstm": {**evaluation.model.model_dump(), "epochs_run": trained.epochs_run,
-                 "train_seconds": trained.train_seconds, "train_windows": trained.train_windows,
-                 "warm_start": trained.warm_start},
+        "lstm": {
+            **evaluation.model.model_dump(),
+            "epochs_run": trained.epochs_run,
+            "train_seconds": trained.train_seconds,
+            "train_windows": trained.train_windows,
+            "warm_start": trained.warm_start,
+        },
     }
 
 
@@ -112,8 +116,14 @@ def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, 
         for name in (MODEL_FILE, BUNDLE_FILE, "history.json"):
             shutil.copy2(Path(trained.model_dir) / name, tmp / name)
 
-    return _publish_version(artifacts_dir, pending, {**run, "model_key": trained.model_key,
-                                                     "trained_for": trained.series}, config, bundle, baseline=False)
+    return _publish_version(
+        artifacts_dir,
+        pending,
+        {**run, "model_key": trained.model_key, "trained_for": trained.series},
+        config,
+        bundle,
+        baseline=False,
+    )
 
 
 def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
@@ -125,18 +135,43 @@ def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[s
     pending = [c for c in winners if _served_by(artifacts_dir, c) != c.evaluation.best_baseline]
     if not pending:
         return current_champion(artifacts_dir, winners[0].evaluation.series).version  # type: ignore[union-attr]
-    windows = {c.evaluation.series: read_spec(Path(c.trained.model_dir)).window_for(c.evaluation.series) for c in pending}
-    spec = BundleSpec(kind="baseline", series=list(windows), columns=pending[0].normalized.columns, stats={},
-                      window=next(iter(windows.values())), train={}, windows=windows,
-                      baselines={c.evaluation.series: c.evaluation.best_baseline for c in pending})
-    run = {**run, "model_key": "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24], "trained_for": spec.series,
-           "challengers": {c.evaluation.series: c.trained.model_key for c in pending}}
-    return _publish_version(artifacts_dir, pending, run, config,
-                            lambda tmp: atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json")), baseline=True)
+    windows = {
+        c.evaluation.series: read_spec(Path(c.trained.model_dir)).window_for(c.evaluation.series) for c in pending
+    }
+    spec = BundleSpec(
+        kind="baseline",
+        series=list(windows),
+        columns=pending[0].normalized.columns,
+        stats={},
+        window=next(iter(windows.values())),
+        train={},
+        windows=windows,
+        baselines={c.evaluation.series: c.evaluation.best_baseline for c in pending},
+    )
+    run = {
+        **run,
+        "model_key": "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24],
+        "trained_for": spec.series,
+        "challengers": {c.evaluation.series: c.trained.model_key for c in pending},
+    }
+    return _publish_version(
+        artifacts_dir,
+        pending,
+        run,
+        config,
+        lambda tmp: atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json")),
+        baseline=True,
+    )
 
 
-def _publish_version(artifacts_dir: Path, pending: list[Candidate], run: dict[str, Any], config: PublishConfig,
-                     write_bundle: Callable[[Path], None], baseline: bool) -> str:
+def _publish_version(
+    artifacts_dir: Path,
+    pending: list[Candidate],
+    run: dict[str, Any],
+    config: PublishConfig,
+    write_bundle: Callable[[Path], None],
+    baseline: bool,
+) -> str:
     """Write the next version (its bundle by `write_bundle`, metrics, `run.json`, per-series files) in one rename,
     then switch each pending series' champion to it (compare-and-swap); return the version."""
     version = next_version(artifacts_dir)
@@ -145,8 +180,13 @@ def _publish_version(artifacts_dir: Path, pending: list[Candidate], run: dict[st
         atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline) for c in pending})
         atomic_write_json(tmp / "run.json", {**run, "version": version, "created": utc_now()})
         for candidate in pending:
-            _write_series_files(tmp / "series" / series_key(candidate.evaluation.series), candidate, version, config,
-                                candidate.evaluation.best_baseline if baseline else None)
+            _write_series_files(
+                tmp / "series" / series_key(candidate.evaluation.series),
+                candidate,
+                version,
+                config,
+                candidate.evaluation.best_baseline if baseline else None,
+            )
     failpoint("publish:before-champion")
     for candidate in pending:
         evaluation = candidate.evaluation
@@ -164,12 +204,16 @@ def _served_by(artifacts_dir: Path, candidate: Candidate) -> str | None:
 
 def _is_champion(artifacts_dir: Path, candidate: Candidate) -> bool:
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
-    return (champion is not None and champion.model_key == candidate.trained.model_key
-            and bundle_intact(Path(champion.path)))
+    return (
+        champion is not None
+        and champion.model_key == candidate.trained.model_key
+        and bundle_intact(Path(champion.path))
+    )
 
 
-def _write_series_files(folder: Path, candidate: Candidate, version: str, config: PublishConfig,
-                        baseline: str | None = None) -> None:
+def _write_series_files(
+    folder: Path, candidate: Candidate, version: str, config: PublishConfig, baseline: str | None = None
+) -> None:
     """One series' test-slice predictions and plot inside a version being written; for a baseline version the
     naive forecast `baseline` is what was predicted (its interval around it)."""
     folder.mkdir(parents=True)
@@ -178,17 +222,21 @@ def _write_series_files(folder: Path, candidate: Candidate, version: str, config
     if baseline is not None and evaluation.baseline_interval is not None:
         interval = evaluation.baseline_interval
         scale = predictions["scale"]
-        predictions = predictions.assign(predicted=predictions[baseline],
-                                         lower=predictions[baseline] + interval.lower_factor * scale,
-                                         upper=predictions[baseline] + interval.upper_factor * scale)
+        predictions = predictions.assign(
+            predicted=predictions[baseline],
+            lower=predictions[baseline] + interval.lower_factor * scale,
+            upper=predictions[baseline] + interval.upper_factor * scale,
+        )
     predictions.to_parquet(folder / "predictions.parquet", index=False)
     if config.plot:
-        plot_or_skip(predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE,
-                     baseline)
+        plot_or_skip(
+            predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE, baseline
+        )
 
 
-def plot_or_skip(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path,
-                 baseline: str | None) -> bool:
+def plot_or_skip(
+    predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path, baseline: str | None
+) -> bool:
     """Draw the series' test-slice plot at `path`; one that cannot be drawn is skipped with a warning (a plot is
     a picture of the result, never a reason to lose it). Returns whether it was drawn."""
     try:
@@ -230,7 +278,9 @@ def _forecast_once(path: Path, champion: ChampionRef, candidate: Candidate) -> p
             model, bundle = load_bundle(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
             recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(rows_read(bundle, series))
-            latest = with_interval(forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {}))
+            latest = with_interval(
+                forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {})
+            )
             latest = latest.assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
     return latest
@@ -252,8 +302,15 @@ def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
     atomic_write_parquet(path, fresh.sort_values(SERIES, kind="stable").reset_index(drop=True))
 
 
-def series_outcome(candidate: Candidate, published: str | None, champion: str | None, new_rows: int,
-                   forecast: str | None, problem: str | None = None, served_by: str = "") -> SeriesOutcome:
+def series_outcome(
+    candidate: Candidate,
+    published: str | None,
+    champion: str | None,
+    new_rows: int,
+    forecast: str | None,
+    problem: str | None = None,
+    served_by: str = "",
+) -> SeriesOutcome:
     """One series' status and one-line message (with what was wrong with its champion state, if anything);
     `served_by` is the kind of its champion after the run ("lstm" or "baseline:<name>")."""
     evaluation = candidate.evaluation
@@ -267,10 +324,16 @@ def series_outcome(candidate: Candidate, published: str | None, champion: str | 
         status, message = "kept", f"{evaluation.reason}; champion {champion or 'none'} unchanged"
     if problem:
         message += f" ({problem})"
-    return SeriesOutcome(series=evaluation.series, status=status, message=message, served_by=served_by,
-                         champion_version=published or champion, published_version=published,
-                         metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")),
-                         forecast_path=forecast)
+    return SeriesOutcome(
+        series=evaluation.series,
+        status=status,
+        message=message,
+        served_by=served_by,
+        champion_version=published or champion,
+        published_version=published,
+        metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")),
+        forecast_path=forecast,
+    )
 
 
 def served_kind(champion: ChampionRef | None) -> str:
@@ -285,18 +348,41 @@ def served_kind(champion: ChampionRef | None) -> str:
 
 def summarize(outcomes: list[SeriesOutcome], skipped: list[Skipped], new_rows: int) -> RunSummary:
     """The run's summary: with one series, that series' outcome; otherwise counts and the skipped reasons."""
-    every = outcomes + [SeriesOutcome(series=s.series, status="failed" if s.failed else "skipped", message=s.reason)
-                        for s in skipped]
+    every = outcomes + [
+        SeriesOutcome(series=s.series, status="failed" if s.failed else "skipped", message=s.reason) for s in skipped
+    ]
     statuses = {o.status for o in outcomes}
-    status = ("published" if "published" in statuses else "unchanged" if statuses == {"unchanged"} else "kept"
-              if outcomes else "incomplete")
+    status = (
+        "published"
+        if "published" in statuses
+        else "unchanged"
+        if statuses == {"unchanged"}
+        else "kept"
+        if outcomes
+        else "incomplete"
+    )
     if len(every) == 1 and outcomes:
         one = outcomes[0]
-        return RunSummary(status=one.status, message=one.message, champion_version=one.champion_version,
-                          published_version=one.published_version, new_rows=new_rows, metrics=one.metrics,
-                          forecast_path=one.forecast_path, series=every)
-    return RunSummary(status=status, message=summary_line(every, skipped), champion_version=None,
-                      published_version=None, new_rows=new_rows, metrics={}, forecast_path=None, series=every)
+        return RunSummary(
+            status=one.status,
+            message=one.message,
+            champion_version=one.champion_version,
+            published_version=one.published_version,
+            new_rows=new_rows,
+            metrics=one.metrics,
+            forecast_path=one.forecast_path,
+            series=every,
+        )
+    return RunSummary(
+        status=status,
+        message=summary_line(every, skipped),
+        champion_version=None,
+        published_version=None,
+        new_rows=new_rows,
+        metrics={},
+        forecast_path=None,
+        series=every,
+    )
 
 
 class RunIncomplete(RuntimeError):
@@ -308,7 +394,8 @@ def run_problem(candidates: list[Candidate], skipped: list[Skipped]) -> str | No
     failed = [s for s in skipped if s.failed]
     if failed:
         return "; ".join(f"{s.series}: {s.stage} failed: {s.reason}" for s in failed[:3]) + (
-            f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
+            f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
+        )
     if not candidates:
         reasons = "; ".join(f"{s.series}: {s.reason}" for s in skipped[:3])
         return f"no series could be modelled: {reasons}" + (f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else "")
@@ -316,8 +403,12 @@ def run_problem(candidates: list[Candidate], skipped: list[Skipped]) -> str | No
 
 
 def publish_run(
-    artifacts_dir: Path, ingested: IngestResult, candidates: list[Candidate], skipped: list[Skipped],
-    run_config: dict[str, Any], config: PublishConfig,
+    artifacts_dir: Path,
+    ingested: IngestResult,
+    candidates: list[Candidate],
+    skipped: list[Skipped],
+    run_config: dict[str, Any],
+    config: PublishConfig,
 ) -> PublishOutcome:
     """Publish every model that passed its series' gate, write the latest forecasts, and report the run."""
     remove_stale_temp(artifacts_dir)
@@ -331,8 +422,10 @@ def publish_run(
             by_model.setdefault(key, []).append(candidate)
     published: dict[str, str] = {}
     for key, winners in by_model.items():
-        run = {"config": run_config, "data_fingerprints": {c.normalized.series: ingested.series.get(c.normalized.series)
-                                                           for c in winners}}
+        run = {
+            "config": run_config,
+            "data_fingerprints": {c.normalized.series: ingested.series.get(c.normalized.series) for c in winners},
+        }
         publisher = publish_baselines if key == "baseline" else publish_model
         version = publisher(artifacts_dir, winners, run, config)
         published |= {c.evaluation.series: version for c in winners}
@@ -343,9 +436,17 @@ def publish_run(
         if forecast is not None:
             forecasts.append(forecast)
         champion = current_champion(artifacts_dir, series)
-        outcomes.append(series_outcome(candidate, published.get(series), champion.version if champion else None,
-                                       ingested.new_rows, forecast["forecast_path"].iloc[0] if forecast is not None else None,
-                                       problems[series], served_kind(champion)))
+        outcomes.append(
+            series_outcome(
+                candidate,
+                published.get(series),
+                champion.version if champion else None,
+                ingested.new_rows,
+                forecast["forecast_path"].iloc[0] if forecast is not None else None,
+                problems[series],
+                served_kind(champion),
+            )
+        )
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
     summary.message += ingested.waiting_line()
@@ -355,8 +456,11 @@ def publish_run(
             summary.message += f"; damaged champion state of {len(damaged)} series ({shown}): see `movavg status`"
     try:
         table = metrics_table(candidates, outcomes, skipped)
-        plots = {o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE
-                 for o in outcomes if o.champion_version}
+        plots = {
+            o.series: series_files(models_dir(artifacts_dir) / o.champion_version, o.series) / PLOT_FILE
+            for o in outcomes
+            if o.champion_version
+        }
         report = report_markdown(summary, table, ingested.fingerprint, run_config, plots, candidates)
         registry = champion_rows(registry_rows(artifacts_dir))
     except Exception as error:  # the report describes the publish; it never undoes or fails it

@@ -103,14 +103,19 @@ def sniff_csv(path: Path, max_columns: int) -> None:
     if not text.strip():
         raise ValidationError("empty-file", "the file is empty")
     if "\n" not in text and "\r" not in text and path.stat().st_size > HEADER_BYTES:
-        raise ValidationError("too-many-columns", f"the header line is longer than {HEADER_BYTES // 2**20} MiB: "
-                              "not a table movavg can read; split it or drop columns")
+        raise ValidationError(
+            "too-many-columns",
+            f"the header line is longer than {HEADER_BYTES // 2**20} MiB: "
+            "not a table movavg can read; split it or drop columns",
+        )
     first_line = text.lstrip("\ufeff").splitlines()[0]
     if "," not in first_line:
         for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
             if delimiter in first_line:
-                raise ValidationError("wrong-delimiter", f"the header is separated by {name}; movavg reads "
-                                      "comma-separated CSV: re-export it with commas")
+                raise ValidationError(
+                    "wrong-delimiter",
+                    f"the header is separated by {name}; movavg reads comma-separated CSV: re-export it with commas",
+                )
     check_header([name.strip() for name in next(csv.reader([first_line]), [])], max_columns)
 
 
@@ -125,19 +130,26 @@ def check_utf8(path: Path) -> None:
                 offset += len(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as error:
-            raise ValidationError("not-csv", f"not UTF-8 text (byte {offset + error.start + 1}): not a CSV file "
-                                  "(save it as UTF-8 CSV)") from None
+            raise ValidationError(
+                "not-csv", f"not UTF-8 text (byte {offset + error.start + 1}): not a CSV file (save it as UTF-8 CSV)"
+            ) from None
 
 
 def check_header(names: list[str], max_columns: int) -> None:
     """A header with more than `max_columns` columns, or a name twice, is refused whole."""
     if len(names) > max_columns:
-        raise ValidationError("too-many-columns", f"the header has {len(names):,} columns, more than "
-                              f"ingest.max_columns = {max_columns}: drop the columns movavg does not use")
+        raise ValidationError(
+            "too-many-columns",
+            f"the header has {len(names):,} columns, more than "
+            f"ingest.max_columns = {max_columns}: drop the columns movavg does not use",
+        )
     repeated = sorted({name for name in names if names.count(name) > 1}) if len(names) != len(set(names)) else []
     if repeated:
-        raise ValidationError("duplicate-columns", f"column name(s) {repeated} appear more than once; movavg cannot "
-                              "tell which to use: rename or drop the copies")
+        raise ValidationError(
+            "duplicate-columns",
+            f"column name(s) {repeated} appear more than once; movavg cannot "
+            "tell which to use: rename or drop the copies",
+        )
 
 
 def read_chunks(path: Path, config: IngestConfig) -> Iterator[pd.DataFrame]:
@@ -178,7 +190,9 @@ def _raw_chunks(path: Path, chunk_rows: int | None, max_columns: int) -> Iterato
         raise ValidationError("empty-file", "the file is empty") from None
     except Exception as error:  # truncated Parquet, garbage, ragged CSV
         kind = path.suffix.lstrip(".").upper()
-        raise ValidationError("unreadable", f"cannot read the file as {kind}: {type(error).__name__}: {error}") from None
+        raise ValidationError(
+            "unreadable", f"cannot read the file as {kind}: {type(error).__name__}: {error}"
+        ) from None
 
 
 # ---- validating ------------------------------------------------------------------------------
@@ -190,8 +204,11 @@ def check_columns(frame: pd.DataFrame, config: IngestConfig) -> None:
     missing = [column for column in required if column not in frame.columns]
     if missing:
         found = [column for column in frame.columns if column != ROW]
-        raise ValidationError("missing-columns", f"missing column(s) {missing}; found {found}. Rename them or set "
-                              "ingest.timestamp_column / ingest.target_column / ingest.feature_columns.")
+        raise ValidationError(
+            "missing-columns",
+            f"missing column(s) {missing}; found {found}. Rename them or set "
+            "ingest.timestamp_column / ingest.target_column / ingest.feature_columns.",
+        )
 
 
 def parse_timestamps(column: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -232,8 +249,9 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     good = pd.DataFrame({ROW: frame[ROW].to_numpy()}, index=frame.index)
     good[TIMESTAMP], problem = parse_timestamps(frame[config.timestamp_column])
     problems.append(_problems(frame, problem, config.timestamp_column, "timestamp"))
-    problems.append(_problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column,
-                              "timestamp-range"))
+    problems.append(
+        _problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column, "timestamp-range")
+    )
     sid = config.series_id_column
     good[SERIES] = frame[sid].astype(str).str.strip() if sid in frame.columns else config.default_series_id
     if sid in frame.columns:
@@ -265,7 +283,9 @@ def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
 def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarray:
     """Values the model cannot compute with (beyond float32) and, for the target, beyond the configured bounds."""
     problem = np.full(len(values), "", dtype=object)
-    problem[(values.abs() > FLOAT32_MAX).to_numpy()] = f"beyond the float32 range the model computes in (|x| > {FLOAT32_MAX:.3g})"
+    problem[(values.abs() > FLOAT32_MAX).to_numpy()] = (
+        f"beyond the float32 range the model computes in (|x| > {FLOAT32_MAX:.3g})"
+    )
     if config is None:
         return problem
     if config.min_value is not None:
@@ -288,30 +308,44 @@ def _dedupe_and_sort(good: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.DataFr
     dropped = good.duplicated([SERIES, TIMESTAMP], keep="last")
     kept_row = good.groupby([SERIES, TIMESTAMP])[ROW].transform("last")
     duplicates = frame.loc[good.index[dropped]].assign(
-        column=TIMESTAMP, rule="duplicate-timestamp",
-        message=[f"duplicate timestamp; row {k} kept" for k in kept_row[dropped]])
+        column=TIMESTAMP,
+        rule="duplicate-timestamp",
+        message=[f"duplicate timestamp; row {k} kept" for k in kept_row[dropped]],
+    )
     if dropped.any():
         notes.append(f"{int(dropped.sum())} duplicate timestamp(s); the last row of each was kept")
     good = good[~dropped].sort_values([SERIES, TIMESTAMP], kind="stable")
     return good, duplicates, notes
 
 
-def split_conflicts(good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def split_conflicts(
+    good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Rows whose (series, timestamp) was already ingested with another target value, per policy."""
     if existing.empty or good.empty:
         return good, good.iloc[0:0], []
     target = config.target_column
-    merged = good.merge(existing[[SERIES, TIMESTAMP, target]], on=[SERIES, TIMESTAMP], how="left", suffixes=("", "_old"))
+    merged = good.merge(
+        existing[[SERIES, TIMESTAMP, target]], on=[SERIES, TIMESTAMP], how="left", suffixes=("", "_old")
+    )
     conflict = (merged[f"{target}_old"].notna() & (merged[f"{target}_old"] != merged[target])).to_numpy()
     if not conflict.any():
         return good, good.iloc[0:0], []
     if config.on_conflict == "latest":
-        return good, good.iloc[0:0], [f"{int(conflict.sum())} row(s) replace already-ingested values "
-                                      "(policy latest; the earlier values stay in the raw history)"]
+        return (
+            good,
+            good.iloc[0:0],
+            [
+                f"{int(conflict.sum())} row(s) replace already-ingested values "
+                "(policy latest; the earlier values stay in the raw history)"
+            ],
+        )
     return good[~conflict], good[conflict], []
 
 
-def split_outliers(good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_outliers(
+    good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows whose target lies more than `ingest.outlier_mads` median absolute deviations from its series'
     median (over `existing`, the series' newest stored values, and these rows). Returns (kept, outliers with
     `message`)."""
@@ -326,9 +360,11 @@ def split_outliers(good: pd.DataFrame, existing: pd.DataFrame, config: IngestCon
     scale = good[SERIES].map(by_series.median().where(lambda mad: mad > 0, by_series.mean()))
     distance = (good[target] - median).abs() / scale
     outlier = (scale > 0) & (distance > config.outlier_mads)
-    messages = [f"{value:.6g} is {far:.3g} median absolute deviations from its series' median {mid:.6g} "
-                f"(ingest.outlier_mads = {config.outlier_mads:g})"
-                for value, far, mid in zip(good[target][outlier], distance[outlier], median[outlier], strict=True)]
+    messages = [
+        f"{value:.6g} is {far:.3g} median absolute deviations from its series' median {mid:.6g} "
+        f"(ingest.outlier_mads = {config.outlier_mads:g})"
+        for value, far, mid in zip(good[target][outlier], distance[outlier], median[outlier], strict=True)
+    ]
     return good[~outlier], good[outlier].assign(message=messages)
 
 
@@ -339,8 +375,10 @@ def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
         good, bad, _ = validate_rows(chunk, config)
         if len(bad):
             first = bad.iloc[0]
-            raise ValidationError(first["rule"], f"{len(bad)} bad row(s); first: row {first[ROW]}, column "
-                                  f"{first['column']!r}: {first['message']}")
+            raise ValidationError(
+                first["rule"],
+                f"{len(bad)} bad row(s); first: row {first[ROW]}, column {first['column']!r}: {first['message']}",
+            )
         frames.append(good.drop(columns=ROW))
     if not frames or not sum(map(len, frames)):
         raise ValidationError("header-only", "the file has a header but no rows")
@@ -356,8 +394,13 @@ def read_raw(raw_dir: Path, series: str | None = None) -> pd.DataFrame:
     return read_all(raw_dir) if series is None else read_series(raw_dir, series)
 
 
-DATA_FOLDERS = {"incoming": "the files to ingest", "raw": "the ingested data", "processed": "the ingested files",
-                "quarantine": "the bad files and rows", "cache": "the stage outputs"}
+DATA_FOLDERS = {
+    "incoming": "the files to ingest",
+    "raw": "the ingested data",
+    "processed": "the ingested files",
+    "quarantine": "the bad files and rows",
+    "cache": "the stage outputs",
+}
 
 
 def folder_problem(data_dir: Path) -> str | None:
@@ -373,7 +416,9 @@ def has_data(data_dir: Path) -> bool:
     return has_rows(data_dir / "raw")
 
 
-def existing_rows(raw_dir: Path, good: pd.DataFrame, index: StoreIndex, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def existing_rows(
+    raw_dir: Path, good: pd.DataFrame, index: StoreIndex, target: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What a chunk's good rows are checked against, per series they hold: (stored rows inside their time
     range, for conflicts; the series' newest stored rows, for the outlier reference)."""
     overlapping, newest = [], []
@@ -381,11 +426,20 @@ def existing_rows(raw_dir: Path, good: pd.DataFrame, index: StoreIndex, target: 
         if str(series) not in index.series:
             continue
         overlapping.append(read_series(raw_dir, str(series), index, rows[TIMESTAMP].min(), rows[TIMESTAMP].max()))
-        newest.append(read_tail(raw_dir, str(series), OUTLIER_REFERENCE_ROWS, index)[[target]].assign(**{SERIES: series}))
-    empty = pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
-                          target: pd.Series(dtype="float64")})
-    return (pd.concat(overlapping, ignore_index=True) if overlapping else empty,
-            pd.concat(newest, ignore_index=True) if newest else empty)
+        newest.append(
+            read_tail(raw_dir, str(series), OUTLIER_REFERENCE_ROWS, index)[[target]].assign(**{SERIES: series})
+        )
+    empty = pd.DataFrame(
+        {
+            SERIES: pd.Series(dtype=str),
+            TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
+            target: pd.Series(dtype="float64"),
+        }
+    )
+    return (
+        pd.concat(overlapping, ignore_index=True) if overlapping else empty,
+        pd.concat(newest, ignore_index=True) if newest else empty,
+    )
 
 
 # ---- one file --------------------------------------------------------------------------------
@@ -432,12 +486,19 @@ def waiting_reason(path: Path, settle_seconds: float) -> str:
     if partial_download(path):
         return "named like a partial download (hidden, or *.part, *.tmp, ...): rename it once complete"
     age = time.time() - path.lstat().st_mtime
-    return (f"still being written (modified {max(age, 0):.1f} s ago, within ingest.settle_seconds = "
-            f"{settle_seconds:g}); picked up by the next run once unchanged that long")
+    return (
+        f"still being written (modified {max(age, 0):.1f} s ago, within ingest.settle_seconds = "
+        f"{settle_seconds:g}); picked up by the next run once unchanged that long"
+    )
 
 
-def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, config: IngestConfig,
-                ) -> tuple[FileReport, pd.DataFrame, list[tuple[str, PartInfo]]]:
+def ingest_file(
+    path: Path,
+    digest: str,
+    raw_dir: Path,
+    index: StoreIndex,
+    config: IngestConfig,
+) -> tuple[FileReport, pd.DataFrame, list[tuple[str, PartInfo]]]:
     """Validate one file chunk by chunk and write its good rows into their series' partitions, one part per
     series (and chunk), under sequence number `index.next_seq`; the parts stay invisible until the caller
     commits the index listing them.
@@ -456,17 +517,30 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, confi
             overlapping, newest = existing_rows(raw_dir, good, index, config.target_column)
             good, conflicts, conflict_notes = split_conflicts(good, overlapping, config)
             good, outliers = split_outliers(good, newest, config)
-            bad_rows.append(pd.concat([bad, _rejected(chunk, conflicts, config.target_column, "conflict",
-                                                      "already ingested with another value (policy first)"),
-                                       _rejected(chunk, outliers, config.target_column, "outlier")]))
+            bad_rows.append(
+                pd.concat(
+                    [
+                        bad,
+                        _rejected(
+                            chunk,
+                            conflicts,
+                            config.target_column,
+                            "conflict",
+                            "already ingested with another value (policy first)",
+                        ),
+                        _rejected(chunk, outliers, config.target_column, "outlier"),
+                    ]
+                )
+            )
             report.rows_in = (report.rows_in or 0) + len(chunk)
             report.notes += notes + conflict_notes
             stored = overlapping.groupby(SERIES)[TIMESTAMP].agg(set)
             for series, rows in good.drop(columns=ROW).groupby(SERIES, sort=True):
                 new = int((~rows[TIMESTAMP].isin(stored.get(series, set()))).sum())
                 previous = fingerprints.get(str(series), "")
-                written.append((str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new,
-                                                        previous)))
+                written.append(
+                    (str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new, previous))
+                )
                 fingerprints[str(series)] = next_fingerprint(previous, index.next_seq, digest)
             report.rows_ingested += len(good)
         if report.rows_in == 0:
@@ -486,8 +560,9 @@ def ingest_file(path: Path, digest: str, raw_dir: Path, index: StoreIndex, confi
     return report, bad, written
 
 
-def _rejected(chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: str,
-              message: str | None = None) -> pd.DataFrame:
+def _rejected(
+    chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: str, message: str | None = None
+) -> pd.DataFrame:
     """The original cells of the `rejected` rows as bad rows; their message is `message` or theirs."""
     rows = chunk[chunk[ROW].isin(rejected[ROW])]
     text = message if message is not None else rows[ROW].map(dict(zip(rejected[ROW], rejected["message"], strict=True)))
@@ -500,17 +575,34 @@ def _rejected(chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: st
 def write_reason(quarantine_dir: Path, name: str, report: FileReport, bad: pd.DataFrame) -> Path:
     """`<name>.reason.json` (file, rule, message, row problems) and, for bad rows, `<name>.rows.csv`."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    problems = [{"row": int(r[ROW]), "column": r["column"], "rule": r["rule"], "message": r["message"]}
-                for _, r in bad.head(MAX_PROBLEMS_IN_REASON).iterrows()] if len(bad) else []
+    problems = (
+        [
+            {"row": int(r[ROW]), "column": r["column"], "rule": r["rule"], "message": r["message"]}
+            for _, r in bad.head(MAX_PROBLEMS_IN_REASON).iterrows()
+        ]
+        if len(bad)
+        else []
+    )
     if len(bad):
         rows_path = quarantine_dir / f"{name}.rows.csv"
-        columns = [ROW, "column", "rule", "message"] + [c for c in bad.columns if c not in {ROW, "column", "rule", "message"}]
+        columns = [ROW, "column", "rule", "message"] + [
+            c for c in bad.columns if c not in {ROW, "column", "rule", "message"}
+        ]
         bad[columns].to_csv(temp := temp_path(rows_path), index=False)
         commit_file(temp, rows_path)
-    record = {"file": report.file, "outcome": report.outcome, "rule": report.rule, "message": report.reason,
-              "rows_in": report.rows_in, "rows_ingested": report.rows_ingested,
-              "rows_quarantined": report.rows_quarantined, "problems": problems,
-              "problems_truncated": len(bad) > MAX_PROBLEMS_IN_REASON, "notes": report.notes, "at": utc_now()}
+    record = {
+        "file": report.file,
+        "outcome": report.outcome,
+        "rule": report.rule,
+        "message": report.reason,
+        "rows_in": report.rows_in,
+        "rows_ingested": report.rows_ingested,
+        "rows_quarantined": report.rows_quarantined,
+        "problems": problems,
+        "problems_truncated": len(bad) > MAX_PROBLEMS_IN_REASON,
+        "notes": report.notes,
+        "at": utc_now(),
+    }
     path = quarantine_dir / f"{name}.reason.json"
     atomic_write_json(path, record)
     return path
@@ -543,8 +635,9 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
     seen.update(index.recent_files)
     ready, waiting = settled_files(data_dir / "incoming", config.settle_seconds, config.max_wait_seconds)
-    result = IngestResult(fingerprint="", raw_dir=str(raw_dir), waiting=list(waiting), waiting_why=waiting,
-                          warnings=store_notes)
+    result = IngestResult(
+        fingerprint="", raw_dir=str(raw_dir), waiting=list(waiting), waiting_why=waiting, warnings=store_notes
+    )
     for path in ready:
         report = _handle(path, data_dir, raw_dir, seen, index, config)
         if report.rows_ingested:
@@ -562,34 +655,59 @@ def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     return result
 
 
-def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: StoreIndex,
-            config: IngestConfig) -> FileReport:
+def _handle(
+    path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: StoreIndex, config: IngestConfig
+) -> FileReport:
     """Ingest or quarantine one file and move it out of `incoming/`."""
     name = safe_name(path.name)
     if path.is_symlink():
-        report = FileReport(file=path.name, sha256="", outcome="quarantined", rows_in=None, rule="symlink",
-                            reason="symbolic links are not followed: copy the file itself into incoming/")
+        report = FileReport(
+            file=path.name,
+            sha256="",
+            outcome="quarantined",
+            rows_in=None,
+            rule="symlink",
+            reason="symbolic links are not followed: copy the file itself into incoming/",
+        )
         return _quarantine_whole(path, data_dir, name, report)
     if not stat.S_ISREG(path.lstat().st_mode):
         kind = _file_kind(path.lstat().st_mode)
-        report = FileReport(file=path.name, sha256="", outcome="quarantined", rows_in=None, rule="not-a-file",
-                            reason=f"{kind}, not a regular file: never opened; copy the data itself into incoming/")
+        report = FileReport(
+            file=path.name,
+            sha256="",
+            outcome="quarantined",
+            rows_in=None,
+            rule="not-a-file",
+            reason=f"{kind}, not a regular file: never opened; copy the data itself into incoming/",
+        )
         return _quarantine_whole(path, data_dir, name, report)
     digest = sha256_file(path)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        report = FileReport(file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule="unsupported-type",
-                            reason=f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .parquet")
+        report = FileReport(
+            file=path.name,
+            sha256=digest,
+            outcome="quarantined",
+            rows_in=None,
+            rule="unsupported-type",
+            reason=f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .parquet",
+        )
         return _quarantine_whole(path, data_dir, name, report)
     if digest in seen:
-        report = FileReport(file=path.name, sha256=digest, outcome="duplicate", rows_in=None,
-                            reason="same content as a file already ingested")
+        report = FileReport(
+            file=path.name,
+            sha256=digest,
+            outcome="duplicate",
+            rows_in=None,
+            reason="same content as a file already ingested",
+        )
         shutil.move(str(path), _free_name(data_dir / "processed" / name))
         return report
     try:
         report, bad, written = ingest_file(path, digest, raw_dir, index, config)
     except ValidationError as error:
-        report = FileReport(file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule=error.rule,
-                            reason=str(error))
+        report = FileReport(
+            file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule=error.rule, reason=str(error)
+        )
         return _quarantine_whole(path, data_dir, name, report)
     if written:
         _commit_parts(raw_dir, index, written, digest, config.compact_after_parts)
@@ -601,8 +719,9 @@ def _handle(path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: St
     return report
 
 
-def _commit_parts(raw_dir: Path, index: StoreIndex, written: list[tuple[str, PartInfo]], digest: str,
-                  compact_after_parts: int) -> None:
+def _commit_parts(
+    raw_dir: Path, index: StoreIndex, written: list[tuple[str, PartInfo]], digest: str, compact_after_parts: int
+) -> None:
     """Make one file's parts visible (the index commit), then compact the series that need it."""
     for series, part in written:
         add_part(index, series, part, digest)
@@ -615,13 +734,18 @@ def _commit_parts(raw_dir: Path, index: StoreIndex, written: list[tuple[str, Par
 
 
 def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"))
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
-def _quarantine_whole(path: Path, data_dir: Path, name: str, report: FileReport,
-                      bad: pd.DataFrame | None = None) -> FileReport:
+def _quarantine_whole(
+    path: Path, data_dir: Path, name: str, report: FileReport, bad: pd.DataFrame | None = None
+) -> FileReport:
     target = _free_name(data_dir / "quarantine" / name)
     if stat.S_ISREG(path.lstat().st_mode):
         shutil.move(str(path), target)

@@ -143,7 +143,9 @@ def _ref(artifacts_dir: Path, series: str, record: dict[str, Any]) -> ChampionRe
         raise DamagedState(f"champion record without a valid version ({type(error).__name__}: {error})") from None
     if not (models_dir(artifacts_dir) / version / "metrics.json").is_file():
         raise DamagedState(f"{version} is not a published version (no metrics.json)")
-    return ChampionRef(series=series, version=version, model_key=model_key, path=str(models_dir(artifacts_dir) / version))
+    return ChampionRef(
+        series=series, version=version, model_key=model_key, path=str(models_dir(artifacts_dir) / version)
+    )
 
 
 def _legacy_champion(artifacts_dir: Path, series: str) -> ChampionRef | None:
@@ -167,8 +169,10 @@ def repair_pointer(artifacts_dir: Path, series: str) -> bool:
     with folder_lock(target, POINTER_LOCK_SECONDS):
         (target / POINTER).replace(target / f"{POINTER}.damaged")
         line = next(h for h in reversed(read_jsonl(target / HISTORY)) if h.get("version") == champion.version)
-        atomic_write_json(target / POINTER, {key: line[key] for key in ("series", "version", "model_key", "since",
-                                                                         "reason") if key in line})
+        atomic_write_json(
+            target / POINTER,
+            {key: line[key] for key in ("series", "version", "model_key", "since", "reason") if key in line},
+        )
     return True
 
 
@@ -188,8 +192,13 @@ def set_champion(artifacts_dir: Path, series: str, version: str, reason: str, ex
             raise ChampionChangedError(f"the champion of {series!r} changed to {now} meanwhile; nothing was switched")
         if now == version:
             return
-        record = {"series": series, "version": version, "model_key": read_record(folder / "run.json")["model_key"],
-                  "since": utc_now(), "reason": reason}
+        record = {
+            "series": series,
+            "version": version,
+            "model_key": read_record(folder / "run.json")["model_key"],
+            "since": utc_now(),
+            "reason": reason,
+        }
         atomic_write_json(target / POINTER, record)
         append_jsonl(target / HISTORY, {**record, "previous": now})
 
@@ -203,8 +212,9 @@ def promote(artifacts_dir: Path, version: str, series: str | None = None, wait_s
     with run_lock([artifacts_dir], wait_seconds):
         for name in names:
             current = current_champion(artifacts_dir, name)
-            set_champion(artifacts_dir, name, version, f"promoted by hand to {version}",
-                         current.version if current else None)
+            set_champion(
+                artifacts_dir, name, version, f"promoted by hand to {version}", current.version if current else None
+            )
     return names
 
 
@@ -250,27 +260,60 @@ def list_versions(artifacts_dir: Path, series: str | None = None) -> list[dict[s
             if name not in champions:
                 champions[name] = current_champion(artifacts_dir, name)
             champion = champions[name]
-            rows.append({"version": version, "series": name, "created": created, "metrics": metrics,
-                         "champion": champion is not None and champion.version == version})
+            rows.append(
+                {
+                    "version": version,
+                    "series": name,
+                    "created": created,
+                    "metrics": metrics,
+                    "champion": champion is not None and champion.version == version,
+                }
+            )
     return rows
 
 
-LISTED_METRICS = ("mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows", "test_windows",
-                  "kind", "best_baseline", "interval", "backtest", "lstm")
+LISTED_METRICS = (
+    "mae",
+    "rmse",
+    "baseline_mae",
+    "train_seconds",
+    "epochs_run",
+    "train_windows",
+    "test_windows",
+    "kind",
+    "best_baseline",
+    "interval",
+    "backtest",
+    "lstm",
+)
 
 
 def listing(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
     """What `movavg models --json` prints: one entry per (version, series) with its key metrics."""
-    return [{"version": row["version"], "series": row["series"], "created": row["created"],
-             "champion": row["champion"],
-             "metrics": {key: row["metrics"].get(key, "lstm" if key == "kind" else None) for key in LISTED_METRICS}}
-            for row in list_versions(artifacts_dir, series)]
+    return [
+        {
+            "version": row["version"],
+            "series": row["series"],
+            "created": row["created"],
+            "champion": row["champion"],
+            "metrics": {key: row["metrics"].get(key, "lstm" if key == "kind" else None) for key in LISTED_METRICS},
+        }
+        for row in list_versions(artifacts_dir, series)
+    ]
 
 
 def registry_rows(artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
     """`list_versions` flattened for tables: version, series, created, mae, rmse, baseline_mae, champion."""
-    return [{"version": row["version"], "series": row["series"], "created": row["created"],
-             "mae": row["metrics"]["mae"], "rmse": row["metrics"]["rmse"],
-             "baseline_mae": row["metrics"]["baseline_mae"], "champion": row["champion"],
-             "kind": row["metrics"].get("kind", "lstm")}
-            for row in list_versions(artifacts_dir, series)]
+    return [
+        {
+            "version": row["version"],
+            "series": row["series"],
+            "created": row["created"],
+            "mae": row["metrics"]["mae"],
+            "rmse": row["metrics"]["rmse"],
+            "baseline_mae": row["metrics"]["baseline_mae"],
+            "champion": row["champion"],
+            "kind": row["metrics"].get("kind", "lstm"),
+        }
+        for row in list_versions(artifacts_dir, series)
+    ]

@@ -27,8 +27,15 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
-    progress = Progress(TextColumn(f"training series {label!r}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("{task.fields[losses]}"), transient=False, console=console)
+    progress = Progress(
+        TextColumn(f"training series {label!r}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[losses]}"),
+        transient=False,
+        console=console,
+    )
     bar = progress.add_task("train", total=None, losses="")
     last: dict[str, Any] = {}
 
@@ -47,8 +54,13 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
             if note and last:
                 console.print(f"  series {label!r} {note}", highlight=False, markup=False, style="dim")
         elif last:
-            console.print(f"trained series {label!r}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
-                          + (f" ({note})" if note else ""), highlight=False, soft_wrap=True, markup=False)
+            console.print(
+                f"trained series {label!r}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
+                + (f" ({note})" if note else ""),
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
 
     return hook, close
 
@@ -66,8 +78,9 @@ def baseline_columns(predictions: pd.DataFrame) -> list[str]:
     return [c for c in predictions.columns if c in ("naive_last", "naive_ma") or c.startswith("seasonal_")]
 
 
-def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path,
-                  baseline_champion: str | None = None) -> None:
+def plot_forecast(
+    predictions: pd.DataFrame, series: str, version: str, unit: str, path: Path, baseline_champion: str | None = None
+) -> None:
     """PNG of the actual MA on the test slice against the forecast, its prediction interval (when calibrated)
     and the best naive forecast, with both test MAEs in the title (plus the previous champion when scored).
     With `baseline_champion`, the forecast published is that naive forecast."""
@@ -84,18 +97,35 @@ def plot_forecast(predictions: pd.DataFrame, series: str, version: str, unit: st
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
     if {"lower", "upper"} <= set(predictions.columns) and predictions["lower"].notna().any():
         inside = ((actual >= predictions["lower"]) & (actual <= predictions["upper"])).mean()
-        axes.fill_between(times, predictions["lower"], predictions["upper"], color="tab:blue", alpha=0.15, linewidth=0,
-                          label=f"prediction interval (covers {inside:.0%})")
+        axes.fill_between(
+            times,
+            predictions["lower"],
+            predictions["upper"],
+            color="tab:blue",
+            alpha=0.15,
+            linewidth=0,
+            label=f"prediction interval (covers {inside:.0%})",
+        )
     axes.plot(times, actual, label="actual MA", color="black", linewidth=1.5)
     axes.plot(times, predictions["predicted"], label=served, color="tab:blue", linewidth=1.2)
     if naive != baseline_champion:
-        axes.plot(times, predictions[naive], label=f"naive: {describe_baseline(naive)}", color="tab:gray", linewidth=1,
-                  linestyle=":")
+        axes.plot(
+            times,
+            predictions[naive],
+            label=f"naive: {describe_baseline(naive)}",
+            color="tab:gray",
+            linewidth=1,
+            linestyle=":",
+        )
     if "champion" in predictions and predictions["champion"].notna().any():
-        axes.plot(times, predictions["champion"], label="previous champion", color="tab:orange", linewidth=1,
-                  linestyle="--")
-    axes.set_title(f"{series}: forecast MA vs actual on the test slice — MAE {served.split(',')[0]} {mae:.4g}, "
-                   f"best naive ({describe_baseline(naive)}) {naive_mae:.4g}", fontsize=10)
+        axes.plot(
+            times, predictions["champion"], label="previous champion", color="tab:orange", linewidth=1, linestyle="--"
+        )
+    axes.set_title(
+        f"{series}: forecast MA vs actual on the test slice — MAE {served.split(',')[0]} {mae:.4g}, "
+        f"best naive ({describe_baseline(naive)}) {naive_mae:.4g}",
+        fontsize=10,
+    )
     axes.set_ylabel(f"moving average of {unit}")
     axes.set_xlabel("end of the input window")
     axes.legend(loc="best", fontsize=8)
@@ -111,8 +141,12 @@ def no_new_data(champion: str | None) -> str:
     return f"no new data; champion {champion} unchanged"
 
 
-OUTCOME_WORDS = (("model published", "published", False), ("naive serving", "published", True), ("kept", "kept", None),
-                 ("unchanged", "unchanged", None))
+OUTCOME_WORDS = (
+    ("model published", "published", False),
+    ("naive serving", "published", True),
+    ("kept", "kept", None),
+    ("unchanged", "unchanged", None),
+)
 
 
 def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
@@ -121,8 +155,9 @@ def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
     modelled = [o for o in outcomes if o.status not in {"skipped", "failed"}]
     counts = []
     for word, status, naive in OUTCOME_WORDS:
-        count = sum(o.status == status and (naive is None or o.served_by.startswith("baseline") == naive)
-                    for o in modelled)
+        count = sum(
+            o.status == status and (naive is None or o.served_by.startswith("baseline") == naive) for o in modelled
+        )
         counts += [f"{count} {word.replace('model', 'models') if count > 1 else word}"] if count else []
     for failed, word in ((False, "skipped"), (True, "failed")):
         these = [s for s in skipped if s.failed == failed]
@@ -144,7 +179,9 @@ def short_kind(kind: str) -> str:
     return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
 
-def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> list[dict[str, Any]]:
+def metrics_table(
+    candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]
+) -> list[dict[str, Any]]:
     """One row per series, its key columns first (series, outcome, what serves it, its champion, the MAE that
     serves against the best naive forecast's), then the LSTM's test MAE, the interval's coverage and why;
     skipped and failed series with their reason. Narrow enough for the Prefect UI; the report has the rest."""
@@ -154,57 +191,111 @@ def metrics_table(candidates: list[Candidate], outcomes: list[SeriesOutcome], sk
         evaluation, outcome = candidate.evaluation, status[candidate.evaluation.series]
         interval = evaluation.interval
         served = outcome.metrics.get("mae", evaluation.model.mae)
-        rows.append({"series": evaluation.series, "outcome": outcome.status,
-                     "served_by": short_kind(outcome.served_by) if outcome.served_by else "",
-                     "champion": outcome.champion_version or "", "mae": _round(served),
-                     "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,
-                     "lstm_mae": _round(evaluation.model.mae),
-                     "best_naive": describe_baseline(evaluation.best_baseline) if evaluation.best_baseline else "",
-                     "best_naive_mae": _round(evaluation.baseline_mae),
-                     "coverage": _round(interval.coverage) if interval else None, "why": evaluation.reason})
+        rows.append(
+            {
+                "series": evaluation.series,
+                "outcome": outcome.status,
+                "served_by": short_kind(outcome.served_by) if outcome.served_by else "",
+                "champion": outcome.champion_version or "",
+                "mae": _round(served),
+                "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,
+                "lstm_mae": _round(evaluation.model.mae),
+                "best_naive": describe_baseline(evaluation.best_baseline) if evaluation.best_baseline else "",
+                "best_naive_mae": _round(evaluation.baseline_mae),
+                "coverage": _round(interval.coverage) if interval else None,
+                "why": evaluation.reason,
+            }
+        )
     for skip in skipped:
-        rows.append({"series": skip.series, "outcome": "failed" if skip.failed else "skipped", "served_by": "",
-                     "champion": "", "mae": None, "vs_naive": None, "lstm_mae": None, "best_naive": "",
-                     "best_naive_mae": None, "coverage": None, "why": skip.reason})
+        rows.append(
+            {
+                "series": skip.series,
+                "outcome": "failed" if skip.failed else "skipped",
+                "served_by": "",
+                "champion": "",
+                "mae": None,
+                "vs_naive": None,
+                "lstm_mae": None,
+                "best_naive": "",
+                "best_naive_mae": None,
+                "coverage": None,
+                "why": skip.reason,
+            }
+        )
     return rows
 
 
 def champion_rows(registry: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The registry for the UI: one row per series with its champion's version and test MAE."""
-    return [{"series": row["series"], "champion": row["version"], "created": row["created"],
-             "mae": _round(row["mae"]), "baseline_mae": _round(row["baseline_mae"])}
-            for row in registry if row["champion"]]
+    return [
+        {
+            "series": row["series"],
+            "champion": row["version"],
+            "created": row["created"],
+            "mae": _round(row["mae"]),
+            "baseline_mae": _round(row["baseline_mae"]),
+        }
+        for row in registry
+        if row["champion"]
+    ]
 
 
 def _round(value: float) -> float:
     return round(value, 6)
 
 
-def report_markdown(summary: RunSummary, table: list[dict[str, Any]], fingerprint: str, run_config: dict[str, Any],
-                    plots: dict[str, Path], candidates: list[Candidate]) -> str:
+def report_markdown(
+    summary: RunSummary,
+    table: list[dict[str, Any]],
+    fingerprint: str,
+    run_config: dict[str, Any],
+    plots: dict[str, Path],
+    candidates: list[Candidate],
+) -> str:
     """Markdown run report: the run's line, a per-series table (`table`'s rows with each candidate's details), the
     best and worst series' plots embedded as data URLs (so the Prefect UI shows them), and the config."""
-    lines = ["# movavg run", "", summary.message, "",
-             f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`", ""]
+    lines = [
+        "# movavg run",
+        "",
+        summary.message,
+        "",
+        f"- new rows ingested: {summary.new_rows}; data fingerprint `{fingerprint[:12]}`",
+        "",
+    ]
     if summary.status == "unchanged":
         lines += ["No new data: every stage was served from the cache; nothing was trained.", ""]
     on_baseline = [r["series"] for r in table if str(r["served_by"]).startswith("naive")]
     if on_baseline:
         lines += [f"Served by a naive forecast (no model beat it on the test slice): {', '.join(on_baseline)}", ""]
     details = {c.evaluation.series: c for c in candidates}
-    lines += ["| series | outcome | served by | champion | MAE (vs best naive) | LSTM MAE | best naive (MAE) | champion "
-              "before | interval coverage (width) | backtest: model vs naive, per fold | why |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| series | outcome | served by | champion | MAE (vs best naive) | LSTM MAE | best naive (MAE) | champion "
+        "before | interval coverage (width) | backtest: model vs naive, per fold | why |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     lines += [_report_row(r, details.get(r["series"])) for r in table]
     versions = {outcome.series: outcome.champion_version for outcome in summary.series}
     for title, series in showcase(candidates, plots):
         encoded = base64.b64encode(plots[series].read_bytes()).decode()
         version = versions.get(series)
-        lines += ["", f"## {title}: {series}, the champion's forecast vs actual on the test slice", "",
-                  f"_As scored when {version or 'the champion'} was published; this run's figures are in the table._",
-                  "", f"![{series} forecast vs actual](data:image/png;base64,{encoded})"]
-    lines += ["", "<details><summary>config</summary>", "", "```json", json.dumps(run_config, indent=2), "```",
-              "", "</details>"]
+        lines += [
+            "",
+            f"## {title}: {series}, the champion's forecast vs actual on the test slice",
+            "",
+            f"_As scored when {version or 'the champion'} was published; this run's figures are in the table._",
+            "",
+            f"![{series} forecast vs actual](data:image/png;base64,{encoded})",
+        ]
+    lines += [
+        "",
+        "<details><summary>config</summary>",
+        "",
+        "```json",
+        json.dumps(run_config, indent=2),
+        "```",
+        "",
+        "</details>",
+    ]
     return "\n".join(lines)
 
 
@@ -215,19 +306,26 @@ def _report_row(row: dict[str, Any], candidate: Candidate | None) -> str:
         return "| " + " | ".join([*cells, "", "", "", "", "", "", row["why"]]) + " |"
     evaluation, interval = candidate.evaluation, candidate.evaluation.interval
     ratio = f" ({row['vs_naive']:.2f}x)" if row["vs_naive"] is not None else ""
-    cells += [f"{_fmt(row['mae'])}{ratio}", _fmt(row["lstm_mae"]), f"{row['best_naive']} ({_fmt(row['best_naive_mae'])})",
-              _fmt(evaluation.champion.mae) if evaluation.champion else "",
-              f"{_fmt(interval.coverage)} ({_fmt(interval.width)})" if interval else "",
-              backtest_line(evaluation.backtest), row["why"]]
+    cells += [
+        f"{_fmt(row['mae'])}{ratio}",
+        _fmt(row["lstm_mae"]),
+        f"{row['best_naive']} ({_fmt(row['best_naive_mae'])})",
+        _fmt(evaluation.champion.mae) if evaluation.champion else "",
+        f"{_fmt(interval.coverage)} ({_fmt(interval.width)})" if interval else "",
+        backtest_line(evaluation.backtest),
+        row["why"],
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
 def showcase(candidates: list[Candidate], plots: dict[str, Path]) -> list[tuple[str, str]]:
     """(title, series) of the plots worth a look: the best and the worst series by model MAE relative to
     the better naive baseline (one plot when there is one series)."""
-    scored = sorted((c.evaluation.model.mae / c.evaluation.baseline_mae if c.evaluation.baseline_mae else 0.0,
-                     c.evaluation.series) for c in candidates
-                    if c.evaluation.series in plots and plots[c.evaluation.series].exists())
+    scored = sorted(
+        (c.evaluation.model.mae / c.evaluation.baseline_mae if c.evaluation.baseline_mae else 0.0, c.evaluation.series)
+        for c in candidates
+        if c.evaluation.series in plots and plots[c.evaluation.series].exists()
+    )
     if not scored:
         return []
     if len(scored) == 1:

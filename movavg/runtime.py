@@ -16,11 +16,15 @@ DEFAULTS = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 # Quiet by default: the terminal shows warnings and the outcome; run logs still reach the Prefect API (UI).
-QUIET = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
-         # short `movavg: warning: ...` lines, wrapped between words (movavg/cli/logs.py)
-         "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "movavg.cli.logs.TerminalHandler"}
-VERBOSE_CONSOLE = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "DEBUG",
-                   "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "prefect.logging.handlers.PrefectConsoleHandler"}
+QUIET = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    # short `movavg: warning: ...` lines, wrapped between words (movavg/cli/logs.py)
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "movavg.cli.logs.TerminalHandler",
+}
+VERBOSE_CONSOLE = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "DEBUG",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS": "prefect.logging.handlers.PrefectConsoleHandler",
+}
 
 
 def configure_environment(verbose: bool = False) -> None:
@@ -42,7 +46,8 @@ def import_tensorflow() -> None:
     notices) kept off the terminal: no environment variable silences them, since they are written to file
     descriptor 2 before TensorFlow's own logging starts. With MOVAVG_VERBOSE set they are shown."""
     if "tensorflow" in sys.modules or os.environ.get(VERBOSE):
-        import tensorflow  # noqa: F401
+        import tensorflow
+
         return
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:

@@ -47,7 +47,9 @@ def seasonal_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: fl
     day = (times.hour * 3600 + times.minute * 60).to_numpy() / 86400.0
     weekday = times.dayofweek.to_numpy()
     harmonics = np.arange(1, 7)[:, None]
-    coefficients = rng.normal(0, 2, (6, 2)) / harmonics + rng.normal(0, 1, (7, 6, 2)) / harmonics  # (weekday, k, sin|cos)
+    coefficients = (
+        rng.normal(0, 2, (6, 2)) / harmonics + rng.normal(0, 1, (7, 6, 2)) / harmonics
+    )  # (weekday, k, sin|cos)
     angles = (2 * np.pi * harmonics * day[None, :]).T  # (n, k)
     shape = (coefficients[weekday, :, 0] * np.sin(angles) + coefficients[weekday, :, 1] * np.cos(angles)).sum(axis=1)
     shifts = np.cumsum(np.where(rng.random(n) < 1 / (14 * 48), rng.normal(0, 3, n), 0.0))

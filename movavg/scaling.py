@@ -38,11 +38,18 @@ def fit_stats(train_values: np.ndarray, columns: list[str], per_window: bool) ->
         raise ValueError("the train slice is empty: ingest more rows or raise normalize.train_fraction")
     std = train_values.std(axis=0)
     std = np.where(std > MIN_STD, std, 1.0)
-    return ScalerStats(columns=columns, mean=train_values.mean(axis=0).tolist(), std=std.tolist(),
-                       fitted_rows=len(train_values), per_window=per_window)
+    return ScalerStats(
+        columns=columns,
+        mean=train_values.mean(axis=0).tolist(),
+        std=std.tolist(),
+        fitted_rows=len(train_values),
+        per_window=per_window,
+    )
 
 
-def to_model_space(x: np.ndarray, y: np.ndarray | None, per_window: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def to_model_space(
+    x: np.ndarray, y: np.ndarray | None, per_window: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Apply the per-window shift: x (m, lookback, f), y (m,) -> shifted copies and offsets (m,).
 
     The offset is the target's (feature 0) last input value; without `per_window` it is zero.

@@ -45,8 +45,8 @@ class Skipped(BaseModel):
 class WindowSpec(BaseModel):
     """Window offsets, for window i of a series with n rows::
 
-        inputs   X[i] = values[i : i + lookback]             (last input step t = i + lookback - 1)
-        target   y[i] = mean(target[t + horizon - ma_window + 1 : t + horizon + 1])
+    inputs   X[i] = values[i : i + lookback]             (last input step t = i + lookback - 1)
+    target   y[i] = mean(target[t + horizon - ma_window + 1 : t + horizon + 1])
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -112,8 +112,10 @@ class IngestResult:
     def headline(self) -> str:
         """`2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting`."""
         outcomes = [entry["outcome"] for entry in self.files]
-        return (f"{len(self.new_files)} file(s) ingested ({self.new_rows} rows), {outcomes.count('partial')} with "
-                f"quarantined rows, {outcomes.count('quarantined')} quarantined whole, {len(self.waiting)} waiting")
+        return (
+            f"{len(self.new_files)} file(s) ingested ({self.new_rows} rows), {outcomes.count('partial')} with "
+            f"quarantined rows, {outcomes.count('quarantined')} quarantined whole, {len(self.waiting)} waiting"
+        )
 
     def waiting_line(self) -> str:
         """`; 1 file left in incoming/ (x.part: named like a partial download ...)`, or "" when none waits."""

@@ -65,7 +65,11 @@ def calendar_features(timestamps: pd.Series | pd.DatetimeIndex, kind: Calendar) 
     day_fraction = (times.hour * 3600 + times.minute * 60 + times.second).to_numpy() / 86400.0
     week_fraction = (times.dayofweek.to_numpy() + day_fraction) / 7.0
     year_fraction = (times.dayofyear.to_numpy() - 1) / 365.25
-    cycles = {"hour": [day_fraction, week_fraction], "day": [week_fraction, year_fraction], "week": [year_fraction],
-              "none": []}[kind]  # CALENDAR_WIDTH columns
+    cycles = {
+        "hour": [day_fraction, week_fraction],
+        "day": [week_fraction, year_fraction],
+        "week": [year_fraction],
+        "none": [],
+    }[kind]  # CALENDAR_WIDTH columns
     columns = [f(2 * np.pi * c) for c in cycles for f in (np.sin, np.cos)]
     return np.stack(columns, axis=1).astype("float32") if columns else np.empty((len(times), 0), dtype="float32")

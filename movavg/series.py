@@ -18,15 +18,18 @@ from movavg.storage import atomic_write_json, frame_hash
 HOLIDAY_DAYS = 2  # up to this many missing weekdays in a row are holidays, not gaps
 
 
-def choose_series(available: dict[str, str], wanted: str | list[str] | None,
-                  incoming: Path = Path("<data-dir>/incoming")) -> tuple[list[str], list[str]]:
+def choose_series(
+    available: dict[str, str], wanted: str | list[str] | None, incoming: Path = Path("<data-dir>/incoming")
+) -> tuple[list[str], list[str]]:
     """(series to model, requested ids that are not in the data) from the ingested series and the filter.
 
     Raises ValueError saying what to do when nothing was ingested or the filter matches no series.
     """
     if not available:
-        raise ValueError(f"no data ingested yet: put CSV or Parquet files into {incoming}/ (or run `movavg demo`); "
-                         "files modified in the last ingest.settle_seconds wait for the next run")
+        raise ValueError(
+            f"no data ingested yet: put CSV or Parquet files into {incoming}/ (or run `movavg demo`); "
+            "files modified in the last ingest.settle_seconds wait for the next run"
+        )
     if wanted is None:
         return sorted(available), []
     requested = [wanted] if isinstance(wanted, str) else list(wanted)
@@ -46,8 +49,13 @@ def is_business_days(timestamps: pd.Series) -> bool:
     """True for daily data on weekdays only (prices, business metrics): weekends are its calendar, not gaps."""
     steps = timestamps.diff().dropna()
     days = pd.DatetimeIndex(timestamps)
-    return (len(timestamps) >= 10 and not steps.empty and steps.median() == pd.Timedelta(days=1)
-            and bool((days.dayofweek < 5).all()) and bool((days == days.normalize()).all()))
+    return (
+        len(timestamps) >= 10
+        and not steps.empty
+        and steps.median() == pd.Timedelta(days=1)
+        and bool((days.dayofweek < 5).all())
+        and bool((days == days.normalize()).all())
+    )
 
 
 def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
@@ -102,8 +110,8 @@ def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataF
 
 def split_labels(n: int, config: NormalizeConfig) -> np.ndarray:
     """Chronological labels ('train' | 'val' | 'test') for n rows."""
-    train_end = int(round(n * config.train_fraction))
-    val_end = int(round(n * (config.train_fraction + config.val_fraction)))
+    train_end = round(n * config.train_fraction)
+    val_end = round(n * (config.train_fraction + config.val_fraction))
     labels = np.empty(n, dtype=object)
     labels[:train_end], labels[train_end:val_end], labels[val_end:] = SPLITS
     return labels
@@ -141,16 +149,18 @@ def check_usable(series: pd.DataFrame, series_id: str, target: str) -> None:
         raise UnusableSeries(f"constant ({target} is always {series[target].iloc[0]:g}): nothing to forecast")
 
 
-def normalize_and_save(raw_dir: Path, series_id: str, columns: list[str], config: NormalizeConfig,
-                       out_dir: Path) -> NormalizeResult:
+def normalize_and_save(
+    raw_dir: Path, series_id: str, columns: list[str], config: NormalizeConfig, out_dir: Path
+) -> NormalizeResult:
     """Read one series from the raw store, normalize it, write `series.parquet` + `stats.json` into
     `out_dir` atomically. Raises UnusableSeries for a series that cannot be modelled."""
     series = select_series(read_raw(raw_dir, series_id), series_id)
     check_usable(series, series_id, columns[0])
     frame, stats = normalize_series(series, columns, config)
     step, gaps, largest = find_gaps(series[TIMESTAMP])
-    gap_report = GapReport(step=human_duration(step), gaps=gaps, largest=human_duration(largest),
-                           filled_rows=len(frame) - len(series))
+    gap_report = GapReport(
+        step=human_duration(step), gaps=gaps, largest=human_duration(largest), filled_rows=len(frame) - len(series)
+    )
     with stage_output(out_dir) as tmp:
         frame.to_parquet(tmp / "series.parquet", index=False)
         atomic_write_json(tmp / "stats.json", stats.model_dump())

@@ -36,8 +36,16 @@ def record_run(artifacts_dir: Path, summary: RunSummary, key: str | None) -> Non
     earlier = last_outcomes(artifacts_dir)
     now = utc_now()
     outcomes = {o.series: {"status": o.status, "message": o.message, "at": now} for o in summary.series}
-    atomic_write_json(path, {"at": now, "message": summary.message, "series": {**earlier, **outcomes},
-                             "key": key, "replay": replay(summary) if key else None})
+    atomic_write_json(
+        path,
+        {
+            "at": now,
+            "message": summary.message,
+            "series": {**earlier, **outcomes},
+            "key": key,
+            "replay": replay(summary) if key else None,
+        },
+    )
 
 
 def last_run(artifacts_dir: Path) -> dict[str, Any]:
@@ -57,9 +65,12 @@ def last_outcomes(artifacts_dir: Path) -> dict[str, Any]:
 def data_summary(raw_dir: Path) -> pd.DataFrame:
     """Per series: distinct timestamps ingested and the newest one, from the store's index; index: series id."""
     summary = index_summary(raw_dir)
-    return pd.DataFrame({"rows": pd.Series({name: rows for name, (rows, _) in summary.items()}, dtype=int),
-                         "newest": pd.Series({name: pd.Timestamp(last) for name, (_, last) in summary.items()},
-                                             dtype=object)})
+    return pd.DataFrame(
+        {
+            "rows": pd.Series({name: rows for name, (rows, _) in summary.items()}, dtype=int),
+            "newest": pd.Series({name: pd.Timestamp(last) for name, (_, last) in summary.items()}, dtype=object),
+        }
+    )
 
 
 def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
@@ -74,11 +85,18 @@ def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None
 def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_dir: Path) -> dict[str, Any]:
     champion, problem = champion_state(artifacts_dir, name)
     entry: dict[str, Any] = {
-        "series": name, "rows": int(data.loc[name, "rows"]) if name in data.index else 0,
+        "series": name,
+        "rows": int(data.loc[name, "rows"]) if name in data.index else 0,
         "newest": data.loc[name, "newest"].isoformat() if name in data.index else None,
-        "champion": champion.version if champion else None, "kind": None, "served_by": None, "mae": None,
+        "champion": champion.version if champion else None,
+        "kind": None,
+        "served_by": None,
+        "mae": None,
         "baseline_mae": None,
-        "published": None, "last_run": last, "problem": problem}
+        "published": None,
+        "last_run": last,
+        "problem": problem,
+    }
     if champion is None:
         return entry
     try:
@@ -95,9 +113,13 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
     kind = metrics.get("kind", "lstm")
     lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
     changes = history(artifacts_dir, name)
-    return {"kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}", "served_by": kind,
-            "mae": metrics["mae"], "baseline_mae": metrics["baseline_mae"],
-            "published": changes[-1].get("since") if changes else None}
+    return {
+        "kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
+        "served_by": kind,
+        "mae": metrics["mae"],
+        "baseline_mae": metrics["baseline_mae"],
+        "published": changes[-1].get("since") if changes else None,
+    }
 
 
 def pipeline_code() -> str:
@@ -106,15 +128,19 @@ def pipeline_code() -> str:
     for package in ("movavg", "tasks", "flows"):
         spec = importlib.util.find_spec(package)
         for folder in (spec.submodule_search_locations or []) if spec else []:
-            digests += [(str(path.relative_to(folder)), sha256_file(path)) for path in sorted(Path(folder).rglob("*.py"))]
+            digests += [
+                (str(path.relative_to(folder)), sha256_file(path)) for path in sorted(Path(folder).rglob("*.py"))
+            ]
     return stable_hash(digests)
 
 
 def run_key(run_config: dict[str, Any], raw_dir: Path, artifacts_dir: Path) -> str:
     """Everything a run's outcome depends on besides new files: config, code, ingested data, and each champion
     pointer with whether the model it names is still whole (a damaged champion makes a run replace it)."""
-    pointers = sorted((str(p.relative_to(artifacts_dir)), sha256_file(p), _names_whole_model(p, artifacts_dir))
-                      for p in [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")])
+    pointers = sorted(
+        (str(p.relative_to(artifacts_dir)), sha256_file(p), _names_whole_model(p, artifacts_dir))
+        for p in [*artifacts_dir.glob("champions/*/champion.json"), *artifacts_dir.glob("champion.json")]
+    )
     return stable_hash(run_config, pipeline_code(), fingerprint(raw_dir), pointers)
 
 
@@ -128,12 +154,19 @@ def _names_whole_model(pointer: Path, artifacts_dir: Path) -> bool:
 def replay(summary: RunSummary) -> str:
     """The one line an identical rerun (no new file, nothing changed) ends with: published series are then
     unchanged, every other outcome repeats."""
-    outcomes = [o.model_copy(update={"status": "unchanged", "message": no_new_data(o.champion_version)})
-                if o.status == "published" else o for o in summary.series]
+    outcomes = [
+        o.model_copy(update={"status": "unchanged", "message": no_new_data(o.champion_version)})
+        if o.status == "published"
+        else o
+        for o in summary.series
+    ]
     if len(outcomes) == 1:
         return outcomes[0].message
-    skipped = [Skipped(series=o.series, stage="", reason=o.message, failed=o.status == "failed")
-               for o in outcomes if o.status in {"skipped", "failed"}]
+    skipped = [
+        Skipped(series=o.series, stage="", reason=o.message, failed=o.status == "failed")
+        for o in outcomes
+        if o.status in {"skipped", "failed"}
+    ]
     return summary_line(outcomes, skipped)
 
 
@@ -147,6 +180,10 @@ def nothing_to_do(run_config: dict[str, Any], data_dir: Path, artifacts_dir: Pat
     last = last_run(artifacts_dir)
     if not last or last.get("key") != run_key(run_config, data_dir / "raw", artifacts_dir) or not last.get("replay"):
         return None
-    left = IngestResult(fingerprint="", raw_dir="", waiting=[path.name for path in waiting],
-                        waiting_why={path.name: waiting_reason(path, settle_seconds) for path in waiting})
+    left = IngestResult(
+        fingerprint="",
+        raw_dir="",
+        waiting=[path.name for path in waiting],
+        waiting_why={path.name: waiting_reason(path, settle_seconds) for path in waiting},
+    )
     return str(last["replay"]) + left.waiting_line()

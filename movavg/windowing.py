@@ -136,7 +136,11 @@ def naive_history(name: str, spec: WindowSpec) -> int:
 
 def baseline_names(spec: WindowSpec) -> list[str]:
     """The names of the naive forecasts `baseline_forecasts` gives for `spec`."""
-    return ["naive_last", "naive_ma", *[f"{kind}_{s}" for s in spec.seasons for kind in ("seasonal", "seasonal_change")]]
+    return [
+        "naive_last",
+        "naive_ma",
+        *[f"{kind}_{s}" for s in spec.seasons for kind in ("seasonal", "seasonal_change")],
+    ]
 
 
 def baseline_errors(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, float]:
@@ -185,8 +189,9 @@ class WindowArrays(NamedTuple):
 
 def series_values(normalized: np.ndarray, timestamps: pd.Series, spec: WindowSpec) -> np.ndarray:
     """(n, columns + calendar) float32: a series' normalized columns (n, columns), then its calendar features."""
-    return np.concatenate([np.asarray(normalized, dtype="float32"), calendar_features(timestamps, spec.calendar)],
-                          axis=1)
+    return np.concatenate(
+        [np.asarray(normalized, dtype="float32"), calendar_features(timestamps, spec.calendar)], axis=1
+    )
 
 
 def feed_options(spec: WindowSpec, values: np.ndarray) -> dict[str, Any]:
@@ -245,25 +250,42 @@ def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
                 f"{spec.history + 1} rows and ending {spec.horizon} steps ahead: ingest more data or lower "
                 "window.lookback / window.horizon (or set window.seasons)"
             )
-        rows.append({SPLIT: split, "first_end": first, "windows": count,
-                     "first_target": times[first + spec.horizon], "last_target": times[first + spec.horizon + count - 1]})
+        rows.append(
+            {
+                SPLIT: split,
+                "first_end": first,
+                "windows": count,
+                "first_target": times[first + spec.horizon],
+                "last_target": times[first + spec.horizon + count - 1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def split_arrays(windows: list[WindowResult], normalized: list[NormalizeResult],
-                 splits: Sequence[str]) -> dict[str, WindowArrays]:
+def split_arrays(
+    windows: list[WindowResult], normalized: list[NormalizeResult], splits: Sequence[str]
+) -> dict[str, WindowArrays]:
     """{split: its windows of one or more series, back to back}, gathered lazily by `movavg.feed.window_batches`;
     each series and its bounds are read once for all `splits`."""
     pieces = []
     for result, series in zip(windows, normalized, strict=True):
         frame = pd.read_parquet(series.path, columns=[TIMESTAMP, *z_columns(result.columns)])
-        pieces.append(series_windows(frame, result.columns, result.spec, pd.read_parquet(result.path),
-                                     series.stats.per_window, splits))
+        pieces.append(
+            series_windows(
+                frame, result.columns, result.spec, pd.read_parquet(result.path), series.stats.per_window, splits
+            )
+        )
     return back_to_back(pieces, splits)
 
 
-def series_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, bounds: pd.DataFrame, per_window: bool,
-                   splits: Sequence[str]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def series_windows(
+    frame: pd.DataFrame,
+    columns: list[str],
+    spec: WindowSpec,
+    bounds: pd.DataFrame,
+    per_window: bool,
+    splits: Sequence[str],
+) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """One normalized series' rows (`series_values`) and, per split, its windows' (starts, model-space targets)."""
     rows = series_values(frame[z_columns(columns)].to_numpy(), frame[TIMESTAMP], spec)
     target_ma = moving_average(rows[:, 0], spec.ma_window)
@@ -275,14 +297,20 @@ def series_windows(frame: pd.DataFrame, columns: list[str], spec: WindowSpec, bo
     return rows, per_split
 
 
-def back_to_back(pieces: list[tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]],
-                 splits: Sequence[str]) -> dict[str, WindowArrays]:
+def back_to_back(
+    pieces: list[tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]], splits: Sequence[str]
+) -> dict[str, WindowArrays]:
     """Series concatenated, each window's start shifted by the rows of the series before its own."""
     offsets_ = np.cumsum([0] + [len(rows) for rows, _ in pieces[:-1]])
     data = np.concatenate([rows for rows, _ in pieces])
-    return {split: WindowArrays(data, np.concatenate([windows[split][0] + offset for (_, windows), offset
-                                                      in zip(pieces, offsets_, strict=True)]),
-                                np.concatenate([windows[split][1] for _, windows in pieces])) for split in splits}
+    return {
+        split: WindowArrays(
+            data,
+            np.concatenate([windows[split][0] + offset for (_, windows), offset in zip(pieces, offsets_, strict=True)]),
+            np.concatenate([windows[split][1] for _, windows in pieces]),
+        )
+        for split in splits
+    }
 
 
 def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> WindowSpec:
@@ -290,12 +318,18 @@ def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> Win
     the config's, the usable seasons (given, or inferred from the series' step), its calendar inputs and the
     naive forecast whose residual the model learns (the best one on the train windows)."""
     step = find_gaps(frame[TIMESTAMP])[0]
-    seasons = config.seasons if config.seasons is not None else natural_seasons(step, is_business_days(frame[TIMESTAMP]))
+    seasons = (
+        config.seasons if config.seasons is not None else natural_seasons(step, is_business_days(frame[TIMESTAMP]))
+    )
     train_rows = int((frame[SPLIT] == "train").sum())
-    spec = WindowSpec(lookback=config.lookback, ma_window=config.ma_window, horizon=config.horizon,
-                      seasons=usable_seasons(seasons, train_rows, config.lookback, config.horizon),
-                      seasonal_inputs=config.seasonal_inputs,
-                      calendar=calendar_kind(step) if config.calendar_inputs else "none")
+    spec = WindowSpec(
+        lookback=config.lookback,
+        ma_window=config.ma_window,
+        horizon=config.horizon,
+        seasons=usable_seasons(seasons, train_rows, config.lookback, config.horizon),
+        seasonal_inputs=config.seasonal_inputs,
+        calendar=calendar_kind(step) if config.calendar_inputs else "none",
+    )
     if config.residual == "last-value":
         return spec
     return with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
@@ -312,5 +346,11 @@ def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Pa
         bounds.to_parquet(tmp / "bounds.parquet", index=False)
     path = out_dir / "bounds.parquet"
     counts = dict(zip(bounds[SPLIT], bounds["windows"].astype(int), strict=True))
-    return WindowResult(path=str(path), content_hash=sha256_file(path), counts=counts, columns=normalized.columns,
-                        features=len(normalized.columns), spec=spec)
+    return WindowResult(
+        path=str(path),
+        content_hash=sha256_file(path),
+        counts=counts,
+        columns=normalized.columns,
+        features=len(normalized.columns),
+        spec=spec,
+    )

@@ -27,11 +27,18 @@ def main() -> None:
             env = {**os.environ, "PREFECT_API_URL": f"{base}/api", "PREFECT_HOME": str(root / "home")}
             movavg = str(Path(sys.executable).with_name("movavg"))
             for _ in range(2):  # a full run, then a no-new-data rerun
-                subprocess.run([movavg, "run", "-d", str(root / "data"), "-a", str(root / "artifacts")], env=env,
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [movavg, "run", "-d", str(root / "data"), "-a", str(root / "artifacts")],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
             first = api(base, "/flow_runs/filter", {"sort": "START_TIME_ASC", "limit": 1})[0]
-            report = api(base, "/artifacts/filter", {"artifacts": {"key": {"any_": ["movavg-report"]},
-                                                                   "flow_run_id": {"any_": [first["id"]]}}})[0]
+            report = api(
+                base,
+                "/artifacts/filter",
+                {"artifacts": {"key": {"any_": ["movavg-report"]}, "flow_run_id": {"any_": [first["id"]]}}},
+            )[0]
             shots = {
                 "ui-runs.png": f"{base}/runs",
                 "ui-flow-run.png": f"{base}/runs/flow-run/{first['id']}",

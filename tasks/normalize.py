@@ -17,12 +17,19 @@ from tasks.policies import cached_stage, each_member
 
 @cached_stage("normalize", normalize_and_save, retries=1, task_run_name="normalize-{label}")
 def normalize(
-    cache_dir: str, label: str, series: list[str], fingerprints: list[str], raw_dir: str, columns: list[str],
+    cache_dir: str,
+    label: str,
+    series: list[str],
+    fingerprints: list[str],
+    raw_dir: str,
+    columns: list[str],
     config: NormalizeConfig,
 ) -> list[NormalizeResult | Skipped]:
     """Each series cached on its data fingerprint, the column choice, this config and the library code."""
-    members = [(name, {"series": name, "fingerprint": fingerprint, "raw_dir": raw_dir, "columns": columns,
-                       "config": config}) for name, fingerprint in zip(series, fingerprints, strict=True)]
+    members = [
+        (name, {"series": name, "fingerprint": fingerprint, "raw_dir": raw_dir, "columns": columns, "config": config})
+        for name, fingerprint in zip(series, fingerprints, strict=True)
+    ]
     return each_member("normalize", normalize_and_save, cache_dir, members, normalize_one)
 
 
@@ -35,8 +42,17 @@ def normalize_one(member: dict[str, Any], out_dir: Path) -> NormalizeResult | Sk
         return Skipped(series=series, stage="normalize", reason=str(reason))
     logger.info("normalized series %r: %s rows", result.series, result.rows)
     if result.gaps.gaps:
-        filled = (f"filled {result.gaps.filled_rows} row(s) ({config.fill_gaps})" if config.fill_gaps != "none"
-                  else "not filled: set normalize.fill_gaps=ffill or interpolate to fill them")
-        logger.warning("series %r: %d gap(s) in the time index (usual step %s, largest %s); %s", series,
-                       result.gaps.gaps, result.gaps.step, result.gaps.largest, filled)
+        filled = (
+            f"filled {result.gaps.filled_rows} row(s) ({config.fill_gaps})"
+            if config.fill_gaps != "none"
+            else "not filled: set normalize.fill_gaps=ffill or interpolate to fill them"
+        )
+        logger.warning(
+            "series %r: %d gap(s) in the time index (usual step %s, largest %s); %s",
+            series,
+            result.gaps.gaps,
+            result.gaps.step,
+            result.gaps.largest,
+            filled,
+        )
     return result

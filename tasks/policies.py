@@ -49,8 +49,14 @@ def cached_stage(stage: str, library_function: Callable[..., Any], unkeyed: Sequ
             record.unlink(missing_ok=True)  # a stale or torn record: run the stage again
         return key
 
-    return task(name=stage, cache_key_fn=key_fn, persist_result=True, result_serializer="json",
-                retry_condition_fn=transient_io, **options)
+    return task(
+        name=stage,
+        cache_key_fn=key_fn,
+        persist_result=True,
+        result_serializer="json",
+        retry_condition_fn=transient_io,
+        **options,
+    )
 
 
 def keyed(parameters: dict[str, Any], unkeyed: Sequence[str]) -> dict[str, Any]:
@@ -58,9 +64,14 @@ def keyed(parameters: dict[str, Any], unkeyed: Sequence[str]) -> dict[str, Any]:
     return {name: value for name, value in parameters.items() if name not in unkeyed}
 
 
-def each_member(stage: str, library_function: Callable[..., Any], cache_dir: str,
-                members: Sequence[tuple[str, dict[str, Any]]], run_one: Callable[[dict[str, Any], Path], Any],
-                unkeyed: Sequence[str] = ()) -> list[Any]:
+def each_member(
+    stage: str,
+    library_function: Callable[..., Any],
+    cache_dir: str,
+    members: Sequence[tuple[str, dict[str, Any]]],
+    run_one: Callable[[dict[str, Any], Path], Any],
+    unkeyed: Sequence[str] = (),
+) -> list[Any]:
     """Results of `run_one(parameters, output folder)` for each (series label, parameters) of this task's batch,
     each cached on its own key (without the parameters named in `unkeyed`); a member that fails becomes a failed
     `Skipped` and the others go on (a transient I/O error is raised instead, so the task is retried)."""
@@ -88,8 +99,9 @@ def task_cache_key() -> str | None:
     return txn.key if txn is not None else None
 
 
-def _run_safely(stage: str, label: str, run_one: Callable[[dict[str, Any], Path], Any], parameters: dict[str, Any],
-                output: Path) -> Any:
+def _run_safely(
+    stage: str, label: str, run_one: Callable[[dict[str, Any], Path], Any], parameters: dict[str, Any], output: Path
+) -> Any:
     try:
         return run_one(parameters, output)
     except Exception as error:  # one series' failure never stops the batch

@@ -18,8 +18,12 @@ from tasks.policies import transient_io
 
 @task(name="publish", retries=2, retry_delay_seconds=2, retry_condition_fn=transient_io)
 def publish(
-    artifacts_dir: str, ingested: IngestResult, candidates: list[Candidate], skipped: list[Skipped],
-    run_config: dict[str, Any], config: PublishConfig,
+    artifacts_dir: str,
+    ingested: IngestResult,
+    candidates: list[Candidate],
+    skipped: list[Skipped],
+    run_config: dict[str, Any],
+    config: PublishConfig,
 ) -> RunSummary:
     """Not cached (it is the side effect); idempotent, so a retry never publishes twice."""
     outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config)

@@ -20,15 +20,30 @@ from tasks.policies import cached_stage, each_member
 
 @cached_stage("train", train_and_save, unkeyed=("champions", "warm_from"), task_run_name="train-{label}")
 def train(
-    cache_dir: str, label: str, groups: list[str], windows: list[list[WindowResult]],
-    normalized: list[list[NormalizeResult]], config: TrainConfig, champions: list[ChampionRef | None],
+    cache_dir: str,
+    label: str,
+    groups: list[str],
+    windows: list[list[WindowResult]],
+    normalized: list[list[NormalizeResult]],
+    config: TrainConfig,
+    champions: list[ChampionRef | None],
 ) -> list[TrainResult | Skipped]:
     """One model per group (a series, or "global"), each cached on its windows' content, the scalers, this
     config and the library code; a per-series model may warm-start from its series' champion (not part of
     the key: on unchanged data the cached model is reused whoever is champion)."""
-    members = [(group, {"label": group, "windows": w, "normalized": n, "config": config,
-                        "warm_from": champion.path if champion else None})
-               for group, w, n, champion in zip(groups, windows, normalized, champions, strict=True)]
+    members = [
+        (
+            group,
+            {
+                "label": group,
+                "windows": w,
+                "normalized": n,
+                "config": config,
+                "warm_from": champion.path if champion else None,
+            },
+        )
+        for group, w, n, champion in zip(groups, windows, normalized, champions, strict=True)
+    ]
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
 
@@ -53,7 +68,13 @@ def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
     finally:
         close(stop_note(result, best_epoch(out_dir)) if result is not None else "")
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
-    logger.info("%s: trained %d epoch(s) in %.1f s (%s%s); best val_loss %.4g", label, result.epochs_run,
-                result.train_seconds, result.stop_reason, ", warm start from the champion" if result.warm_start else "",
-                result.best_val_loss)
+    logger.info(
+        "%s: trained %d epoch(s) in %.1f s (%s%s); best val_loss %.4g",
+        label,
+        result.epochs_run,
+        result.train_seconds,
+        result.stop_reason,
+        ", warm start from the champion" if result.warm_start else "",
+        result.best_val_loss,
+    )
     return result

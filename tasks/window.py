@@ -20,7 +20,9 @@ __all__ = ["make_windows", "window"]
 
 
 @cached_stage("window", build_windows, retries=1, task_run_name="window-{label}")
-def window(cache_dir: str, label: str, normalized: list[NormalizeResult], config: WindowConfig) -> list[WindowResult | Skipped]:
+def window(
+    cache_dir: str, label: str, normalized: list[NormalizeResult], config: WindowConfig
+) -> list[WindowResult | Skipped]:
     """Each series cached on its normalized data's content, this config and the library code."""
     members = [(n.series, {"normalized": n, "config": config}) for n in normalized]
     return each_member("window", build_windows, cache_dir, members, window_one)
@@ -33,6 +35,12 @@ def window_one(member: dict[str, Any], out_dir: Path) -> WindowResult | Skipped:
     except UnusableSeries as reason:
         logger.info("series %r skipped: %s", normalized.series, reason)  # counted in the run's line
         return Skipped(series=normalized.series, stage="window", reason=str(reason))
-    logger.info("series %r: windows per split %s (lookback %d, horizon %d, MA %d)", normalized.series,
-                result.counts, config.lookback, config.horizon, config.ma_window)
+    logger.info(
+        "series %r: windows per split %s (lookback %d, horizon %d, MA %d)",
+        normalized.series,
+        result.counts,
+        config.lookback,
+        config.horizon,
+        config.ma_window,
+    )
     return result

@@ -12,11 +12,17 @@ import pandas as pd
 CORPUS = Path(__file__).parent / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = [
-    "window.lookback=8", "window.ma_window=4", "window.horizon=2",
-    "train.layers=[{\"units\": 8}]", "train.epochs=2", "train.batch_size=64", "train.early_stopping_patience=null",
+    "window.lookback=8",
+    "window.ma_window=4",
+    "window.horizon=2",
+    'train.layers=[{"units": 8}]',
+    "train.epochs=2",
+    "train.batch_size=64",
+    "train.early_stopping_patience=null",
     # a 2-epoch model rarely beats the naive forecasts: most tests check the model's path through the pipeline,
     # tests/flows/test_forecast_quality.py the default gate (baseline champions) and the backtest
-    "evaluate.require_beat_baseline=false", "evaluate.backtest_folds=0",
+    "evaluate.require_beat_baseline=false",
+    "evaluate.backtest_folds=0",
 ]
 
 
@@ -39,8 +45,14 @@ def write_csv(frame: pd.DataFrame, folder: Path, name: str) -> Path:
 
 def client_env(base: str, home: Path) -> dict[str, str]:
     """Environment for a `movavg` subprocess talking to the test server."""
-    return {**os.environ, "PREFECT_API_URL": f"{base}/api", "PREFECT_HOME": str(home),
-            "PREFECT_RUNNER_POLL_FREQUENCY": "2", "PREFECT_LOGGING_LEVEL": "INFO", "MOVAVG_VERBOSE": "1"}
+    return {
+        **os.environ,
+        "PREFECT_API_URL": f"{base}/api",
+        "PREFECT_HOME": str(home),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "MOVAVG_VERBOSE": "1",
+    }
 
 
 def movavg_command(*args: str) -> list[str]:

@@ -43,8 +43,11 @@ def layer(module: str) -> int:
 def test_every_import_points_down_and_the_library_is_free_of_prefect() -> None:
     upward = [(a, b) for a, targets in graph().items() for b in targets if layer(b) > layer(a)]
     assert upward == []
-    prefect_in_library = [p.name for p in (ROOT / "movavg").rglob("*.py")
-                          if not is_cli(module_name(p)) and any(m.split(".")[0] == "prefect" for m in imports(p))]
+    prefect_in_library = [
+        p.name
+        for p in (ROOT / "movavg").rglob("*.py")
+        if not is_cli(module_name(p)) and any(m.split(".")[0] == "prefect" for m in imports(p))
+    ]
     assert prefect_in_library == []
 
 

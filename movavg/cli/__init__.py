@@ -31,8 +31,14 @@ err = Console(stderr=True)
 
 @app.callback()
 def options(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs (every stage, every "
-                                          "epoch) and TensorFlow's start-up lines on the terminal.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show Prefect's run logs (every stage, every epoch) and TensorFlow's start-up lines on the terminal.",
+        ),
+    ] = False,
 ) -> None:
     """Quiet by default: the terminal shows a progress bar, warnings and the outcome; the full run logs
     always reach the Prefect API (and its UI)."""
@@ -56,21 +62,45 @@ class OnceHandler(logging.Handler):
             self.seen.add(message)
             err.print(f"movavg: warning: {cell(message)}", highlight=False, soft_wrap=True)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")]
-ArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")]
+
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")
+]
+ArtifactsDir = Annotated[
+    Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")
+]
 # Every command takes both folders, so one command line works for all; these commands do not read the other one.
-UnusedDataDir = Annotated[Path, typer.Option("--data-dir", "-d", help="Accepted on every command; not read by this one.")]
-UnusedArtifactsDir = Annotated[Path, typer.Option("--artifacts-dir", "-a",
-                                                  help="Accepted on every command; not read by this one.")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")]
+UnusedDataDir = Annotated[
+    Path, typer.Option("--data-dir", "-d", help="Accepted on every command; not read by this one.")
+]
+UnusedArtifactsDir = Annotated[
+    Path, typer.Option("--artifacts-dir", "-a", help="Accepted on every command; not read by this one.")
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")
+]
 Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
-Overrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")]
-TaskRunnerOption = Annotated[str | None, typer.Option(
-    "--task-runner", help="threads (default: in this process) or dask (a local cluster of worker processes, or the "
-    "one at --dask-address); same as --set run.task_runner=...")]
-DaskAddress = Annotated[str | None, typer.Option(
-    "--dask-address", help="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786 (implies --task-runner dask).")]
-SeriesOption = Annotated[str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")]
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")
+]
+TaskRunnerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--task-runner",
+        help="threads (default: in this process) or dask (a local cluster of worker processes, or the "
+        "one at --dask-address); same as --set run.task_runner=...",
+    ),
+]
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--dask-address",
+        help="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786 (implies --task-runner dask).",
+    ),
+]
+SeriesOption = Annotated[
+    str | None, typer.Option("--series", help="Only this series (its id as in the data's series_id column).")
+]
 
 
 SHOWN_CHAMPIONS = 5  # `demo` ends with the champion line of its first few series
@@ -82,8 +112,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_config(preset: str, config_file: Path | None, overrides: list[str] | None, task_runner: str | None = None,
-                dask_address: str | None = None) -> Any:
+def load_config(
+    preset: str,
+    config_file: Path | None,
+    overrides: list[str] | None,
+    task_runner: str | None = None,
+    dask_address: str | None = None,
+) -> Any:
     """Build and validate the pipeline config (the task-runner options last); invalid values exit with the
     field named."""
     from pydantic import ValidationError
@@ -125,15 +160,25 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
 
         home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
         if stopped := stop_orphaned_servers(home):
-            err.print(f"movavg: stopped {len(stopped)} local Prefect API server(s) left running by a killed run",
-                      highlight=False)
-    if ephemeral and (line := nothing_to_do(
-            config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)):
+            err.print(
+                f"movavg: stopped {len(stopped)} local Prefect API server(s) left running by a killed run",
+                highlight=False,
+            )
+    if ephemeral and (
+        line := nothing_to_do(config.model_dump(mode="json"), data_dir, artifacts_dir, config.ingest.settle_seconds)
+    ):
         console.print(f"[bold green]movavg:[/] {cell(line)}", highlight=False, soft_wrap=True)
         return None
-    err.print(f"movavg: running ingest, normalize, window, train, evaluate, publish on {cell(data_dir)} "
-              + ("(starting Prefect's local API first: about 20 s)" if ephemeral else
-                 f"(Prefect API {cell(os.environ['PREFECT_API_URL'])})"), highlight=False, soft_wrap=True)
+    err.print(
+        f"movavg: running ingest, normalize, window, train, evaluate, publish on {cell(data_dir)} "
+        + (
+            "(starting Prefect's local API first: about 20 s)"
+            if ephemeral
+            else f"(Prefect API {cell(os.environ['PREFECT_API_URL'])})"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
     from prefect import tags
 
     from flows.retrain import RUN_TAG, retrain
@@ -142,7 +187,8 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
     try:
         with tags(RUN_TAG), task_runner_of(config.run) as runner:
             summary = retrain.with_options(task_runner=runner)(
-                config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir))
+                config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir)
+            )
     except RunIncomplete as error:  # what could be published was; the report names every series
         fail(f"run incomplete: {error}")
     except Exception as error:  # the flow already logged the traceback
@@ -168,9 +214,11 @@ def champion_line(artifacts_dir: Path, series: str) -> str | None:
     plot = series_files(Path(champion.path), series) / PLOT_FILE
     ratio = f", {metrics['mae'] / metrics['baseline_mae']:.2f}x" if metrics.get("baseline_mae") else ""
     naive = describe_baseline(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
-    return (f"series {series!r} is served by {champion.version} ({short_kind(metrics.get('kind', 'lstm'))}): test MAE "
-            f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
-            + (f"; plot: {plot}" if plot.exists() else ""))
+    return (
+        f"series {series!r} is served by {champion.version} ({short_kind(metrics.get('kind', 'lstm'))}): test MAE "
+        f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
+        + (f"; plot: {plot}" if plot.exists() else "")
+    )
 
 
 @contextmanager
@@ -211,8 +259,10 @@ def require_data_dir(data_dir: Path) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder that holds incoming/")
     if not data_dir.is_dir():
-        fail(f"data folder {data_dir} does not exist: check --data-dir, or create it with "
-             f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)")
+        fail(
+            f"data folder {data_dir} does not exist: check --data-dir, or create it with "
+            f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)"
+        )
     from movavg.rawstore import folder_problem
 
     if problem := folder_problem(data_dir):
@@ -268,8 +318,8 @@ def models(
 ) -> None:
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
     from movavg.registry import champion_problem, damaged_versions, listing, registry_rows
-    from movavg.report import short_kind
     from movavg.registry import list_versions as listing_rows
+    from movavg.report import short_kind
 
     require_artifacts_dir(artifacts_dir)
     for problem in damaged_versions(artifacts_dir):
@@ -283,14 +333,37 @@ def models(
     rows = registry_rows(artifacts_dir, series)
     if not rows:
         where = f"for series {series!r} " if series is not None else ""
-        console.print(cell(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`"))
+        console.print(
+            cell(f"no published models {where}in {artifacts_dir}/models yet: run `movavg run` or `movavg demo`")
+        )
         return
-    columns = [Col("series", key=True), Col("version", key=True), Col("champion", key=True), Col("kind", key=True),
-               Col("MAE", key=True, right=True), Col("best naive MAE", right=True), Col("RMSE", right=True),
-               Col("created")]
-    print_table(console, columns, [[r["series"], r["version"], "*" if r["champion"] else "", short_kind(r["kind"]),
-                                    _number(r["mae"]), _number(r["baseline_mae"]), _number(r["rmse"]),
-                                    str(r["created"])[:16].replace("T", " ")] for r in rows])
+    columns = [
+        Col("series", key=True),
+        Col("version", key=True),
+        Col("champion", key=True),
+        Col("kind", key=True),
+        Col("MAE", key=True, right=True),
+        Col("best naive MAE", right=True),
+        Col("RMSE", right=True),
+        Col("created"),
+    ]
+    print_table(
+        console,
+        columns,
+        [
+            [
+                r["series"],
+                r["version"],
+                "*" if r["champion"] else "",
+                short_kind(r["kind"]),
+                _number(r["mae"]),
+                _number(r["baseline_mae"]),
+                _number(r["rmse"]),
+                str(r["created"])[:16].replace("T", " "),
+            ]
+            for r in rows
+        ],
+    )
 
 
 @app.command()
@@ -312,19 +385,43 @@ def status(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     if not rows:
-        console.print(f"nothing ingested into {data_dir} and nothing published in {artifacts_dir} yet: "
-                      "run `movavg run` or `movavg demo`")
+        console.print(
+            f"nothing ingested into {data_dir} and nothing published in {artifacts_dir} yet: "
+            "run `movavg run` or `movavg demo`"
+        )
         return
-    columns = [Col("series", key=True), Col("last run", key=True), Col("served by", key=True),
-               Col("MAE", key=True, right=True), Col("vs naive", key=True, right=True), Col("champion"),
-               Col("rows", right=True), Col("newest data")]
-    print_table(console, columns, [[
-        r["series"], (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
-        served_label(r), _number(r["mae"]), _ratio(r["mae"], r["baseline_mae"]), r["champion"] or "-", str(r["rows"]),
-        (r["newest"] or "-")[:16].replace("T", " ")] for r in rows])
+    columns = [
+        Col("series", key=True),
+        Col("last run", key=True),
+        Col("served by", key=True),
+        Col("MAE", key=True, right=True),
+        Col("vs naive", key=True, right=True),
+        Col("champion"),
+        Col("rows", right=True),
+        Col("newest data"),
+    ]
+    print_table(
+        console,
+        columns,
+        [
+            [
+                r["series"],
+                (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
+                served_label(r),
+                _number(r["mae"]),
+                _ratio(r["mae"], r["baseline_mae"]),
+                r["champion"] or "-",
+                str(r["rows"]),
+                (r["newest"] or "-")[:16].replace("T", " "),
+            ]
+            for r in rows
+        ],
+    )
     for r in rows:
         if r["problem"]:
-            err.print(f"movavg: series {cell(repr(r['series']))}: {cell(r['problem'])}", highlight=False, soft_wrap=True)
+            err.print(
+                f"movavg: series {cell(repr(r['series']))}: {cell(r['problem'])}", highlight=False, soft_wrap=True
+            )
 
 
 def served_label(row: dict[str, Any]) -> str:
@@ -338,8 +435,11 @@ def served_label(row: dict[str, Any]) -> str:
 
 def _ratio(mae: Any, baseline: Any) -> str:
     """`0.87x`: the champion's test MAE over the best naive forecast's."""
-    return f"{mae / baseline:.2f}x" if isinstance(mae, int | float) and isinstance(baseline, int | float) and baseline \
+    return (
+        f"{mae / baseline:.2f}x"
+        if isinstance(mae, int | float) and isinstance(baseline, int | float) and baseline
         else "-"
+    )
 
 
 def _number(value: Any) -> str:
@@ -364,14 +464,19 @@ def promote(
         switched = promote_version(artifacts_dir, version, series)
     except (ValueError, RunLockedError, ChampionChangedError) as error:
         fail(str(error))
-    console.print(f"[bold green]movavg:[/] champion is now {version}" + (
-        f" for {', '.join(switched)}" if series is not None or len(switched) > 1 else ""), highlight=False)
+    console.print(
+        f"[bold green]movavg:[/] champion is now {version}"
+        + (f" for {', '.join(switched)}" if series is not None or len(switched) > 1 else ""),
+        highlight=False,
+    )
 
 
 @app.command()
 def predict(
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet with the model's columns.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write .csv or .parquet here (default: stdout CSV).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write .csv or .parquet here (default: stdout CSV).")
+    ] = None,
     artifacts_dir: ArtifactsDir = Path("artifacts"),
     data_dir: UnusedDataDir = Path("data"),
     preset: Preset = "default",
@@ -413,8 +518,10 @@ def predict(
         fail(f"cannot write the forecasts to {out or 'standard output'}: {error.strerror or error}")
     if out is not None:
         versions = ", ".join(sorted(set(result["model_version"])))
-        err.print(f"movavg: wrote {len(result)} forecast(s) of {result['series_id'].nunique()} series "
-                  f"(champions {versions}) to {out}")
+        err.print(
+            f"movavg: wrote {len(result)} forecast(s) of {result['series_id'].nunique()} series "
+            f"(champions {versions}) to {out}"
+        )
 
 
 @app.command()
@@ -442,12 +549,30 @@ def ingest(
     if report and not result.files and not result.waiting:
         console.print(f"movavg: nothing in {data_dir / 'incoming'}", highlight=False)
     elif report:
-        rows = [[entry["file"], entry["outcome"], "-" if entry["rows_in"] is None else str(entry["rows_in"]),
-                 str(entry["rows_ingested"]), str(entry["rows_quarantined"]),
-                 "; ".join(filter(None, [entry["reason"], *entry["notes"]]))] for entry in result.files]
+        rows = [
+            [
+                entry["file"],
+                entry["outcome"],
+                "-" if entry["rows_in"] is None else str(entry["rows_in"]),
+                str(entry["rows_ingested"]),
+                str(entry["rows_quarantined"]),
+                "; ".join(filter(None, [entry["reason"], *entry["notes"]])),
+            ]
+            for entry in result.files
+        ]
         rows += [[name, "waiting", "-", "-", "-", result.waiting_why.get(name, "")] for name in result.waiting]
-        print_table(console, [Col("file", key=True), Col("outcome", key=True), Col("rows in", right=True),
-                              Col("ingested", right=True), Col("quarantined", right=True), Col("reason / notes")], rows)
+        print_table(
+            console,
+            [
+                Col("file", key=True),
+                Col("outcome", key=True),
+                Col("rows in", right=True),
+                Col("ingested", right=True),
+                Col("quarantined", right=True),
+                Col("reason / notes"),
+            ],
+            rows,
+        )
     for warning in result.warnings:
         err.print(f"movavg: raw store: {cell(warning)}", highlight=False, soft_wrap=True)
     console.print(f"movavg: {result.headline()}; {result.total_rows} rows in raw/", highlight=False, soft_wrap=True)
@@ -477,8 +602,11 @@ def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: 
 
     from flows.deployments import DATA_ARRIVED, data_resource_id
 
-    emit_event(event=DATA_ARRIVED, resource={"prefect.resource.id": data_resource_id(data_dir)},
-               payload={"files": files, "rows": rows, "fingerprint": fingerprint})
+    emit_event(
+        event=DATA_ARRIVED,
+        resource={"prefect.resource.id": data_resource_id(data_dir)},
+        payload={"files": files, "rows": rows, "fingerprint": fingerprint},
+    )
     logging.getLogger("EventsWorker").setLevel(logging.ERROR)  # its "still processing" progress while it sends
     EventsWorker.drain_all(timeout=30)
     console.print(f"movavg: sent {DATA_ARRIVED} for {data_dir.resolve()}", highlight=False)
@@ -510,33 +638,49 @@ def serve(
     config = load_config(preset, config_file, overrides, task_runner, dask_address)
     configure_environment()
     if not os.environ.get("PREFECT_API_URL"):
-        err.print("movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "
-                  "scheduler; start `movavg ui` and export PREFECT_API_URL first.")
+        err.print(
+            "movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "
+            "scheduler; start `movavg ui` and export PREFECT_API_URL first."
+        )
     from flows.deployments import build_deployments, serve_until_stopped
 
     schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
-    console.print(f"movavg: serving deployments movavg-retrain/scheduled ({schedule}) and movavg-retrain/on-data; "
-                  "stop with Ctrl-C or SIGTERM", highlight=False)
-    serve_until_stopped(build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron),
-                        report=lambda line: console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True))
+    console.print(
+        f"movavg: serving deployments movavg-retrain/scheduled ({schedule}) and movavg-retrain/on-data; "
+        "stop with Ctrl-C or SIGTERM",
+        highlight=False,
+    )
+    serve_until_stopped(
+        build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron),
+        report=lambda line: console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True),
+    )
     console.print("movavg: stopped; schedules paused")
 
 
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port for the API and the UI.")] = 4200,
-    host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless others must reach it.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; keep 127.0.0.1 unless others must reach it.")
+    ] = "127.0.0.1",
 ) -> None:
     """Start a Prefect server with its UI (foreground), bound to 127.0.0.1 by default."""
     import os
 
     # No prompt: in a terminal, `prefect server start` offers to pin PREFECT_API_URL in the user's profile, after
     # which every later run (the ephemeral ones too) would try this server, also once it is stopped.
-    env = {**os.environ, "PREFECT_SERVER_API_HOST": host, "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
-           "PREFECT_CLI_PROMPT": "false"}
-    console.print(f"movavg: Prefect UI on http://{host}:{port}; in other shells: "
-                  f"export PREFECT_API_URL=http://{host}:{port}/api", highlight=False)
+    env = {
+        **os.environ,
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
+        "PREFECT_CLI_PROMPT": "false",
+    }
+    console.print(
+        f"movavg: Prefect UI on http://{host}:{port}; in other shells: export PREFECT_API_URL=http://{host}:{port}/api",
+        highlight=False,
+    )
     prefect = str(Path(sys.executable).with_name("prefect"))
     os.execve(prefect, [prefect, "--no-prompt", "server", "start"], env)
 

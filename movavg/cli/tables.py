@@ -41,22 +41,28 @@ def print_table(console: Console, columns: list[Col], rows: list[list[Any]]) -> 
     if not console.is_terminal:
         widths = [max([len(col.header), *(len(row[i]) for row in cells)]) for i, col in enumerate(columns)]
         for line in [[col.header for col in columns], *cells]:
-            text = "  ".join(value.rjust(width) if col.right else value.ljust(width)
-                             for value, width, col in zip(line, widths, columns, strict=True))
+            text = "  ".join(
+                value.rjust(width) if col.right else value.ljust(width)
+                for value, width, col in zip(line, widths, columns, strict=True)
+            )
             console.file.write(text.rstrip() + "\n")
         return
     shown = fitting_columns(columns, cells, console.width)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
     for i in shown:
-        table.add_column(columns[i].header, justify="right" if columns[i].right else "left",
-                         no_wrap=i != shown[0], overflow="fold")
+        table.add_column(
+            columns[i].header, justify="right" if columns[i].right else "left", no_wrap=i != shown[0], overflow="fold"
+        )
     for row in cells:
         table.add_row(*(escape(row[i]) for i in shown))
     console.print(table)
     if len(shown) < len(columns):
         left = ", ".join(columns[i].header for i in range(len(columns)) if i not in shown)
-        console.print(f"(not shown at this width: {escape(left)}; see --json, or pipe the output for every column)",
-                      style="dim", highlight=False)
+        console.print(
+            f"(not shown at this width: {escape(left)}; see --json, or pipe the output for every column)",
+            style="dim",
+            highlight=False,
+        )
 
 
 GAP = 2  # what a column costs beside its text: its padding and rule

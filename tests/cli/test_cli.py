@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
 
     listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
     assert [(row["version"], row["series"], row["champion"]) for row in listing] == [
-        ("v1", "default", False), ("v2", "default", True)]
+        ("v1", "default", False),
+        ("v2", "default", True),
+    ]
     assert set(listing[0]) == {"version", "series", "created", "champion", "metrics"}
     assert {"mae", "rmse", "baseline_mae", "train_seconds", "epochs_run", "train_windows"} <= set(listing[0]["metrics"])
     assert all(isinstance(listing[0]["metrics"][k], float) for k in ("mae", "rmse", "baseline_mae", "train_seconds"))
@@ -54,8 +57,16 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     predicted = runner.invoke(app, ["predict", "--input", str(source), "--out", str(out), "-a", str(art)])
     assert predicted.exit_code == 0, predicted.output
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == ["timestamp", "target_time", "series_id", "horizon", "predicted_ma", "lower", "upper",
-                                   "model_version"]
+    assert list(frame.columns) == [
+        "timestamp",
+        "target_time",
+        "series_id",
+        "horizon",
+        "predicted_ma",
+        "lower",
+        "upper",
+        "model_version",
+    ]
     assert (frame["target_time"] == frame["timestamp"] + pd.Timedelta(hours=2)).all()  # hourly data, horizon 2
     assert len(frame) == 200 - history_rows and set(frame["model_version"]) == {"v1"}
     assert (frame["lower"] < frame["predicted_ma"]).all() and (frame["predicted_ma"] < frame["upper"]).all()
@@ -97,9 +108,17 @@ def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.Monk
         settled(Path(shutil.copy2(CORPUS / name, tmp_path / "data" / "incoming")))
     result = runner.invoke(app, ["ingest", "--report", "-d", str(tmp_path / "data")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for expected in ("out_of_order.csv", "ingested", "bad_timestamp.csv", "partial", "semicolons.csv", "quarantined",
-                     "separated by semicolons", "2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting",
-                     "no event was sent"):
+    for expected in (
+        "out_of_order.csv",
+        "ingested",
+        "bad_timestamp.csv",
+        "partial",
+        "semicolons.csv",
+        "quarantined",
+        "separated by semicolons",
+        "2 file(s) ingested (19 rows), 1 with quarantined rows, 1 quarantined whole, 0 waiting",
+        "no event was sent",
+    ):
         assert expected in result.output, expected
 
 
@@ -107,19 +126,46 @@ def test_ingest_report_lists_every_file(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.usefixtures("prefect_api")
 def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
     dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
-    first = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args(), "--set", "train.epochs=40",
-                                "--set", "train.early_stopping_patience=2"])
+    first = runner.invoke(
+        app,
+        [
+            "demo",
+            "--sample",
+            "synthetic",
+            *dirs,
+            *tiny_args(),
+            "--set",
+            "train.epochs=40",
+            "--set",
+            "train.early_stopping_patience=2",
+        ],
+    )
     assert first.exit_code == 0 and "champion is now v1" in first.output, first.output
     lines = first.output.splitlines()  # what it does from the start, the series named, how training ended
-    assert lines[0] == f"movavg: demo: copied the synthetic sample to {tmp_path / 'data' / 'incoming' / 'synthetic_3_features.csv'}"
+    assert (
+        lines[0]
+        == f"movavg: demo: copied the synthetic sample to {tmp_path / 'data' / 'incoming' / 'synthetic_3_features.csv'}"
+    )
     assert lines[1].startswith("movavg: running ingest, normalize, window, train, evaluate, publish on ")
     trained = next(line for line in lines if line.startswith("trained series 'default': "))
     assert "/40 epochs" in trained and "(stopped early at epoch " in trained and "best val_loss at epoch" in trained
     served = lines[-1]
     assert served.startswith("movavg: series 'default' is served by v1 (") and "for the best naive forecast (" in served
     assert Path(served.split("; plot: ")[1]).is_file()
-    second = runner.invoke(app, ["demo", "--sample", "synthetic", *dirs, *tiny_args(), "--set", "train.epochs=40",
-                                 "--set", "train.early_stopping_patience=2"])
+    second = runner.invoke(
+        app,
+        [
+            "demo",
+            "--sample",
+            "synthetic",
+            *dirs,
+            *tiny_args(),
+            "--set",
+            "train.epochs=40",
+            "--set",
+            "train.early_stopping_patience=2",
+        ],
+    )
     assert second.exit_code == 0 and "no new data; champion v1 unchanged" in second.output, second.output
     assert [p.name for p in (tmp_path / "data" / "processed").iterdir()] == ["synthetic_3_features.csv"]
 
@@ -132,16 +178,22 @@ def test_promote_refuses_paths(tmp_path: Path) -> None:
 @pytest.mark.server
 def test_ui_binds_to_loopback_by_default(prefect_server: str) -> None:
     port = int(prefect_server.rsplit(":", 1)[1])
-    listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                 if line.split()[3] == "0A"]  # state LISTEN
+    listening = [
+        line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:] if line.split()[3] == "0A"
+    ]  # state LISTEN
     assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
 
 
 def five_tickers() -> pd.DataFrame:
     """Daily closes of five tickers (seeded random walks); FB has too little history for one window per split."""
     lengths = {"AAPL": 400, "GOOG": 380, "IBM": 420, "MSFT": 360, "FB": 12}
-    return pd.concat([synthetic_series(n, seed=i, freq="D", kind="walk").assign(series_id=name)
-                      for i, (name, n) in enumerate(lengths.items())], ignore_index=True)
+    return pd.concat(
+        [
+            synthetic_series(n, seed=i, freq="D", kind="walk").assign(series_id=name)
+            for i, (name, n) in enumerate(lengths.items())
+        ],
+        ignore_index=True,
+    )
 
 
 @pytest.mark.slow
@@ -168,11 +220,21 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     assert predicted.exit_code == 0, predicted.output
     assert "left out NVDA: no champion" in predicted.output
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["timestamp", "target_time", "series_id", "horizon", "predicted_ma", "lower", "upper",
-                                   "model_version"]
+    assert list(frame.columns) == [
+        "timestamp",
+        "target_time",
+        "series_id",
+        "horizon",
+        "predicted_ma",
+        "lower",
+        "upper",
+        "model_version",
+    ]
     assert (pd.to_datetime(frame["target_time"]) == pd.to_datetime(frame["timestamp"]) + pd.Timedelta(days=2)).all()
     assert frame.groupby("series_id")["model_version"].unique().map(list).to_dict() == {
-        "AAPL": [champions["AAPL"]], "IBM": [champions["IBM"]]}
+        "AAPL": [champions["AAPL"]],
+        "IBM": [champions["IBM"]],
+    }
     assert (frame.groupby("series_id").size() == 20 - (7 - 2 + 8 - 1)).all()  # daily: a weekly lag channel
     for name, part in frame.groupby("series_id"):  # each series forecast on its own level
         level = tickers[tickers["series_id"] == name]["value"].tail(20)
@@ -182,8 +244,10 @@ def test_five_tickers_in_one_run_get_their_own_champions_and_predict_routes_by_s
     none = runner.invoke(app, ["predict", "--input", str(nothing), "-a", str(art)])
     assert none.exit_code == 1 and "no series of" in none.output
 
-    status = {row["series"]: row for row in json.loads(
-        runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)]).stdout)}
+    status = {
+        row["series"]: row
+        for row in json.loads(runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)]).stdout)
+    }
     assert status["FB"]["last_run"]["status"] == "skipped" and status["FB"]["champion"] is None
     assert status["IBM"]["champion"] == champions["IBM"] and status["IBM"]["rows"] == 420
     table = runner.invoke(app, ["status", "-d", str(data), "-a", str(art)], env={"COLUMNS": "160"})
@@ -211,13 +275,21 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     from movavg.storage import sha256_bytes
     from tests.helpers import client_env, movavg_command, settled
 
-    env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items()
-           if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}}
+    env = {
+        k: v
+        for k, v in client_env(prefect_server, tmp_path / "home").items()
+        if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}
+    }
     write_csv(synthetic_series(400, seed=2), tmp_path / "data" / "incoming", "a.csv")
     settled(tmp_path / "data" / "incoming" / "b.csv", "timestamp;value\n2024-01-01;1\n")  # quarantined: a warning
     dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
-    done = subprocess.run(movavg_command("run", *dirs, *tiny_args()), env={**env, "COLUMNS": "80"},
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        movavg_command("run", *dirs, *tiny_args()),
+        env={**env, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "champion is now v1" in output, output
     for noise in ("absl::InitializeLog", "oneDNN", "docs.prefect.io", "Task run", "Finished in state", "| WARNING"):
@@ -226,15 +298,26 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     first = next(i for i, line in enumerate(lines) if line.startswith("movavg: warning: b.csv: "))
     block = lines[first : first + 3]  # one warning, wrapped between words at 80 columns
     assert all(len(line) <= 80 for line in block) and "separated by semicolons" in " ".join(" ".join(block).split())
-    [run] = [r for r in api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 50})
-             if r["parameters"].get("data_dir") == str(tmp_path / "data")]
+    [run] = [
+        r
+        for r in api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 50})
+        if r["parameters"].get("data_dir") == str(tmp_path / "data")
+    ]
     assert run["name"].startswith("data-") and run["tags"] == ["movavg"] and run["state"]["message"] in output
-    progress = api(prefect_server, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]},
-                                                                       "type": {"any_": ["progress"]}}})
+    progress = api(
+        prefect_server,
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [run["id"]]}, "type": {"any_": ["progress"]}}},
+    )
     assert [artifact["key"] for artifact in progress] == [f"movavg-training-default-{sha256_bytes(b'default')[:8]}"]
     assert progress[0]["description"] == "done: 2 epochs (all epochs)"
-    short = subprocess.run(movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=300"), env=env,
-                           capture_output=True, text=True, timeout=300)
+    short = subprocess.run(
+        movavg_command("run", *dirs, *tiny_args(), "--set", "window.lookback=300"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = short.stdout + short.stderr
     assert short.returncode == 1 and "Traceback" not in output and "Retry" not in output, output
     last = output.strip().splitlines()[-1]
@@ -248,18 +331,31 @@ def test_many_skipped_series_are_counted_not_listed_on_the_terminal(prefect_serv
 
     from tests.helpers import client_env, movavg_command
 
-    env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items()
-           if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}}
+    env = {
+        k: v
+        for k, v in client_env(prefect_server, tmp_path / "home").items()
+        if k not in {"MOVAVG_VERBOSE", "PREFECT_LOGGING_LEVEL"}
+    }
     tiny = [synthetic_series(12, seed=i).assign(series_id=f"tiny{i:03d}") for i in range(60)]
-    write_csv(pd.concat([synthetic_series(400, seed=2).assign(series_id="long"), *tiny]), tmp_path / "data" / "incoming",
-              "many.csv")
-    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
-                                         *tiny_args()), env=env, capture_output=True, text=True, timeout=300)
+    write_csv(
+        pd.concat([synthetic_series(400, seed=2).assign(series_id="long"), *tiny]),
+        tmp_path / "data" / "incoming",
+        "many.csv",
+    )
+    done = subprocess.run(
+        movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"), *tiny_args()),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert output.count("tiny0") == 5, output  # the first five named in the summary: no line per skipped series
-    assert "61 series: 1 model published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, " \
-        "tiny003: too short, tiny004: too short, +55 more)" in output, output
+    assert (
+        "61 series: 1 model published, 60 skipped (tiny000: too short, tiny001: too short, tiny002: too short, "
+        "tiny003: too short, tiny004: too short, +55 more)" in output
+    ), output
 
 
 @pytest.mark.slow
@@ -275,8 +371,10 @@ def test_a_file_dropped_just_before_a_run_is_ingested_by_it(tmp_path: Path) -> N
     assert not (data / "incoming" / "b.csv").exists() and (data / "processed" / "b.csv").exists()
     (data / "incoming" / "c.csv.part").write_text("timestamp,value\n")
     again = runner.invoke(app, ["run", *dirs, *tiny_args()])
-    assert again.exit_code == 0 and "1 file(s) left in incoming/ (c.csv.part: named like a partial download" \
-        in again.output, again.output
+    assert (
+        again.exit_code == 0
+        and "1 file(s) left in incoming/ (c.csv.part: named like a partial download" in again.output
+    ), again.output
 
 
 @pytest.mark.slow
@@ -297,8 +395,14 @@ def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(t
     home, port = tmp_path / "fresh-home", free_port()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(home)}
     leader, follower = pty.openpty()  # a real terminal, where Prefect would ask its question
-    server = subprocess.Popen(movavg_command("ui", "--port", str(port)), env=env, stdin=follower, stdout=follower,
-                              stderr=follower, start_new_session=True)
+    server = subprocess.Popen(
+        movavg_command("ui", "--port", str(port)),
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
     os.close(follower)
     screen, deadline, healthy = b"", time.monotonic() + 120, False
     try:
@@ -308,10 +412,8 @@ def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(t
                     screen += os.read(leader, 65536)
                 except OSError:
                     break
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 healthy = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                pass
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
@@ -322,8 +424,19 @@ def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(t
     assert not profiles.exists() or "PREFECT_API_URL" not in profiles.read_text()
 
 
-@pytest.mark.parametrize("command", [["run"], ["demo"], ["ingest"], ["status"], ["models"], ["promote", "v1"],
-                                     ["predict", "--input", "x.csv"], ["serve"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["demo"],
+        ["ingest"],
+        ["status"],
+        ["models"],
+        ["promote", "v1"],
+        ["predict", "--input", "x.csv"],
+        ["serve"],
+    ],
+)
 def test_every_command_takes_both_folders(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "--data-dir" in result.output and "--artifacts-dir" in result.output, command

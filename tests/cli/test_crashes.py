@@ -23,9 +23,13 @@ def start_run(root: Path, base: str, *extra: str, failpoint: str | None = None) 
     env = client_env(base, root / "home")
     if failpoint:
         env["MOVAVG_FAILPOINT"] = failpoint
-    return subprocess.Popen(movavg_command("run", "-d", str(root / "data"), "-a", str(root / "artifacts"),
-                                           *tiny_args(), *extra),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        movavg_command("run", "-d", str(root / "data"), "-a", str(root / "artifacts"), *tiny_args(), *extra),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def run_to_end(root: Path, base: str, *extra: str, failpoint: str | None = None) -> tuple[int, str]:

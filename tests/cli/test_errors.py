@@ -46,14 +46,18 @@ def test_a_file_where_a_folder_belongs_is_named(tmp_path: Path) -> None:
     one_line_failure(runner.invoke(app, ["run", "-d", str(afile)]), "is a file, not a folder")
     one_line_failure(runner.invoke(app, ["ingest", "-d", str(afile)]), "is a file, not a folder")
     one_line_failure(runner.invoke(app, ["status", "-d", str(afile)]), "is a file, not a folder")
-    one_line_failure(runner.invoke(app, ["run", "-d", str(tmp_path / "data"), "-a", str(afile)]),
-                     "--artifacts-dir", "is a file")
+    one_line_failure(
+        runner.invoke(app, ["run", "-d", str(tmp_path / "data"), "-a", str(afile)]), "--artifacts-dir", "is a file"
+    )
     for command in (["models"], ["status", "-d", str(tmp_path / "data")], ["promote", "v1"]):
         one_line_failure(runner.invoke(app, [*command, "-a", str(afile)]), "--artifacts-dir", "is a file")
     (tmp_path / "data" / "incoming").write_text("not a folder")
     for command in (["run"], ["ingest"], ["demo"]):
-        one_line_failure(runner.invoke(app, [*command, "-d", str(tmp_path / "data"), "-a", str(tmp_path / "a")]),
-                         "incoming is a file, not a folder", "keeps the files to ingest in incoming/")
+        one_line_failure(
+            runner.invoke(app, [*command, "-d", str(tmp_path / "data"), "-a", str(tmp_path / "a")]),
+            "incoming is a file, not a folder",
+            "keeps the files to ingest in incoming/",
+        )
 
 
 def test_an_unknown_demo_sample_creates_nothing(tmp_path: Path) -> None:
@@ -86,8 +90,9 @@ def test_an_unloadable_champion_is_named_and_predict_fails_in_one_line(tmp_path:
 
 def test_a_damaged_pointer_is_reported_and_the_other_series_listed(tmp_path: Path) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
-    write_csv(pd.concat([synthetic_series(30, seed=1).assign(series_id=s) for s in ("a", "b")]), data / "incoming",
-              "ab.csv")
+    write_csv(
+        pd.concat([synthetic_series(30, seed=1).assign(series_id=s) for s in ("a", "b")]), data / "incoming", "ab.csv"
+    )
     ingest_files(data, IngestConfig())
     folder = art / "models" / "v1"
     folder.mkdir(parents=True)
@@ -96,11 +101,13 @@ def test_a_damaged_pointer_is_reported_and_the_other_series_listed(tmp_path: Pat
     (folder / "run.json").write_text(json.dumps({"model_key": "k", "created": "2026-01-01T00:00:00+00:00"}))
     set_champion(art, "a", "v1", "published", None)
     set_champion(art, "b", "v1", "published", None)
-    (champion_dir(art, "a") / "champion.json").write_text("{\"version\": ")
+    (champion_dir(art, "a") / "champion.json").write_text('{"version": ')
     (champion_dir(art, "a") / "history.jsonl").unlink()
     listed = runner.invoke(app, ["models", "--json", "-a", str(art)])
     assert listed.exit_code == 0 and [(r["series"], r["champion"]) for r in json.loads(listed.stdout)] == [
-        ("a", False), ("b", True)]
+        ("a", False),
+        ("b", True),
+    ]
     assert "series 'a': champion pointer damaged" in listed.stderr and "'b'" not in listed.stderr
     status = runner.invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)])
     rows = {row["series"]: row for row in json.loads(status.stdout)}
@@ -124,8 +131,9 @@ def test_a_held_lock_ends_a_run_in_one_line_before_prefect_starts(tmp_path: Path
     data = tmp_path / "data"
     (data / "incoming").mkdir(parents=True)
     with run_lock([data], 0):
-        result = runner.invoke(app, ["run", "-d", str(data), "-a", str(tmp_path / "a")],
-                               env={**os.environ, "PREFECT_API_URL": ""})
+        result = runner.invoke(
+            app, ["run", "-d", str(data), "-a", str(tmp_path / "a")], env={**os.environ, "PREFECT_API_URL": ""}
+        )
     one_line_failure(result, "another run holds the lock", f"pid {os.getpid()}")
 
 
@@ -135,7 +143,8 @@ def ephemeral_servers(home: Path) -> list[int]:
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if b"prefect.server.api.server:create_app" in (proc / "cmdline").read_bytes() and (
-                    f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes()):
+                f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes()
+            ):
                 found.append(int(proc.name))
         except OSError:
             continue
@@ -153,8 +162,12 @@ def test_the_server_of_a_killed_run_is_stopped_by_the_next_run(tmp_path: Path) -
     home, data = tmp_path / "home", tmp_path / "data"
     write_csv(synthetic_series(400, seed=1), data / "incoming", "a.csv")
     env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"} | {"PREFECT_HOME": str(home)}
-    run = subprocess.Popen(movavg_command("run", "-d", str(data), "-a", str(tmp_path / "art"), *tiny_args()), env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        movavg_command("run", "-d", str(data), "-a", str(tmp_path / "art"), *tiny_args()),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not ephemeral_servers(home) and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.5)
@@ -164,8 +177,13 @@ def test_the_server_of_a_killed_run_is_stopped_by_the_next_run(tmp_path: Path) -
     time.sleep(1)
     assert ephemeral_servers(home) == [server]  # Prefect's server outlived the killed run
     (empty := tmp_path / "empty" / "incoming").mkdir(parents=True)
-    again = subprocess.run(movavg_command("run", "-d", str(empty.parent), "-a", str(tmp_path / "art2")), env=env,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        movavg_command("run", "-d", str(empty.parent), "-a", str(tmp_path / "art2")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "stopped 1 local Prefect API server(s) left running by a killed run" in again.stderr, again.stderr
     time.sleep(1)
     assert server not in ephemeral_servers(home) and ephemeral_servers(home) == []

@@ -25,8 +25,11 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     """Six series ingested; five with champions (one a naive forecast), one without."""
     data, art = tmp_path / "data", tmp_path / "artifacts"
     names = ["AAPL", LONG, "north", "south", "east", "tiny"]
-    write_csv(pd.concat([synthetic_series(40, seed=i).assign(series_id=name) for i, name in enumerate(names)]),
-              data / "incoming", "all.csv")
+    write_csv(
+        pd.concat([synthetic_series(40, seed=i).assign(series_id=name) for i, name in enumerate(names)]),
+        data / "incoming",
+        "all.csv",
+    )
     ingest_files(data, IngestConfig())
     folder = art / "models" / "v1"
     folder.mkdir(parents=True)
@@ -64,11 +67,28 @@ def in_a_terminal(command: list[str], columns: int) -> list[str]:
 
 def test_a_piped_table_prints_every_cell_whole(folders: tuple[Path, Path]) -> None:
     data, art = folders
-    done = subprocess.run(movavg_command("status", "-d", str(data), "-a", str(art)), capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    done = subprocess.run(
+        movavg_command("status", "-d", str(data), "-a", str(art)),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=120,
+    )
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["series", "last", "run", "served", "by", "MAE", "vs", "naive", "champion", "rows",
-                                "newest", "data"]
+    assert lines[0].split() == [
+        "series",
+        "last",
+        "run",
+        "served",
+        "by",
+        "MAE",
+        "vs",
+        "naive",
+        "champion",
+        "rows",
+        "newest",
+        "data",
+    ]
     row = next(line for line in lines if line.startswith(LONG))
     assert row.split()[:5] == [LONG, "-", "LSTM", "0.5", "0.80x"] and "2024-01-02 15:00" in row
     assert "naive: seas. change 336" in next(line for line in lines if line.startswith("east"))

@@ -16,14 +16,28 @@ pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
 
 def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_path: Path) -> None:
     write_csv(synthetic_series(500, seed=7), tmp_path / "data" / "incoming", "a.csv")
-    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
-                                         *tiny_args()),
-                          env=client_env(prefect_server, tmp_path / "home"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"), *tiny_args()),
+        env=client_env(prefect_server, tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    finished = api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 200, "flow_runs": {
-        "state": {"type": {"any_": ["COMPLETED"]}}, "deployment_id": {"is_null_": True}}})
+    finished = api(
+        prefect_server,
+        "/flow_runs/filter",
+        {
+            "sort": "START_TIME_DESC",
+            "limit": 200,
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}, "deployment_id": {"is_null_": True}},
+        },
+    )
     run = next(r for r in finished if r["parameters"].get("data_dir") == str(tmp_path / "data"))
-    metrics, report = latest_artifact(prefect_server, "movavg-metrics"), latest_artifact(prefect_server, "movavg-report")
+    metrics, report = (
+        latest_artifact(prefect_server, "movavg-metrics"),
+        latest_artifact(prefect_server, "movavg-report"),
+    )
     assert metrics["flow_run_id"] == report["flow_run_id"] == run["id"]
 
     with chromium_page() as page:

@@ -44,7 +44,8 @@ def test_a_garbage_pointer_stops_only_its_series(tmp_path: Path, tiny_config: Pi
 
 
 def test_one_series_failing_in_a_stage_names_it_and_the_others_publish(
-        tmp_path: Path, tiny_config: PipelineConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, tiny_config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tasks.window
 
     real = tasks.window.build_windows
@@ -67,8 +68,11 @@ def test_a_lost_raw_index_retrains_nothing(tmp_path: Path, tiny_config: Pipeline
     write_csv(pd.concat(two_series(400).values()), data / "incoming", "ab.csv")
     started = time.time()
     retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
-    records = [path for path in Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()).iterdir()
-               if path.is_file() and path.stat().st_mtime >= started - 1]
+    records = [
+        path
+        for path in Path(PREFECT_RESULTS_LOCAL_STORAGE_PATH.value()).iterdir()
+        if path.is_file() and path.stat().st_mtime >= started - 1
+    ]
     assert len(records) >= 8  # normalize, window, train and evaluate: a task-level and per-series records
     for path in records:  # cached results are small JSON, never pickles
         record = json.loads(path.read_bytes())

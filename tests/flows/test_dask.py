@@ -48,8 +48,11 @@ def outcome(root: Path, config: PipelineConfig, runner: RunConfig) -> dict[str, 
     """{series: champion's test metrics} of one run on `runner` from the same day-one file."""
     write_csv(three_series(400), root / "data" / "incoming", "day1.csv")
     flow = retrain.with_options(task_runner=task_runner_for(runner))
-    summary = flow(config=config.model_copy(update={"run": runner}), data_dir=str(root / "data"),
-                   artifacts_dir=str(root / "artifacts"))
+    summary = flow(
+        config=config.model_copy(update={"run": runner}),
+        data_dir=str(root / "data"),
+        artifacts_dir=str(root / "artifacts"),
+    )
     assert summary.counts() == {"published": 3}, summary.message
     found = {}
     for name in SERIES:
@@ -59,8 +62,9 @@ def outcome(root: Path, config: PipelineConfig, runner: RunConfig) -> dict[str, 
     return found
 
 
-def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path, tiny_config: PipelineConfig,
-                                                                  cluster: Client) -> None:
+def test_a_local_dask_cluster_gives_the_same_champions_as_threads(
+    tmp_path: Path, tiny_config: PipelineConfig, cluster: Client
+) -> None:
     threads = outcome(tmp_path / "threads", tiny_config, RunConfig())
     address = cluster.scheduler.address  # type: ignore[union-attr]
     with get_task_stream(cluster) as stream:
@@ -74,16 +78,18 @@ def test_a_local_dask_cluster_gives_the_same_champions_as_threads(tmp_path: Path
     assert len(bundles) == 3  # each saved by the worker that trained it
 
 
-def test_a_deployment_parameter_moves_a_thread_run_onto_dask(tmp_path: Path, tiny_config: PipelineConfig,
-                                                           cluster: Client) -> None:
+def test_a_deployment_parameter_moves_a_thread_run_onto_dask(
+    tmp_path: Path, tiny_config: PipelineConfig, cluster: Client
+) -> None:
     """The flow started on threads (as a served deployment is) reruns itself as a subflow on Dask when its
     config asks for Dask: the cluster's task stream shows the stages."""
     write_csv(three_series(400), tmp_path / "data" / "incoming", "day1.csv")
     address = cluster.scheduler.address  # type: ignore[union-attr]
     config = tiny_config.model_copy(update={"run": RunConfig(task_runner="dask", dask_address=address)})
     with get_task_stream(cluster) as stream:
-        state = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"),
-                        return_state=True)
+        state = retrain(
+            config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"), return_state=True
+        )
     summary = state.result()
     assert summary.counts() == {"published": 3}
     assert len(stream.data) >= 4 * len(SERIES)  # ingest and publish run in the flow; the series' stages on Dask
@@ -97,10 +103,24 @@ def test_a_command_line_run_on_dask_names_its_cluster_and_closes_it_quietly(tmp_
 
     write_csv(three_series(300), tmp_path / "data" / "incoming", "day1.csv")
     env = {k: v for k, v in os.environ.items() if k not in {"PREFECT_API_URL", "MOVAVG_VERBOSE"}}
-    done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
-                                         *tiny_args(), "--task-runner", "dask", "--set", "run.dask_workers=2"),
-                          env={**env, "PREFECT_HOME": str(tmp_path / "home")}, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        movavg_command(
+            "run",
+            "-d",
+            str(tmp_path / "data"),
+            "-a",
+            str(tmp_path / "artifacts"),
+            *tiny_args(),
+            "--task-runner",
+            "dask",
+            "--set",
+            "run.dask_workers=2",
+        ),
+        env={**env, "PREFECT_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0 and "3 series: 3 models published" in output, output[-3000:]
     assert "the series' stages run on a local Dask cluster at tcp://127.0.0.1:" in output

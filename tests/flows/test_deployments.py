@@ -12,14 +12,17 @@ from movavg.config import PipelineConfig
 
 def test_prefect_yaml_is_generated_from_the_deployment_specs() -> None:
     assert yaml.safe_load(PREFECT_YAML.read_text()) == prefect_yaml(), (
-        "prefect.yaml has drifted from flows/deployments.py: regenerate it with `python -m flows.deployments`")
+        "prefect.yaml has drifted from flows/deployments.py: regenerate it with `python -m flows.deployments`"
+    )
 
 
 def test_prefect_yaml_on_data_trigger_matches_the_project_data_folder() -> None:
     on_data = next(d for d in prefect_yaml()["deployments"] if d["name"] == "on-data")
     match = on_data["triggers"][0]["match"]["prefect.resource.id"]
     project = "/srv/forecasts"
-    assert match.replace("{{ $MOVAVG_PROJECT_DIR }}", project) == data_resource_id(Path(project) / on_data["parameters"]["data_dir"])
+    assert match.replace("{{ $MOVAVG_PROJECT_DIR }}", project) == data_resource_id(
+        Path(project) / on_data["parameters"]["data_dir"]
+    )
 
 
 def test_served_deployments_follow_the_same_specs(tmp_path: Path) -> None:
@@ -34,8 +37,9 @@ def test_served_deployments_follow_the_same_specs(tmp_path: Path) -> None:
 
 
 def test_a_cron_schedule_replaces_the_interval(tmp_path: Path) -> None:
-    scheduled, on_data = build_deployments(PipelineConfig(), tmp_path / "data", tmp_path / "artifacts", None,
-                                           "15 */2 * * *")
+    scheduled, on_data = build_deployments(
+        PipelineConfig(), tmp_path / "data", tmp_path / "artifacts", None, "15 */2 * * *"
+    )
     [schedule] = scheduled.schedules
     assert schedule.schedule.cron == "15 */2 * * *" and not hasattr(schedule.schedule, "interval")
     assert not on_data.schedules

@@ -43,8 +43,9 @@ def latest_artifact_data(key: str) -> Any:
     from prefect.client.schemas.sorting import ArtifactSort
 
     with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                           sort=ArtifactSort.CREATED_DESC, limit=1)
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
+        )
     return json.loads(artifact.data) if artifact.type == "table" else artifact.data
 
 
@@ -83,8 +84,17 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     latest = pd.read_parquet(art / "forecasts" / "latest.parquet")
     assert (latest["lower"] < latest["predicted_ma"]).all() and (latest["predicted_ma"] < latest["upper"]).all()
     source = write_csv(seasonal(), tmp_path, "recent.csv")
-    predicted = CliRunner().invoke(app, ["predict", "--input", str(source), "--artifacts-dir", str(art),
-                                         *[a for item in TINY[:3] for a in ("--set", item)]])
+    predicted = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--input",
+            str(source),
+            "--artifacts-dir",
+            str(art),
+            *[a for item in TINY[:3] for a in ("--set", item)],
+        ],
+    )
     assert predicted.exit_code == 0, predicted.output
     rows = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
     assert {"lower", "upper", "model_version"} <= set(rows.columns) and set(rows["model_version"]) == {"v1"}
@@ -95,13 +105,33 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     stamps = pd.to_datetime(rows["timestamp"])
     assert (pd.to_datetime(rows["target_time"]) == stamps + pd.Timedelta(minutes=30) * 2).all()  # horizon 2
     few = write_csv(seasonal().tail(needed), tmp_path, "few.csv")
-    one = CliRunner().invoke(app, ["predict", "--input", str(few), "--artifacts-dir", str(art),
-                                   *[a for item in TINY[:3] for a in ("--set", item)]])
+    one = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--input",
+            str(few),
+            "--artifacts-dir",
+            str(art),
+            *[a for item in TINY[:3] for a in ("--set", item)],
+        ],
+    )
     assert one.exit_code == 0 and len(pd.read_csv(pd.io.common.StringIO(one.stdout))) == 1, one.output
     fewer = write_csv(seasonal().tail(needed - 1), tmp_path, "fewer.csv")
-    short = CliRunner().invoke(app, ["predict", "--input", str(fewer), "--artifacts-dir", str(art),
-                                     *[a for item in TINY[:3] for a in ("--set", item)]])
-    assert short.exit_code == 1 and f"reads {needed} rows per forecast: pass at least the newest {needed}" in short.stderr
+    short = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--input",
+            str(fewer),
+            "--artifacts-dir",
+            str(art),
+            *[a for item in TINY[:3] for a in ("--set", item)],
+        ],
+    )
+    assert (
+        short.exit_code == 1 and f"reads {needed} rows per forecast: pass at least the newest {needed}" in short.stderr
+    )
 
     assert metrics["epochs_run"] == 0 and metrics["lstm"]["epochs_run"] == 2  # the naive serves; the LSTM lost
     assert metrics["lstm"]["train_seconds"] > 0 and metrics["lstm"]["train_windows"] > 0
@@ -117,14 +147,16 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
 
 
 def test_a_model_that_beats_the_naive_forecasts_replaces_the_naive_champion_and_warm_starts_later(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     daily = synthetic_series(1500, seed=5).assign(series_id="load")  # hourly: a noisy daily cycle on a trend
     write_csv(daily, data / "incoming", "load.csv")
     first = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
     assert "serves instead" in first.message  # the 2-epoch model loses: a naive champion first (v1)
-    trained = default_gate("train.layers=[{\"units\": 16}]", "train.epochs=30", "train.early_stopping_patience=5",
-                           "train.batch_size=null")
+    trained = default_gate(
+        'train.layers=[{"units": 16}]', "train.epochs=30", "train.early_stopping_patience=5", "train.batch_size=null"
+    )
     summary = retrain(config=trained, data_dir=str(data), artifacts_dir=str(art))
     champion = current_champion(art, "load")
     assert summary.published_version == champion.version == "v2", summary.message  # type: ignore[union-attr]

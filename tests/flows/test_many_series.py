@@ -23,8 +23,15 @@ SERIES = {"north": 0, "south": 1, "east": 2}
 
 def three_series(n: int, start: int = 0) -> pd.DataFrame:
     """Three seeded series of different shapes, rows [start, n) of each."""
-    return pd.concat([synthetic_series(n + 40 * seed, seed=seed, kind="walk" if seed == 1 else "sine")[start:]
-                      .assign(series_id=name) for name, seed in SERIES.items()], ignore_index=True)
+    return pd.concat(
+        [
+            synthetic_series(n + 40 * seed, seed=seed, kind="walk" if seed == 1 else "sine")[start:].assign(
+                series_id=name
+            )
+            for name, seed in SERIES.items()
+        ],
+        ignore_index=True,
+    )
 
 
 def entries(data: Path, stage: str) -> set[str]:
@@ -48,13 +55,16 @@ def champions(art: Path) -> dict[str, str | None]:
 
 
 def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_one(
-        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(three_series(400), data / "incoming", "day1.csv")
     first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert first.message == "3 series: 3 models published" and first.counts() == {"published": 3}
     assert sorted(champions(art).values()) == ["v1", "v2", "v3"]
-    assert len({json.loads((art / "models" / v / "run.json").read_text())["model_key"] for v in ("v1", "v2", "v3")}) == 3
+    assert (
+        len({json.loads((art / "models" / v / "run.json").read_text())["model_key"] for v in ("v1", "v2", "v3")}) == 3
+    )
     latest = pd.read_parquet(art / "forecasts" / "latest.parquet")
     assert sorted(latest["series_id"]) == sorted(SERIES) and latest["model_version"].notna().all()
     before = {stage: entries(data, stage) for stage in ("normalize", "window", "train", "evaluate")}
@@ -84,7 +94,8 @@ def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_on
 
 
 def test_a_series_too_short_is_skipped_with_its_reason_and_the_others_publish(
-        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     short = synthetic_series(12, seed=9).assign(series_id="tiny")
     write_csv(pd.concat([three_series(300), short]), data / "incoming", "all.csv")
@@ -92,10 +103,16 @@ def test_a_series_too_short_is_skipped_with_its_reason_and_the_others_publish(
     summary = state.result()
     assert summary.message == "4 series: 3 models published, 1 skipped (tiny: too short)"
     run, _ = flow_run_and_tasks(state.state_details.flow_run_id)
-    assert (run.state.type.value, run.state.name, run.state.message) == ("COMPLETED", "Completed with skips",
-                                                                         summary.message)
+    assert (run.state.type.value, run.state.name, run.state.message) == (
+        "COMPLETED",
+        "Completed with skips",
+        summary.message,
+    )
     skipped = next(o for o in summary.series if o.series == "tiny")
-    assert skipped.status == "skipped" and "too few for one window reading 8 rows and ending 2 steps ahead" in skipped.message
+    assert (
+        skipped.status == "skipped"
+        and "too few for one window reading 8 rows and ending 2 steps ahead" in skipped.message
+    )
     assert current_champion(art, "tiny") is None and all(champions(art).values())
 
 
@@ -105,8 +122,9 @@ def test_global_scope_trains_one_model_and_gates_it_per_series(tmp_path: Path, t
     per_series = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert per_series.counts() == {"published": 3}
     # 16 epochs on all three series beat some of the 2-epoch per-series champions (4 epochs beat none)
-    config = tiny_config.model_copy(update={"train": tiny_config.train.model_copy(update={"scope": "global",
-                                                                                             "epochs": 16})})
+    config = tiny_config.model_copy(
+        update={"train": tiny_config.train.model_copy(update={"scope": "global", "epochs": 16})}
+    )
     summary = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
     run = json.loads((art / "models" / "v4" / "run.json").read_text())
     assert sorted(run["trained_for"]) == sorted(SERIES)  # one model, trained on every series
@@ -141,8 +159,9 @@ def test_stray_series_in_bad_files_never_sink_the_good_ones(tmp_path: Path, tiny
     assert reason["rule"] == "out-of-range" and reason["rows_quarantined"] == 1
 
 
-def test_the_bad_input_corpus_beside_a_good_series_never_fails_the_run(tmp_path: Path,
-                                                                       tiny_config: PipelineConfig) -> None:
+def test_the_bad_input_corpus_beside_a_good_series_never_fails_the_run(
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     import shutil
 
     from tests.helpers import CORPUS, settled
@@ -159,8 +178,9 @@ def test_the_bad_input_corpus_beside_a_good_series_never_fails_the_run(tmp_path:
     assert current_champion(art, "good") is not None and not list(tmp_path.parent.glob("x"))
 
 
-def test_models_of_many_series_are_reproducible_whatever_the_thread_order(tmp_path: Path,
-                                                                         tiny_config: PipelineConfig) -> None:
+def test_models_of_many_series_are_reproducible_whatever_the_thread_order(
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     import shutil
 
     data, art = tmp_path / "data", tmp_path / "artifacts"
@@ -181,7 +201,8 @@ def test_series_per_task_auto_keeps_a_stage_at_a_hundred_task_runs() -> None:
 
 
 def test_batched_task_runs_still_cache_and_retrain_each_series_on_its_own(
-        tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -191,7 +212,9 @@ def test_batched_task_runs_still_cache_and_retrain_each_series_on_its_own(
     state = retrain(config=config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
     assert state.result().counts() == {"published": 3}
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
     names = {run.name for run in runs}
     assert {"normalize-east+1", "normalize-south", "train-east+1", "evaluate-south"} <= names  # 2 runs per stage
     before = {stage: entries(data, stage) for stage in ("normalize", "window", "train")}

@@ -33,18 +33,29 @@ def as_postgres(*command: str) -> list[str]:
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster on a free loopback port; yields the asyncpg URL of database `prefect`."""
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        pytest.fail("PostgreSQL is not installed: `make test` installs Debian's postgresql (or: apt-get install postgresql)")
+        pytest.fail(
+            "PostgreSQL is not installed: `make test` installs Debian's postgresql (or: apt-get install postgresql)"
+        )
     folder = Path(tempfile.mkdtemp(prefix="movavg-postgres-"))  # not under pytest's root-only folders
     folder.chmod(0o777)
     data, port = folder / "data", free_port()
-    subprocess.run(as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"),
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
-                               "-w", "start"), check=True, capture_output=True)
+    subprocess.run(
+        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"),
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run(as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                                   "prefect"), check=True, capture_output=True)
+        subprocess.run(
+            as_postgres(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "prefect"),
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
     finally:
         subprocess.run(as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"), capture_output=True)
@@ -56,9 +67,24 @@ def test_a_100_series_dask_run_against_a_server_on_postgresql(postgres: str, tmp
     with prefect_server(home, extra_env={"PREFECT_API_DATABASE_CONNECTION_URL": postgres}) as base:
         frame = pd.concat([synthetic_series(160, seed=i).assign(series_id=f"s{i:03d}") for i in range(SERIES)])
         write_csv(frame, tmp_path / "data" / "incoming", "day1.csv")
-        done = subprocess.run(movavg_command("run", "-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts"),
-                                             *tiny_args(), "--set", "train.epochs=1", "--task-runner", "dask"),
-                              env=client_env(base, tmp_path / "client"), capture_output=True, text=True, timeout=900)
+        done = subprocess.run(
+            movavg_command(
+                "run",
+                "-d",
+                str(tmp_path / "data"),
+                "-a",
+                str(tmp_path / "artifacts"),
+                *tiny_args(),
+                "--set",
+                "train.epochs=1",
+                "--task-runner",
+                "dask",
+            ),
+            env=client_env(base, tmp_path / "client"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         output = done.stdout + done.stderr
         assert done.returncode == 0, output[-3000:]
         assert f"{SERIES} series: {SERIES} models published" in output
@@ -78,6 +104,10 @@ def in_postgres(url: str, query: str) -> int:
     address = url.split("@", 1)[1]
     host_port, database = address.split("/", 1)
     host, port = host_port.split(":")
-    done = subprocess.run(as_postgres(str(PG_BIN / "psql"), "-h", host, "-p", port, "-U", "postgres", "-d", database,
-                                      "-tAc", query), check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        as_postgres(str(PG_BIN / "psql"), "-h", host, "-p", port, "-U", "postgres", "-d", database, "-tAc", query),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(done.stdout.strip())

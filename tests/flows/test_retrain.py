@@ -104,7 +104,9 @@ def test_bad_file_is_quarantined_and_the_champion_stays(tmp_path: Path, tiny_con
 
 def test_no_data_fails_with_what_to_do(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     (tmp_path / "data").mkdir()
-    with pytest.raises(RunIncomplete, match=f"no data ingested yet: put CSV or Parquet files into {tmp_path}/data/incoming/"):
+    with pytest.raises(
+        RunIncomplete, match=f"no data ingested yet: put CSV or Parquet files into {tmp_path}/data/incoming/"
+    ):
         retrain(config=tiny_config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
 
 
@@ -122,12 +124,16 @@ def test_a_constant_series_is_skipped_with_its_reason(tmp_path: Path, tiny_confi
     assert current_champion(art, "default") is None
 
 
-def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=7), data / "incoming", "a.csv")
     retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     longer = tiny_config.model_copy(update={"window": tiny_config.window.model_copy(update={"lookback": 400})})
-    with pytest.raises(RunIncomplete, match=r"too short: the train slice has 350 rows, too few for one window reading 400 rows"):
+    with pytest.raises(
+        RunIncomplete, match=r"too short: the train slice has 350 rows, too few for one window reading 400 rows"
+    ):
         retrain(config=longer, data_dir=str(data), artifacts_dir=str(art))
     assert champion_of(art) == "v1"
 
@@ -140,12 +146,31 @@ def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: P
     write_csv(synthetic_series(500, seed=8), data / "incoming", "a.csv")
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     run = json.loads((art / "models" / "v1" / "run.json").read_text())
-    trained = TrainResult(series=["default"], train_windows=1, model_dir=str(data / "cache" / "train" / run["model_key"]),
-                          model_key=run["model_key"], epochs_run=2, best_val_loss=1.0, final_loss=1.0, train_seconds=1.0,
-                          finite=True, stop_reason="")
+    trained = TrainResult(
+        series=["default"],
+        train_windows=1,
+        model_dir=str(data / "cache" / "train" / run["model_key"]),
+        model_key=run["model_key"],
+        epochs_run=2,
+        best_val_loss=1.0,
+        final_loss=1.0,
+        train_seconds=1.0,
+        finite=True,
+        stop_reason="",
+    )
     score = Scores(mae=summary.metrics["mae"], rmse=summary.metrics["rmse"])
-    evaluation = Evaluation(series="default", model=score, baseline_last=score, baseline_ma=score, champion=None,
-                            champion_version=None, test_windows=1, publish=True, reason="retry", predictions_path=None)
+    evaluation = Evaluation(
+        series="default",
+        model=score,
+        baseline_last=score,
+        baseline_ma=score,
+        champion=None,
+        champion_version=None,
+        test_windows=1,
+        publish=True,
+        reason="retry",
+        predictions_path=None,
+    )
     normalized = NormalizeResult.model_construct(series="default")
     candidate = Candidate.model_construct(normalized=normalized, trained=trained, evaluation=evaluation)
     assert publish_model(art, [candidate], {}, tiny_config.publish) == "v1"
@@ -163,7 +188,11 @@ def test_multifeature_preset_end_to_end(tmp_path: Path) -> None:
     bundle = json.loads((art / "models" / "v1" / "bundle.json").read_text())
     assert summary.status == "published" and bundle["columns"] == ["value", "feature_1", "feature_2"]
     assert len(bundle["stats"]["default"]["mean"]) == 3
-    assert {k: bundle["window"][k] for k in ("lookback", "ma_window", "horizon")} == {"lookback": 5, "ma_window": 5, "horizon": 0}
+    assert {k: bundle["window"][k] for k in ("lookback", "ma_window", "horizon")} == {
+        "lookback": 5,
+        "ma_window": 5,
+        "horizon": 0,
+    }
 
 
 def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: PipelineConfig) -> None:
@@ -176,8 +205,11 @@ def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: Pi
     for _ in range(2):
         retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     with get_client(sync_client=True) as client:
-        report = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["movavg-report"])),
-                                       sort=ArtifactSort.CREATED_DESC, limit=1)[0]
+        report = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["movavg-report"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )[0]
     assert "no new data; champion v1 unchanged" in report.data and "nothing was trained" in report.data
     assert "data:image/png;base64," in report.data
 
@@ -186,8 +218,11 @@ def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: Pi
 @pytest.mark.usefixtures("prefect_api")
 def test_diverging_training_is_never_published(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     write_csv(synthetic_series(500, seed=13), tmp_path / "data" / "incoming", "a.csv")
-    config = build_config("default", None, [*TINY, "train.learning_rate=1e12", "train.epochs=6",
-                                            'train.layers=[{"units": 8, "activation": "relu"}]'])
+    config = build_config(
+        "default",
+        None,
+        [*TINY, "train.learning_rate=1e12", "train.epochs=6", 'train.layers=[{"units": 8, "activation": "relu"}]'],
+    )
     summary = retrain(config=config, data_dir=str(tmp_path / "data"), artifacts_dir=str(tmp_path / "artifacts"))
     assert summary.status == "kept" and "not finite" in summary.message
     assert summary.metrics["epochs_run"] == 1  # stopped by its first non-finite epoch, not run to the end

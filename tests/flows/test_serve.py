@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -39,9 +40,13 @@ def served(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     write_csv(synthetic_series(500, seed=8), root / "data" / "incoming", "a.csv")
     log = (root / "serve.log").open("w")
     process = subprocess.Popen(
-        movavg_command("serve", "--interval", "20", "-d", str(root / "data"), "-a", str(root / "artifacts"),
-                       *tiny_args()),
-        env=client_env(prefect_server, root / "home"), stdout=log, stderr=subprocess.STDOUT)
+        movavg_command(
+            "serve", "--interval", "20", "-d", str(root / "data"), "-a", str(root / "artifacts"), *tiny_args()
+        ),
+        env=client_env(prefect_server, root / "home"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     yield root
     process.send_signal(signal.SIGTERM)
     code = process.wait(60)
@@ -73,11 +78,16 @@ def test_overlapping_runs_are_not_executed_concurrently(prefect_server: str, ser
 
     runs = wait_for(both_done, 240, "both manual runs to finish")
     every = deployment_runs(prefect_server, "scheduled")
-    story = [(r["name"], r["state_type"], r["start_time"], r["end_time"]) for r in every if r["state_type"] != "SCHEDULED"]
+    story = [
+        (r["name"], r["state_type"], r["start_time"], r["end_time"]) for r in every if r["state_type"] != "SCHEDULED"
+    ]
     assert "CANCELLED" in {run["state_type"] for run in runs}, story
-    ran = sorted((when(run["start_time"]), when(run["end_time"])) for run in every
-                 if run["start_time"] and run["end_time"] and run["state_type"] == "COMPLETED")
-    for (_, first_end), (second_start, _) in zip(ran, ran[1:], strict=False):
+    ran = sorted(
+        (when(run["start_time"]), when(run["end_time"]))
+        for run in every
+        if run["start_time"] and run["end_time"] and run["state_type"] == "COMPLETED"
+    )
+    for (_, first_end), (second_start, _) in itertools.pairwise(ran):
         assert second_start >= first_end, f"two runs of the deployment overlapped: {story}"
 
 
@@ -88,11 +98,19 @@ def when(iso: str) -> datetime:
 def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> None:
     before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
     write_csv(synthetic_series(700, seed=8)[500:], served / "data" / "incoming", "b.csv")
-    ingest = subprocess.run(movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
-                            env=client_env(prefect_server, served / "home"), capture_output=True, text=True, timeout=120)
+    ingest = subprocess.run(
+        movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
+        env=client_env(prefect_server, served / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ingest.returncode == 0 and "sent movavg.data.arrived" in ingest.stdout, ingest.stdout + ingest.stderr
-    new = wait_for(lambda: [r for r in completed(prefect_server, "on-data") if r["id"] not in before], 180,
-                   "a completed on-data run")
+    new = wait_for(
+        lambda: [r for r in completed(prefect_server, "on-data") if r["id"] not in before],
+        180,
+        "a completed on-data run",
+    )
     assert new[0]["parameters"]["data_dir"] == str((served / "data").resolve())
 
 
@@ -102,15 +120,35 @@ def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str
     definitions = schema.get("definitions") or schema["$defs"]
     horizon = definitions["WindowConfig"]["properties"]["horizon"]
     assert horizon["default"] == 4 and "moving average ends" in horizon["description"]
-    assert all(field.get("description") for section in ("IngestConfig", "NormalizeConfig", "TrainConfig")
-               for field in definitions[section]["properties"].values())
+    assert all(
+        field.get("description")
+        for section in ("IngestConfig", "NormalizeConfig", "TrainConfig")
+        for field in definitions[section]["properties"].values()
+    )
 
     config = build_config("default", None, [*TINY, "window.horizon=3"]).model_dump(mode="json")
-    wait_for(lambda: all(r["state_type"] in TERMINAL for r in deployment_runs(prefect_server, "scheduled")
-                         if r["state_type"] != "SCHEDULED"), 240, "the deployment to be idle")
+    wait_for(
+        lambda: all(
+            r["state_type"] in TERMINAL
+            for r in deployment_runs(prefect_server, "scheduled")
+            if r["state_type"] != "SCHEDULED"
+        ),
+        240,
+        "the deployment to be idle",
+    )
     run = api(prefect_server, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}})
-    done = wait_for(lambda: next((r for r in deployment_runs(prefect_server, "scheduled")
-                                  if r["id"] == run["id"] and r["state_type"] in TERMINAL), None), 240, "the manual run")
+    done = wait_for(
+        lambda: next(
+            (
+                r
+                for r in deployment_runs(prefect_server, "scheduled")
+                if r["id"] == run["id"] and r["state_type"] in TERMINAL
+            ),
+            None,
+        ),
+        240,
+        "the manual run",
+    )
     assert done["state_type"] == "COMPLETED"
     champion = current_champion(served / "artifacts", "default").version  # type: ignore[union-attr]
     bundle = json.loads((served / "artifacts" / "models" / champion / "bundle.json").read_text())

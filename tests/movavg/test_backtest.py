@@ -36,8 +36,12 @@ def test_a_fold_scores_its_block_from_its_history_rows_alone() -> None:
     spec = window_spec(frame, z_columns(["value"])[0], WindowConfig(lookback=12, ma_window=4, horizon=3))
     block = rows_for_targets(frame, 600, spec)
     assert len(block) == 150 + spec.horizon + spec.history < len(frame)
-    model = build_model(TrainConfig(layers=[LayerSpec(units=4)]), spec.lookback,
-                        input_features(spec, series_values(frame[["value"]].to_numpy(), frame["timestamp"], spec)), seed=1)
+    model = build_model(
+        TrainConfig(layers=[LayerSpec(units=4)]),
+        spec.lookback,
+        input_features(spec, series_values(frame[["value"]].to_numpy(), frame["timestamp"], spec)),
+        seed=1,
+    )
     bundle = BundleSpec(series=["s"], columns=["value"], stats={"s": stats}, window=spec, train={})
 
     def test_windows(part: object) -> object:

@@ -23,9 +23,13 @@ STATS = ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1, per
 
 
 def spec(**window: int) -> BundleSpec:
-    return BundleSpec(series=["s"], columns=["value"], window=WindowSpec(**{"lookback": 4, "ma_window": 2, "horizon": 1,
-                                                                            **window}),
-                      train={"epochs": 1}, stats={"s": STATS})
+    return BundleSpec(
+        series=["s"],
+        columns=["value"],
+        window=WindowSpec(**{"lookback": 4, "ma_window": 2, "horizon": 1, **window}),
+        train={"epochs": 1},
+        stats={"s": STATS},
+    )
 
 
 def test_a_format_1_bundle_is_read_and_upgraded() -> None:
@@ -52,14 +56,18 @@ def test_a_format_1_bundle_forecasts_exactly_as_when_it_was_published() -> None:
 
 
 def test_renamed_or_extra_config_fields_do_not_make_a_bundle_unreadable(tmp_path: Path) -> None:
-    record = {**spec().model_dump(mode="json"), "train": {"a_field_renamed_later": 3},
-              "window": {"lookback": 4, "ma_window": 2, "horizon": 1, "seasons": [24]}, "something_new": True}
+    record = {
+        **spec().model_dump(mode="json"),
+        "train": {"a_field_renamed_later": 3},
+        "window": {"lookback": 4, "ma_window": 2, "horizon": 1, "seasons": [24]},
+        "something_new": True,
+    }
     (tmp_path / BUNDLE_FILE).write_text(json.dumps(record))
     assert read_spec(tmp_path).window.lookback == 4
 
 
 def test_a_bundle_from_a_newer_movavg_is_refused_with_what_to_do() -> None:
-    with pytest.raises(ValueError, match="newer than this movavg reads .* upgrade movavg"):
+    with pytest.raises(ValueError, match=r"newer than this movavg reads .* upgrade movavg"):
         upgrade({**spec().model_dump(mode="json"), "format": BUNDLE_FORMAT + 1})
 
 
@@ -88,8 +96,9 @@ def test_models_load_in_keras_safe_mode(tmp_path: Path) -> None:
 
     from movavg.bundle import load_bundle, save_bundle
 
-    model = keras.Sequential([keras.Input(shape=(4, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input(shape=(4, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
     save_bundle(model, spec(), tmp_path)
-    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode"):
+    with pytest.raises(ValueError, match=r"(?i)unsafe|safe_mode"):
         load_bundle(tmp_path)

@@ -38,15 +38,18 @@ def test_toml_and_yaml_files(tmp_path: Path) -> None:
     assert build_config("default", tmp_path / "c.yaml").window.horizon == 3
 
 
-@pytest.mark.parametrize(("override", "field"), [
-    ("window.lookback=0", "window.lookback"),
-    ("window.horizon=-1", "window.horizon"),
-    ("window.ma_window=100", "ma_window"),
-    ("normalize.train_fraction=0.9", "must be 1"),
-    ("train.epochs=0", "train.epochs"),
-    ("train.layers=[{\"kind\": \"dropout\"}]", "lstm layer"),
-    ("window.lookbak=3", "lookbak"),
-])
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("window.lookback=0", "window.lookback"),
+        ("window.horizon=-1", "window.horizon"),
+        ("window.ma_window=100", "ma_window"),
+        ("normalize.train_fraction=0.9", "must be 1"),
+        ("train.epochs=0", "train.epochs"),
+        ('train.layers=[{"kind": "dropout"}]', "lstm layer"),
+        ("window.lookbak=3", "lookbak"),
+    ],
+)
 def test_impossible_values_are_rejected_naming_the_field(override: str, field: str) -> None:
     with pytest.raises(ValidationError) as info:
         build_config("default", None, [override])

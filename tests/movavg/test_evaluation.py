@@ -22,21 +22,26 @@ def test_scores() -> None:
     assert math.isnan(scores(np.array([]), np.array([])).mae)
 
 
-@pytest.mark.parametrize(("model", "finite", "champion", "config", "winner", "why"), [
-    (s(1.0), True, None, EvaluateConfig(), "candidate", "no champion to compare with"),
-    (s(0.9), True, s(1.0), EvaluateConfig(), "candidate", "beats champion"),
-    (s(1.0), True, s(1.0), EvaluateConfig(), "champion", "does not beat champion"),
-    (s(0.99), True, s(1.0), EvaluateConfig(min_improvement=0.02), "champion", "needed < 0.98"),
-    (s(0.97), True, s(1.0), EvaluateConfig(min_improvement=0.02), "candidate", "beats"),
-    (s(math.nan), True, None, EvaluateConfig(), "baseline", "not finite"),
-    (s(0.5), False, s(1.0), EvaluateConfig(require_beat_baseline=False), "champion", "not finite"),
-    (s(2.0), True, None, EvaluateConfig(), "baseline", "does not beat the naive seasonal change (48 steps) 1.5"),
-    (s(2.0), True, s(1.2), EvaluateConfig(), "champion", "does not beat the naive"),  # the champion beats the naive
-    (s(2.0), True, s(1.8), EvaluateConfig(), "baseline", "serves instead"),  # the naive beats the champion
-    (s(2.0), True, None, EvaluateConfig(require_beat_baseline=False), "candidate", "no champion"),
-    (s(1.0), True, s(math.nan), EvaluateConfig(), "candidate", "no champion to compare with"),
-])
-def test_gate(model: Scores, finite: bool, champion: Scores | None, config: EvaluateConfig, winner: str, why: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "finite", "champion", "config", "winner", "why"),
+    [
+        (s(1.0), True, None, EvaluateConfig(), "candidate", "no champion to compare with"),
+        (s(0.9), True, s(1.0), EvaluateConfig(), "candidate", "beats champion"),
+        (s(1.0), True, s(1.0), EvaluateConfig(), "champion", "does not beat champion"),
+        (s(0.99), True, s(1.0), EvaluateConfig(min_improvement=0.02), "champion", "needed < 0.98"),
+        (s(0.97), True, s(1.0), EvaluateConfig(min_improvement=0.02), "candidate", "beats"),
+        (s(math.nan), True, None, EvaluateConfig(), "baseline", "not finite"),
+        (s(0.5), False, s(1.0), EvaluateConfig(require_beat_baseline=False), "champion", "not finite"),
+        (s(2.0), True, None, EvaluateConfig(), "baseline", "does not beat the naive seasonal change (48 steps) 1.5"),
+        (s(2.0), True, s(1.2), EvaluateConfig(), "champion", "does not beat the naive"),  # the champion beats the naive
+        (s(2.0), True, s(1.8), EvaluateConfig(), "baseline", "serves instead"),  # the naive beats the champion
+        (s(2.0), True, None, EvaluateConfig(require_beat_baseline=False), "candidate", "no champion"),
+        (s(1.0), True, s(math.nan), EvaluateConfig(), "candidate", "no champion to compare with"),
+    ],
+)
+def test_gate(
+    model: Scores, finite: bool, champion: Scores | None, config: EvaluateConfig, winner: str, why: str
+) -> None:
     decision, reason = decide(model, finite, ("seasonal_change_48", 1.5), champion=champion, config=config)
     assert decision == winner
     assert why in reason
@@ -64,12 +69,19 @@ def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # typ
 
     test = synthetic_series(120, seed=3).assign(series_id="default", split="test")
     for name, lookback in (("candidate", 8), ("champion", 20)):
-        config = build_config("default", None, [f"window.lookback={lookback}", "window.ma_window=4", "window.horizon=2"])
+        config = build_config(
+            "default", None, [f"window.lookback={lookback}", "window.ma_window=4", "window.horizon=2"]
+        )
         folder = tmp_path / name
         folder.mkdir()
         stats = fit_stats(test[["value"]].to_numpy(), ["value"], per_window=True)
-        spec = BundleSpec(series=["default"], columns=["value"], stats={"default": stats},
-                          window=WindowSpec(lookback=lookback, ma_window=4, horizon=2), train={})
+        spec = BundleSpec(
+            series=["default"],
+            columns=["value"],
+            stats={"default": stats},
+            window=WindowSpec(lookback=lookback, ma_window=4, horizon=2),
+            train={},
+        )
         save_bundle(build_model(config.train, lookback, 1), spec, folder)
     champion = ChampionRef(series="default", version="v1", model_key="k", path=str(tmp_path / "champion"))
     evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, "default", test, EvaluateConfig())

@@ -15,15 +15,26 @@ from movavg.lock import RunLockedError, run_lock
 
 
 def test_lock_held_by_a_live_process_is_reported_and_a_dead_holders_lock_is_free(tmp_path: Path) -> None:
-    holder = subprocess.Popen(["python3", "-c", (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b'{\"pid\": 1, \"host\": \"h\", \"since\": \"then\"}'); "
-        "print('locked', flush=True); time.sleep(60)"), str(tmp_path / ".movavg.lock")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            "python3",
+            "-c",
+            (
+                "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                'fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, b\'{"pid": 1, "host": "h", "since": "then"}\'); '
+                "print('locked', flush=True); time.sleep(60)"
+            ),
+            str(tmp_path / ".movavg.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-    with pytest.raises(RunLockedError, match="another run holds the lock .* since then"):
-        with run_lock([tmp_path], wait_seconds=0.2):
-            pass
+    with (
+        pytest.raises(RunLockedError, match=r"another run holds the lock .* since then"),
+        run_lock([tmp_path], wait_seconds=0.2),
+    ):
+        pass
     holder.send_signal(signal.SIGKILL)  # a killed holder: the kernel releases its lock
     holder.wait()
     with run_lock([tmp_path]):
@@ -32,10 +43,8 @@ def test_lock_held_by_a_live_process_is_reported_and_a_dead_holders_lock_is_free
 
 def test_wait_for_lock_then_run(tmp_path: Path) -> None:
     started = time.monotonic()
-    with run_lock([tmp_path]):
-        with pytest.raises(RunLockedError):
-            with run_lock([tmp_path], wait_seconds=1.0):
-                pass
+    with run_lock([tmp_path]), pytest.raises(RunLockedError), run_lock([tmp_path], wait_seconds=1.0):
+        pass
     assert time.monotonic() - started >= 1.0
 
 

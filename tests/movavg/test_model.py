@@ -28,11 +28,18 @@ def layer_summary(model: object) -> list[tuple[str, object]]:
     return rows
 
 
-@pytest.mark.parametrize(("preset", "features", "expected"), [
-    ("seed-basic", 1, [("LSTM", (50, "relu", False)), ("Dense", 1)]),
-    ("seed-multifeature", 3, [("LSTM", (100, "tanh", False)), ("Dense", 1)]),
-    ("seed-stacked", 1, [("LSTM", (100, "relu", True)), ("Dropout", 0.2), ("LSTM", (50, "relu", False)), ("Dense", 1)]),
-])
+@pytest.mark.parametrize(
+    ("preset", "features", "expected"),
+    [
+        ("seed-basic", 1, [("LSTM", (50, "relu", False)), ("Dense", 1)]),
+        ("seed-multifeature", 3, [("LSTM", (100, "tanh", False)), ("Dense", 1)]),
+        (
+            "seed-stacked",
+            1,
+            [("LSTM", (100, "relu", True)), ("Dropout", 0.2), ("LSTM", (50, "relu", False)), ("Dense", 1)],
+        ),
+    ],
+)
 def test_presets_rebuild_the_seed_models(preset: str, features: int, expected: list[tuple[str, object]]) -> None:
     config = build_config(preset)
     model = build_model(config.train, config.window.lookback, features)
@@ -76,8 +83,14 @@ def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None
     val = WindowArrays(values, np.arange(50), train.targets[:50])
     epochs: list[int] = []
     spec = WindowSpec(lookback=8, ma_window=2, horizon=0)
-    model_a, history_a = fit_model(tiny_config.train, train, val, spec, True,  # type: ignore[attr-defined]
-                                   lambda epoch, total, logs: epochs.append(epoch))
+    model_a, history_a = fit_model(
+        tiny_config.train,
+        train,
+        val,
+        spec,
+        True,  # type: ignore[attr-defined]
+        lambda epoch, total, logs: epochs.append(epoch),
+    )
     model_b, history_b = fit_model(tiny_config.train, train, val, spec, True)  # type: ignore[attr-defined]
     assert epochs == [1, 2]
     assert history_a == history_b
@@ -86,8 +99,9 @@ def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None
 
 
 def test_non_finite_history_is_flagged(tmp_path: Path) -> None:
-    result = summarize_history({"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k",
-                               ["s"], 100)
+    result = summarize_history(
+        {"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k", ["s"], 100
+    )
     assert not result.finite and result.stop_reason == "non-finite loss" and result.epochs_run == 2
     ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k", ["s"], 100)
     assert ok.finite and ok.stop_reason == "early stopping" and ok.best_val_loss == 0.7

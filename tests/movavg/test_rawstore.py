@@ -87,7 +87,10 @@ def test_bad_file_is_quarantined_with_a_reason_and_good_data_flows(tmp_path: Pat
     reason = json.loads((tmp_path / "quarantine" / "bad.csv.reason.json").read_text())
     assert reason["rule"] == "missing-columns" and "missing column(s) ['value']" in reason["message"]
     assert (tmp_path / "quarantine" / "bad.csv").exists()
-    assert "unsupported file type" in json.loads((tmp_path / "quarantine" / "notes.txt.reason.json").read_text())["message"]
+    assert (
+        "unsupported file type"
+        in json.loads((tmp_path / "quarantine" / "notes.txt.reason.json").read_text())["message"]
+    )
 
 
 def test_parquet_and_series_ids(tmp_path: Path, series: pd.DataFrame) -> None:
@@ -99,7 +102,9 @@ def test_parquet_and_series_ids(tmp_path: Path, series: pd.DataFrame) -> None:
 
 
 def test_validation_sorts_and_keeps_the_last_duplicate() -> None:
-    frame = pd.DataFrame({"row": [1, 2, 3], "timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": ["3", "1", "2"]})
+    frame = pd.DataFrame(
+        {"row": [1, 2, 3], "timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": ["3", "1", "2"]}
+    )
     good, bad, notes = validate_rows(frame, IngestConfig())
     assert good["value"].tolist() == [2.0, 3.0]
     assert bad["row"].tolist() == [2] and bad["message"].iloc[0] == "duplicate timestamp; row 3 kept"
@@ -142,10 +147,19 @@ def reason_text(record: dict[str, Any]) -> str:
     return " | ".join([record["message"], *record["notes"], *problems])
 
 
-@pytest.mark.parametrize(("name", "overrides", "outcome", "rule", "words", "ingested", "quarantined"), CASES,
-                         ids=[case[0] for case in CASES])
-def test_corpus_case(tmp_path: Path, name: str, overrides: dict[str, Any], outcome: str, rule: str, words: str,
-                     ingested: int, quarantined: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "overrides", "outcome", "rule", "words", "ingested", "quarantined"), CASES, ids=[case[0] for case in CASES]
+)
+def test_corpus_case(
+    tmp_path: Path,
+    name: str,
+    overrides: dict[str, Any],
+    outcome: str,
+    rule: str,
+    words: str,
+    ingested: int,
+    quarantined: int,
+) -> None:
     source = CORPUS / name
     (tmp_path / "incoming").mkdir()
     settled(Path(shutil.copy2(source, tmp_path / "incoming" / name)))
@@ -196,14 +210,22 @@ def test_conflicting_values_policy_first_quarantines_the_newer_rows(tmp_path: Pa
 
 
 def test_huge_file_is_parsed_in_chunks_and_loses_nothing(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=5000, freq="min").astype(str),
-                          "value": [str(float(i)) for i in range(5000)]})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024", periods=5000, freq="min").astype(str),
+            "value": [str(float(i)) for i in range(5000)],
+        }
+    )
     frame.loc[4321, "value"] = "oops"
     path = write_csv(frame, tmp_path / "incoming", "huge.csv")
     config = IngestConfig(max_file_bytes=path.stat().st_size // 10, chunk_rows=500, compact_after_parts=50)
     report = ingest_files(tmp_path, config).files[0]
     assert (report["outcome"], report["rows_in"], report["rows_ingested"], report["rows_quarantined"]) == (
-        "partial", 5000, 4999, 1)
+        "partial",
+        5000,
+        4999,
+        1,
+    )
     assert len(read_raw(tmp_path / "raw")) == 4999
     parts = raw_parts(tmp_path / "raw")  # one part per chunk read: the file was never loaded whole
     assert len(parts) == 10 and [len(pd.read_parquet(part)) for part in parts] == [500] * 8 + [499, 500]
@@ -278,8 +300,13 @@ def test_corpus_has_at_least_twenty_inputs() -> None:
 
 
 def two_series(n: int, seed: int = 0) -> pd.DataFrame:
-    return pd.concat([synthetic_series(n, seed=seed).assign(series_id="a"),
-                      synthetic_series(n, seed=seed + 1).assign(series_id="b")], ignore_index=True)
+    return pd.concat(
+        [
+            synthetic_series(n, seed=seed).assign(series_id="a"),
+            synthetic_series(n, seed=seed + 1).assign(series_id="b"),
+        ],
+        ignore_index=True,
+    )
 
 
 def test_each_series_has_a_fingerprint_that_moves_only_with_its_own_new_data(tmp_path: Path) -> None:
@@ -327,7 +354,8 @@ def test_hostile_series_ids_stay_inside_their_partition(tmp_path: Path) -> None:
     write_csv(frame, tmp_path / "incoming", "ids.csv")
     report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
     assert (report["rows_ingested"], report["rows_quarantined"]) == (20, 2) and "too long" in json.dumps(
-        json.loads((tmp_path / "quarantine" / "ids.csv.reason.json").read_text()))
+        json.loads((tmp_path / "quarantine" / "ids.csv.reason.json").read_text())
+    )
     folders = sorted(path.name for path in (tmp_path / "raw").iterdir() if path.is_dir())
     assert set(folders) == {"series_id=.", "series_id=..%2F..%2Fx", "series_id=a%2Fb", "series_id=%C3%A9%20%C3%BC"}
     assert sorted(read_raw(tmp_path / "raw")["series_id"].unique()) == [".", "../../x", "a/b", "é ü"]
@@ -351,8 +379,7 @@ def test_compaction_keeps_every_row_and_the_conflict_history(tmp_path: Path) -> 
     stored = pd.concat([pd.read_parquet(path) for path in raw_parts(raw)])
     assert len(stored) == 102  # every row ingested, the two replaced values included
     replaced = pd.Timestamp(series["timestamp"][5], tz="UTC")
-    assert sorted(stored.loc[stored["timestamp"] == replaced, "value"]) == sorted(
-        [-1.0, series["value"][5]])
+    assert sorted(stored.loc[stored["timestamp"] == replaced, "value"]) == sorted([-1.0, series["value"][5]])
     data = read_raw(raw)
     assert len(data) == 100 and list(data["value"][5:7]) == [-1.0, -2.0]  # the later file still wins
     assert list(data["value"][7:]) == list(series["value"][7:])
@@ -382,8 +409,10 @@ def test_a_store_of_the_earlier_flat_layout_is_migrated_once(tmp_path: Path) -> 
     later = synthetic_series(20, seed=0)[:3].assign(series_id="a", value=-5.0, row=1)
     later.to_parquet(raw / "part-000001-bbbbbbbbbbbb.parquet", index=False)
     ingest_files(tmp_path, IngestConfig())
-    assert sorted(p.name for p in (raw / "_flat").iterdir()) == ["part-000000-aaaaaaaaaaaa.parquet",
-                                                                  "part-000001-bbbbbbbbbbbb.parquet"]
+    assert sorted(p.name for p in (raw / "_flat").iterdir()) == [
+        "part-000000-aaaaaaaaaaaa.parquet",
+        "part-000001-bbbbbbbbbbbb.parquet",
+    ]
     a = read_raw(raw, "a")
     assert len(a) == 20 and list(a["value"][:3]) == [-5.0] * 3 and "row" not in a.columns
     assert load_index(raw).series["a"].rows == 20 and len(read_raw(raw, "b")) == 20
@@ -445,15 +474,20 @@ def test_a_header_too_wide_is_quarantined_before_any_row_is_parsed(tmp_path: Pat
     incoming.mkdir()
     header = ",".join(["timestamp", "value", *(f"c{i}" for i in range(1_000_000))])
     settled(incoming / "million.csv", header + "\n" + "\n".join(["2020-01-01,1" + ",0" * 1_000_000] * 5) + "\n")
-    settled(incoming / "wide.csv", ",".join(["timestamp", "value", *(f"c{i}" for i in range(300))]) + "\n"
-            + "2020-01-01,1" + ",0" * 300 + "\n")
+    settled(
+        incoming / "wide.csv",
+        ",".join(["timestamp", "value", *(f"c{i}" for i in range(300))]) + "\n" + "2020-01-01,1" + ",0" * 300 + "\n",
+    )
     frame = synthetic_series(4, seed=1)
     frame = pd.concat([frame, pd.DataFrame(0.0, index=frame.index, columns=[f"c{i}" for i in range(300)])], axis=1)
     frame.to_parquet(incoming / "wide.parquet", index=False)
     settled(incoming / "wide.parquet")
     result = ingest_files(tmp_path, IngestConfig())
     assert {entry["file"]: entry["rule"] for entry in result.files} == {
-        "million.csv": "too-many-columns", "wide.csv": "too-many-columns", "wide.parquet": "too-many-columns"}
+        "million.csv": "too-many-columns",
+        "wide.csv": "too-many-columns",
+        "wide.parquet": "too-many-columns",
+    }
     assert "302 columns" in json.loads((tmp_path / "quarantine" / "wide.csv.reason.json").read_text())["message"]
     assert (tmp_path / "quarantine" / "million.csv").stat().st_size > 7_000_000  # kept whole, byte for byte
     with_more = ingest_files(tmp_path, IngestConfig(max_columns=400))  # the limit is the user's to raise
@@ -477,12 +511,16 @@ def test_a_character_on_the_64_kib_boundary_is_utf8(tmp_path: Path) -> None:
     (tmp_path / "incoming" / "latin1.csv").write_bytes(data.replace("é".encode(), b"\xe9"))
     settled(tmp_path / "incoming" / "latin1.csv")
     bad = ingest_files(tmp_path, IngestConfig()).files[0]
-    assert (bad["outcome"], bad["rule"]) == ("quarantined", "not-csv") and "not UTF-8 text (byte 65536)" in bad["reason"]
+    assert (bad["outcome"], bad["rule"]) == ("quarantined", "not-csv") and "not UTF-8 text (byte 65536)" in bad[
+        "reason"
+    ]
 
 
 def test_repeated_column_names_are_refused(tmp_path: Path) -> None:
-    settled((tmp_path / "incoming").mkdir() or tmp_path / "incoming" / "twice.csv",
-            "timestamp,value,value\n2020-01-01,1,2\n2020-01-02,1,2\n")
+    settled(
+        (tmp_path / "incoming").mkdir() or tmp_path / "incoming" / "twice.csv",
+        "timestamp,value,value\n2020-01-01,1,2\n2020-01-02,1,2\n",
+    )
     report = ingest_files(tmp_path, IngestConfig()).files[0]
     assert (report["outcome"], report["rule"]) == ("quarantined", "duplicate-columns") and "'value'" in report["reason"]
     assert not has_data(tmp_path)

@@ -33,9 +33,13 @@ from tests.helpers import FIXTURES
 def fake_version(root: Path, version: str, maes: dict[str, float]) -> None:
     folder = root / "models" / version
     folder.mkdir(parents=True)
-    metrics = {series: {"mae": mae, "rmse": mae, "baseline_mae": 2.0, "train_windows": 10} for series, mae in maes.items()}
+    metrics = {
+        series: {"mae": mae, "rmse": mae, "baseline_mae": 2.0, "train_windows": 10} for series, mae in maes.items()
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    (folder / "run.json").write_text(json.dumps({"model_key": f"key-{version}", "created": "2026-01-01T00:00:00+00:00"}))
+    (folder / "run.json").write_text(
+        json.dumps({"model_key": f"key-{version}", "created": "2026-01-01T00:00:00+00:00"})
+    )
 
 
 def test_each_series_has_its_own_champion_and_one_can_be_rolled_back(tmp_path: Path) -> None:
@@ -54,7 +58,11 @@ def test_each_series_has_its_own_champion_and_one_can_be_rolled_back(tmp_path: P
     assert current_champion(tmp_path, "b").version == "v3"  # type: ignore[union-attr]
     assert [(h["version"], h["previous"]) for h in history(tmp_path, "a")] == [("v1", None), ("v3", "v1"), ("v1", "v3")]
     assert [(r["version"], r["series"], r["champion"]) for r in list_versions(tmp_path)] == [
-        ("v1", "a", True), ("v2", "b", False), ("v3", "a", False), ("v3", "b", True)]
+        ("v1", "a", True),
+        ("v2", "b", False),
+        ("v3", "a", False),
+        ("v3", "b", True),
+    ]
     assert [r["version"] for r in list_versions(tmp_path, "b")] == ["v2", "v3"]
 
 
@@ -113,7 +121,7 @@ def test_the_one_series_layout_is_read_as_that_series(tmp_path: Path) -> None:
     assert [h["version"] for h in history(art, "default")] == ["v1"]
 
 
-@pytest.mark.parametrize("garbage", [b"{\"version\": \"v2\", \"mod", b"\x00\xff garbage", b"[1, 2]", b"{\"version\": \"../x\"}"])
+@pytest.mark.parametrize("garbage", [b'{"version": "v2", "mod', b"\x00\xff garbage", b"[1, 2]", b'{"version": "../x"}'])
 def test_a_damaged_pointer_is_served_from_its_history_and_repaired(tmp_path: Path, garbage: bytes) -> None:
     fake_version(tmp_path, "v1", {"a": 1.0, "b": 1.0})
     fake_version(tmp_path, "v2", {"a": 0.5})
@@ -125,7 +133,10 @@ def test_a_damaged_pointer_is_served_from_its_history_and_repaired(tmp_path: Pat
     assert "serving v2, the newest in its history" in (champion_problem(tmp_path, "a") or "")
     assert champion_problem(tmp_path, "b") is None and current_champion(tmp_path, "b").version == "v1"  # type: ignore[union-attr]
     assert [(row["version"], row["series"], row["champion"]) for row in list_versions(tmp_path)] == [
-        ("v1", "a", False), ("v1", "b", True), ("v2", "a", True)]
+        ("v1", "a", False),
+        ("v1", "b", True),
+        ("v2", "a", True),
+    ]
     assert repair_pointer(tmp_path, "a") and champion_problem(tmp_path, "a") is None
     assert (champion_dir(tmp_path, "a") / "champion.json.damaged").read_bytes() == garbage  # kept for a look
     set_champion(tmp_path, "a", "v1", "rolled back", "v2")  # the compare-and-swap works on the repaired pointer
@@ -148,8 +159,9 @@ def test_a_version_with_unreadable_records_is_left_out_and_named(tmp_path: Path)
     fake_version(tmp_path, "v2", {"b": 1.0})
     (tmp_path / "models" / "v2" / "metrics.json").write_text('{"b": {"mae"')
     assert [row["version"] for row in listing(tmp_path)] == ["v1"]
-    assert damaged_versions(tmp_path) == [f"v2 left out: {tmp_path / 'models' / 'v2' / 'metrics.json'} cannot be read "
-                                          "(JSONDecodeError)"]
+    assert damaged_versions(tmp_path) == [
+        f"v2 left out: {tmp_path / 'models' / 'v2' / 'metrics.json'} cannot be read (JSONDecodeError)"
+    ]
 
 
 def _switch(root: str, version: str, start: Any, results: Any) -> None:

@@ -38,8 +38,22 @@ def test_write_sample_is_settled(tmp_path: Path, sample: str) -> None:
 
 @pytest.mark.slow
 def test_the_built_wheel_carries_the_sample(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("movavg-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "movavg/sample_data/mauna_loa_co2_weekly.csv" in names

@@ -21,8 +21,13 @@ from movavg.series import (
 
 
 def raw_frame(values: np.ndarray, series: str = "default") -> pd.DataFrame:
-    return pd.DataFrame({"series_id": series, "timestamp": pd.date_range("2024", periods=len(values), freq="h", tz="UTC"),
-                         "value": values})
+    return pd.DataFrame(
+        {
+            "series_id": series,
+            "timestamp": pd.date_range("2024", periods=len(values), freq="h", tz="UTC"),
+            "value": values,
+        }
+    )
 
 
 def test_split_is_chronological_with_configured_fractions() -> None:
@@ -103,9 +108,18 @@ def test_weekends_and_holidays_of_business_day_data_are_not_gaps() -> None:
     assert find_gaps(calendar.reset_index(drop=True))[1] == 1  # daily data with weekends is not business days
 
 
-@pytest.mark.parametrize(("duration", "written"), [
-    ("1h", "1 h"), ("2h", "2 h"), ("1D", "1 d"), ("7D12h", "7 d 12 h"), ("30min", "30 min"), ("90s", "1 min 30 s"),
-    ("250ms", "250 ms")])
+@pytest.mark.parametrize(
+    ("duration", "written"),
+    [
+        ("1h", "1 h"),
+        ("2h", "2 h"),
+        ("1D", "1 d"),
+        ("7D12h", "7 d 12 h"),
+        ("30min", "30 min"),
+        ("90s", "1 min 30 s"),
+        ("250ms", "250 ms"),
+    ],
+)
 def test_durations_are_written_as_people_write_them(duration: str, written: str) -> None:
     from movavg.series import human_duration
 

@@ -17,9 +17,16 @@ from tests.helpers import write_csv
 
 
 def summary(*outcomes: tuple[str, str]) -> RunSummary:
-    return RunSummary(status="kept", message="m", champion_version=None, published_version=None, new_rows=0,
-                      metrics={}, forecast_path=None,
-                      series=[SeriesOutcome(series=name, status=status, message=status) for name, status in outcomes])
+    return RunSummary(
+        status="kept",
+        message="m",
+        champion_version=None,
+        published_version=None,
+        new_rows=0,
+        metrics={},
+        forecast_path=None,
+        series=[SeriesOutcome(series=name, status=status, message=status) for name, status in outcomes],
+    )
 
 
 def test_status_joins_data_champions_and_the_last_outcome_of_each_series(tmp_path: Path) -> None:
@@ -29,8 +36,11 @@ def test_status_joins_data_champions_and_the_last_outcome_of_each_series(tmp_pat
     ingest_files(data, IngestConfig())
     version = art / "models" / "v1"
     version.mkdir(parents=True)
-    (version / "metrics.json").write_text(json.dumps({"a": {"mae": 0.5, "rmse": 0.6, "baseline_mae": 0.7},
-                                                      "b": {"mae": 0.4, "rmse": 0.5, "baseline_mae": 0.3}}))
+    (version / "metrics.json").write_text(
+        json.dumps(
+            {"a": {"mae": 0.5, "rmse": 0.6, "baseline_mae": 0.7}, "b": {"mae": 0.4, "rmse": 0.5, "baseline_mae": 0.3}}
+        )
+    )
     (version / "run.json").write_text(json.dumps({"model_key": "k", "created": "x", "trained_for": ["a", "b"]}))
     set_champion(art, "a", "v1", "published", None)
     record_run(art, summary(("a", "published"), ("b", "skipped")), None)
@@ -52,8 +62,7 @@ def test_an_identical_rerun_replays_published_as_unchanged() -> None:
     assert replay(many) == "3 series: 1 kept, 1 unchanged, 1 skipped (c: skipped)"
 
 
-def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_last_run_left_them(
-        tmp_path: Path) -> None:
+def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_last_run_left_them(tmp_path: Path) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(30, seed=1), data / "incoming", "a.csv")
     ingest_files(data, IngestConfig())
@@ -75,8 +84,9 @@ def test_nothing_to_do_only_while_files_config_data_and_champions_are_as_the_las
     assert nothing_to_do(config, data, art, 2.0) is None
     (data / "incoming" / "b.csv").rename(data / "incoming" / "b.csv.part")  # a partial download: named, not run
     line = nothing_to_do(config, data, art, 2.0)
-    assert line is not None and line.startswith("no new data; champion v1 unchanged; 1 file(s) left in incoming/ "
-                                                "(b.csv.part: named like a partial download")
+    assert line is not None and line.startswith(
+        "no new data; champion v1 unchanged; 1 file(s) left in incoming/ (b.csv.part: named like a partial download"
+    )
     record_run(art, one, None)  # an incomplete run is never replayed
     (data / "incoming" / "b.csv.part").unlink()
     assert nothing_to_do(config, data, art, 2.0) is None

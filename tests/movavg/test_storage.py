@@ -20,8 +20,17 @@ from movavg.storage import (
 )
 
 
-@pytest.mark.parametrize(("name", "safe"), [("../../x", "_.._x"), ("/etc/passwd", "_etc_passwd"), ("..", "_"),
-                                            ("sensor 1 é", "sensor 1 é"), ("a\\b", "a_b"), (".hidden", "hidden")])
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../x", "_.._x"),
+        ("/etc/passwd", "_etc_passwd"),
+        ("..", "_"),
+        ("sensor 1 é", "sensor 1 é"),
+        ("a\\b", "a_b"),
+        (".hidden", "hidden"),
+    ],
+)
 def test_safe_name(name: str, safe: str) -> None:
     assert safe_name(name) == safe and "/" not in safe_name(name)
 

@@ -48,9 +48,11 @@ def two_series_files(folder: Path, days: int, rows: int = 10) -> pd.DataFrame:
 
 def ingest_in_subprocess(data_dir: Path, failpoint: str, compact_after_parts: int = 8) -> int:
     """Run one ingest in a child process that SIGKILLs itself at `failpoint`; its exit code."""
-    code = ("from pathlib import Path; from movavg.config import IngestConfig; from movavg.rawstore import ingest_files; "
-            f"ingest_files(Path({str(data_dir)!r}), IngestConfig(outlier_mads=None, "
-            f"compact_after_parts={compact_after_parts}))")
+    code = (
+        "from pathlib import Path; from movavg.config import IngestConfig; from movavg.rawstore import ingest_files; "
+        f"ingest_files(Path({str(data_dir)!r}), IngestConfig(outlier_mads=None, "
+        f"compact_after_parts={compact_after_parts}))"
+    )
     env = {**os.environ, "MOVAVG_FAILPOINT": failpoint}
     return subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).parents[2], timeout=120).returncode
 

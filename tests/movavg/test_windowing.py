@@ -76,10 +76,15 @@ def test_too_short_series_gives_no_windows() -> None:
     assert x.shape == (0, 4, 1) and y.shape == (0,)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((0, 1, 0), "lookback >= 1"), ((3, 0, 0), "ma_window >= 1"), ((3, 1, -1), "horizon >= 0"),
-    ((3, 5, 1), "must not exceed lookback \\+ horizon"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0, 1, 0), "lookback >= 1"),
+        ((3, 0, 0), "ma_window >= 1"),
+        ((3, 1, -1), "horizon >= 0"),
+        ((3, 5, 1), "must not exceed lookback \\+ horizon"),
+    ],
+)
 def test_invalid_arguments_are_rejected(args: tuple[int, int, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_windows(np.arange(20.0), *args)
@@ -115,8 +120,9 @@ def test_seasonal_naive_forecasts_match_loop() -> None:
 
 
 def split_frame(tmp_path: Path, labels: list[str], values: np.ndarray) -> tuple[str, pd.DataFrame]:
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=len(labels), freq="D"), "split": labels,
-                          "value__z": values})
+    frame = pd.DataFrame(
+        {"timestamp": pd.date_range("2024", periods=len(labels), freq="D"), "split": labels, "value__z": values}
+    )
     frame.to_parquet(path := tmp_path / "series.parquet", index=False)
     return str(path), frame
 
@@ -188,8 +194,10 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
     np.testing.assert_allclose(np.concatenate([y for _, y in batches]), want_y, atol=1e-6)  # float64 MA, then float32
     assert len(batches) == steps_per_pass(len(want_y), 16) and all(len(y) <= 16 for _, y in batches)
-    epochs = [np.concatenate([y.numpy() for _, y in window_batches(*arrays, 6, 16, True, shuffle_seed=0, epochs=2)])
-              for _ in range(2)]
+    epochs = [
+        np.concatenate([y.numpy() for _, y in window_batches(*arrays, 6, 16, True, shuffle_seed=0, epochs=2)])
+        for _ in range(2)
+    ]
     np.testing.assert_array_equal(epochs[0], epochs[1])  # the same seed, the same orders, in any process
     first, second = np.split(epochs[0], 2)
     assert not np.array_equal(first, want_y) and not np.array_equal(first, second)  # each epoch its own order
@@ -197,8 +205,13 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
 
 
 def test_short_split_error_names_the_split() -> None:
-    frame = pd.DataFrame({"timestamp": pd.date_range("2024", periods=30, freq="D"),
-                          "split": ["train"] * 20 + ["val"] * 1 + ["test"] * 9, "value__z": 0.0})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024", periods=30, freq="D"),
+            "split": ["train"] * 20 + ["val"] * 1 + ["test"] * 9,
+            "value__z": 0.0,
+        }
+    )
     with pytest.raises(UnusableSeries, match="the val slice has 1 rows"):  # shorter than the MA: no target in it
         split_bounds(frame, WindowSpec(lookback=5, ma_window=2, horizon=3))
     with pytest.raises(UnusableSeries, match="the train slice has 20 rows"):  # the lookback alone needs 25

@@ -60,10 +60,16 @@ def test_records_are_trusted_only_with_complete_outputs_and_valid_json(tmp_path:
     assert not record.exists()
 
 
-@pytest.mark.parametrize(("error", "retried"), [
-    (OSError(5, "Input/output error"), True), (TimeoutError("slow disk"), True),
-    (FileNotFoundError("data/incomming"), False), (PermissionError("read-only"), False),
-    (ValueError("the val slice has 5 rows"), False), (RuntimeError("another run holds the lock"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError(5, "Input/output error"), True),
+        (TimeoutError("slow disk"), True),
+        (FileNotFoundError("data/incomming"), False),
+        (PermissionError("read-only"), False),
+        (ValueError("the val slice has 5 rows"), False),
+        (RuntimeError("another run holds the lock"), False),
+    ],
+)
 def test_only_transient_io_errors_are_retried(error: Exception, retried: bool) -> None:
     assert transient_io(None, None, SimpleNamespace(data=error)) is retried
