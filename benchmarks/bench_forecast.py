@@ -22,11 +22,12 @@ from movavg.backtest import run_backtest
 from movavg.config import build_config
 from movavg.evaluation import evaluate_candidate
 from movavg.model import train_and_save
+from movavg.naive import describe_naive
 from movavg.samples import CO2_SAMPLE, synthetic_series
 from movavg.schema import NormalizeResult
 from movavg.series import normalize_series
 from movavg.storage import frame_hash
-from movavg.windowing import build_windows, describe_baseline
+from movavg.windowing import build_windows
 
 
 def cases(seeds: int, weeks: int) -> list[tuple[str, pd.DataFrame]]:
@@ -103,14 +104,14 @@ def main() -> None:
             result = run_case(series, args.overrides, Path(tmp))
         evaluation, spec = result["evaluation"], result["spec"]
         best = evaluation.baseline_mae
-        naive = "  ".join(f"{describe_baseline(k)} {v.mae:.4g}" for k, v in evaluation.baselines.items())
+        naive = "  ".join(f"{describe_naive(k)} {v.mae:.4g}" for k, v in evaluation.baselines.items())
         folds = evaluation.backtest.folds if evaluation.backtest else []
         backtest = ", ".join(f"{f.mae / f.baseline_mae:.2f}" for f in folds) or "-"
         interval, naive_interval = evaluation.interval, evaluation.baseline_interval
         print(f"\n{name}: {len(series)} rows, seasons {spec.seasons}, residual of {spec.residual or 'last value'}")
         print(
             f"  model MAE {evaluation.model.mae:.4g} = {evaluation.model.mae / best:.3f} x best naive "
-            f"({describe_baseline(evaluation.best_baseline)} {best:.4g}); served by: {evaluation.winner}"
+            f"({describe_naive(evaluation.best_baseline)} {best:.4g}); served by: {evaluation.winner}"
         )
         print(f"  naive: {naive}")
         print(f"  backtest model/naive per fold: {backtest}")

@@ -48,7 +48,7 @@ def settle(path: Path) -> None:
 def ingest_case(args: argparse.Namespace) -> dict[str, float]:
     """Seconds to ingest `files` files of 100 rows in one pass, into the store `args.store` describes."""
     from movavg.config import IngestConfig
-    from movavg.rawstore import ingest_files
+    from movavg.ingest import ingest_files
 
     data = Path(args.workdir)
     incoming = data / "incoming"

@@ -22,9 +22,9 @@ from prefect.states import Completed, Failed
 from flows.fanout import batches, gather, model_groups, per_series, series_per_task
 from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
+from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.publishing import RunIncomplete, run_problem
-from movavg.rawstore import folder_problem
 from movavg.registry import current_champion
 from movavg.schema import Candidate, RunSummary, Skipped
 from movavg.series import choose_series

@@ -19,6 +19,7 @@ from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.forecast import score_frame
 from movavg.model import fit_model, series_seed
+from movavg.naive import naive_errors
 from movavg.scaling import ScalerStats, fit_stats
 from movavg.schema import (
     SPLIT,
@@ -34,14 +35,7 @@ from movavg.schema import (
 from movavg.series import z_columns
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import (
-    back_to_back,
-    baseline_errors,
-    rows_for_targets,
-    series_windows,
-    split_bounds,
-    with_best_residual,
-)
+from movavg.windowing import back_to_back, rows_for_targets, series_windows, split_bounds, with_best_residual
 
 
 def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
@@ -83,7 +77,7 @@ def run_fold(
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
     windows = score_frame(model, bundle, series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
-    errors = baseline_errors(
+    errors = naive_errors(
         block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec
     )
     best = min(errors, key=errors.__getitem__)

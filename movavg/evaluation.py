@@ -16,6 +16,8 @@ from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
+from movavg.intervals import interval_scores
+from movavg.naive import describe_naive, naive_forecasts, naive_names
 from movavg.registry import DamagedState, metrics_of, read_record, series_files
 from movavg.schema import (
     SPLIT,
@@ -29,7 +31,7 @@ from movavg.schema import (
     TrainResult,
 )
 from movavg.session import keras_session
-from movavg.windowing import baseline_forecasts, baseline_names, describe_baseline, rows_for_targets
+from movavg.windowing import rows_for_targets
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
@@ -56,7 +58,7 @@ def decide(
     if not finite_training or not (math.isfinite(model.mae) and math.isfinite(model.rmse)):
         verdict = "training loss or test metrics are not finite"
     elif config.require_beat_baseline and model.mae >= baseline_mae:
-        verdict = f"MAE {model.mae:.4g} does not beat the naive {describe_baseline(name)} {baseline_mae:.4g}"
+        verdict = f"MAE {model.mae:.4g} does not beat the naive {describe_naive(name)} {baseline_mae:.4g}"
     elif needed is not None and model.mae >= needed:
         verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
     elif needed is None:
@@ -64,39 +66,8 @@ def decide(
     else:
         return "candidate", f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
     if config.require_beat_baseline and (needed is None or baseline_mae < needed):
-        return "baseline", f"model not published ({verdict}); the naive {describe_baseline(name)} serves instead"
+        return "baseline", f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
     return "champion", f"not published: {verdict}"
-
-
-def conformal_interval(residuals: np.ndarray, level: float) -> tuple[float, float]:
-    """Split-conformal offsets (lower, upper) of a central `level` interval from held-back residuals
-    (actual - predicted, here in units of each window's scale): each tail's order statistic at rank
-    ceil((n + 1)(1 + level) / 2), so that without assumptions on their distribution a new residual falls outside
-    each with chance <= (1 - level) / 2.
-    Infinite when there are too few residuals."""
-    ordered = np.sort(np.asarray(residuals, dtype="float64"))
-    n = len(ordered)
-    rank = math.ceil((n + 1) * (1 + level) / 2)
-    if n == 0 or rank > n:
-        return -math.inf, math.inf
-    return float(ordered[n - rank]), float(ordered[rank - 1])
-
-
-def interval_scores(
-    val: pd.DataFrame, test: pd.DataFrame, column: str, level: float
-) -> tuple[Interval, np.ndarray, np.ndarray]:
-    """The interval of forecast `column` calibrated on `val` (residuals in units of each window's `scale`), with
-    its coverage and mean width on `test`; also the test windows' lower and upper bounds."""
-    low, high = conformal_interval(((val["actual"] - val[column]) / val["scale"]).to_numpy(), level)
-    scale = test["scale"].to_numpy()
-    lower, upper = test[column].to_numpy() + low * scale, test[column].to_numpy() + high * scale
-    actual = test["actual"].to_numpy()
-    coverage = float(np.mean((actual >= lower) & (actual <= upper))) if len(test) else math.nan
-    width = float(np.mean(upper - lower)) if len(test) else math.nan
-    interval = Interval(
-        level=level, lower_factor=low, upper_factor=high, calibration_windows=len(val), coverage=coverage, width=width
-    )
-    return interval, lower, upper
 
 
 def evaluate_models(
@@ -118,7 +89,7 @@ def evaluate_models(
     spec = bundle.window_for(series)
     windows = score_frame(model, bundle, series, frame)
     target = frame[bundle.columns[0]].to_numpy(dtype="float64")
-    for name, values in baseline_forecasts(target, windows["target_row"].to_numpy() - spec.horizon, spec).items():
+    for name, values in naive_forecasts(target, windows["target_row"].to_numpy() - spec.horizon, spec).items():
         windows[name] = values
     champion_scores, note = None, ""
     if champion is not None:
@@ -131,7 +102,7 @@ def evaluate_models(
     val, test = windows[split == "val"], windows[split == "test"].reset_index(drop=True)
     actual = test["actual"].to_numpy()
     model_scores = scores(actual, test["predicted"].to_numpy())
-    every = {name: scores(actual, test[name].to_numpy()) for name in baseline_names(spec)}
+    every = {name: scores(actual, test[name].to_numpy()) for name in naive_names(spec)}
     best = min(every, key=lambda name: every[name].mae)
     winner, reason = decide(model_scores, finite_training, (best, every[best].mae), champion_scores, config)
     interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level)

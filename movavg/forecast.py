@@ -11,22 +11,13 @@ import numpy as np
 import pandas as pd
 
 from movavg.bundle import BundleSpec, load_bundle
+from movavg.intervals import local_scale
+from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
 from movavg.registry import current_champion, metrics_of
 from movavg.schema import SERIES, TIMESTAMP, WindowSpec
 from movavg.series import is_business_days
 from movavg.session import keras_session
-from movavg.windowing import (
-    PREDICT_BATCH,
-    describe_baseline,
-    feed_options,
-    local_scale,
-    moving_average,
-    naive_forecast,
-    naive_history,
-    offsets,
-    series_values,
-    window_ends,
-)
+from movavg.windowing import PREDICT_BATCH, feed_options, offsets, series_values, window_ends
 
 if TYPE_CHECKING:
     import keras
@@ -67,7 +58,7 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
     ends = np.arange(rows_read(bundle, series_id) - 1, len(series))
     target = series[bundle.columns[0]].to_numpy(dtype="float64")
     if bundle.kind == "baseline":
-        predicted = naive_forecast(bundle.baselines[series_id], target, ends, spec)
+        predicted = NaiveForecast(NaiveSpec.parse(bundle.baselines[series_id]), spec).predict(target, ends)
     else:
         stats = bundle.stats_for(series_id)
         values = series_values(
@@ -92,7 +83,7 @@ def rows_read(bundle: BundleSpec, series_id: str) -> int:
     channels, seasonal inputs), or for a naive champion only what that naive forecast reads."""
     spec = bundle.window_for(series_id)
     if bundle.kind == "baseline":
-        return naive_history(bundle.baselines[series_id], spec) + 1
+        return NaiveSpec.parse(bundle.baselines[series_id]).history(spec) + 1
     return spec.history + 1
 
 
@@ -192,4 +183,4 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
 
 def describe_kind(bundle: BundleSpec, series_id: str) -> str:
     """`LSTM`, or the naive forecast a baseline bundle serves for `series_id`, in words."""
-    return f"naive: {describe_baseline(bundle.baselines[series_id])}" if bundle.kind == "baseline" else "LSTM"
+    return f"naive: {describe_naive(bundle.baselines[series_id])}" if bundle.kind == "baseline" else "LSTM"

@@ -1,755 +1,586 @@
-"""The raw store: validate new files from `incoming/`, append good rows to the immutable raw Parquet dataset.
+"""The raw dataset: immutable Parquet parts partitioned by series, and the index that makes them visible.
 
-Layout under the data dir::
+Layout under `raw/`::
 
-    incoming/      users drop CSV or Parquet files here
-    raw/           the raw dataset, partitioned by series (see `movavg.dataset`); parts are never rewritten,
-                   only merged by compaction, which keeps every row
-    processed/     source files moved here once ingested (also partly bad ones: their good rows are in raw/)
-    quarantine/    <name>.reason.json for every file with a problem; whole bad files beside it;
-                   <name>.rows.csv with the bad rows of a partly bad file
-    ledger.jsonl   one line per handled file: name, sha256, outcome, row counts, reason
+    _index.json                          the commit point: every visible part, per series (see `StoreIndex`)
+    _journal.jsonl                       only while a write is in flight: what it is writing (see `recover`)
+    series_id=<percent-encoded id>/      one hive-style partition per series (readable by pyarrow, DuckDB, Spark)
+        part-<seq>-<sha12>.parquet       the rows one ingested file held for this series, sorted by time
+        part-<seq>-c<hash12>.parquet     a compaction of earlier parts: every row kept, with its `_seq`
+    _flat/                               parts of stores written before partitioning, after their migration
+    _damaged/                            part files that could not be read, moved aside (never deleted)
 
-Every input row ends up exactly once in raw/ or in quarantine/. Rows are numbered from 1, the first
-data row after a CSV header being row 1. A later file wins for a (series_id, timestamp) that appears twice
-(policy `latest`); the earlier value stays in its part file. Checking a new file reads only the partitions
-of the series it holds, and of those only the parts overlapping its time range (conflicts) and the newest
-rows (outliers): the cost follows the new data, not the store.
+A part is written under a hidden temp name, renamed into its partition, and becomes visible only when the
+index that lists it is committed (atomic replace). Every write first records what it will write in the
+journal, so a crash leaves nothing that cannot be told apart: the next writer (`open_store`) deletes only what
+the journal names and the index does not list. The index is derived state: each part carries its sequence
+number, file digest and the series' fingerprint in its Parquet footer, so a missing, truncated or stale index
+is rebuilt from the parts themselves, with a warning, and never causes a part to be deleted.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import os
+import json
+import logging
 import re
 import shutil
-import stat
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
 
-from movavg.config import IngestConfig
-from movavg.dataset import (
-    OUTLIER_REFERENCE_ROWS,
-    PartInfo,
-    StoreIndex,
-    add_part,
-    begin_journal,
-    combined_fingerprint,
-    commit_index,
-    compact_series,
-    end_journal,
-    has_rows,
-    migrate_flat_parts,
-    next_fingerprint,
-    open_store,
-    part_path,
-    partition_problem,
-    read_all,
-    read_series,
-    read_tail,
-    remember_file,
-    write_part,
-)
-from movavg.schema import ROW, SERIES, TIMESTAMP, FileReport, IngestResult
+from movavg.schema import SERIES, TIMESTAMP
 from movavg.storage import (
     append_jsonl,
     atomic_write_json,
     commit_file,
     failpoint,
     read_jsonl,
-    remove_stale_temp,
-    safe_name,
     sha256_file,
+    stable_hash,
     temp_path,
     utc_now,
 )
 
-SUPPORTED_SUFFIXES = {".csv", ".parquet"}
-IN_PROGRESS_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download", ".swp"}
-TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-MAX_PROBLEMS_IN_REASON = 200
-HEADER_BYTES = 1 << 20  # a CSV header line longer than this is refused before it is parsed
-DECODE_CHUNK = 1 << 20
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+INDEX = "_index.json"
+JOURNAL = "_journal.jsonl"
+FLAT = "_flat"
+DAMAGED = "_damaged"
+PART_META = b"movavg"  # footer key of a part's own record: seq, digests, fingerprint, merged_from
+PART_NAME = re.compile(r"^part-(\d+)-(c?)([0-9a-f]{12})(?:-(\d+))?\.parquet$")
+SEQ = "_seq"  # ingest order of a row inside a compacted part
+ROW_GROUP_ROWS = 8_192  # small enough that the newest rows of a large part are read alone
+RECENT_FILES = 64  # file hashes kept in the index to recognise a file whose ledger line a crash lost
+MAX_PARTITION_NAME = 200
+OUTLIER_REFERENCE_ROWS = 2_000
 
 
-class ValidationError(ValueError):
-    """A whole file that cannot be ingested; `rule` names the check, the message says what to do."""
+class PartInfo(BaseModel):
+    """One visible part of one series."""
 
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-
-
-# ---- reading ---------------------------------------------------------------------------------
-
-
-def sniff_csv(path: Path, max_columns: int) -> None:
-    """Reject binary files, other delimiters, text that is not UTF-8 and headers wider than `max_columns` or with
-    a repeated name before pandas parses anything (so a hostile header costs one bounded read)."""
-    with path.open("rb") as handle:
-        head = handle.read(HEADER_BYTES)
-    if b"\x00" in head:
-        raise ValidationError("not-csv", "binary content (NUL bytes): not a CSV file")
-    check_utf8(path)
-    text = head.decode("utf-8", errors="ignore")  # a character cut at the read's end is dropped, not judged
-    if not text.strip():
-        raise ValidationError("empty-file", "the file is empty")
-    if "\n" not in text and "\r" not in text and path.stat().st_size > HEADER_BYTES:
-        raise ValidationError(
-            "too-many-columns",
-            f"the header line is longer than {HEADER_BYTES // 2**20} MiB: "
-            "not a table movavg can read; split it or drop columns",
-        )
-    first_line = text.lstrip("\ufeff").splitlines()[0]
-    if "," not in first_line:
-        for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-            if delimiter in first_line:
-                raise ValidationError(
-                    "wrong-delimiter",
-                    f"the header is separated by {name}; movavg reads comma-separated CSV: re-export it with commas",
-                )
-    check_header([name.strip() for name in next(csv.reader([first_line]), [])], max_columns)
+    name: str
+    seq: int  # ingest sequence number of its (newest) rows
+    rows: int
+    new_rows: int  # rows whose timestamp the series did not have before (the others replaced a value)
+    first: str  # ISO timestamps of its first and last row
+    last: str
 
 
-def check_utf8(path: Path) -> None:
-    """Decode the whole file incrementally (a character split across two reads is joined, not refused)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    with path.open("rb") as handle:
-        try:
-            while chunk := handle.read(DECODE_CHUNK):
-                decoder.decode(chunk)
-                offset += len(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as error:
-            raise ValidationError(
-                "not-csv", f"not UTF-8 text (byte {offset + error.start + 1}): not a CSV file (save it as UTF-8 CSV)"
-            ) from None
+class SeriesEntry(BaseModel):
+    parts: list[PartInfo] = Field(default_factory=list)
+    fingerprint: str = ""  # rolls forward with every ingest that adds rows; compaction leaves it as it is
+
+    @property
+    def rows(self) -> int:
+        """Distinct timestamps stored (a replaced value counts once)."""
+        return sum(part.new_rows for part in self.parts)
+
+    @property
+    def last(self) -> str:
+        return max(part.last for part in self.parts)
 
 
-def check_header(names: list[str], max_columns: int) -> None:
-    """A header with more than `max_columns` columns, or a name twice, is refused whole."""
-    if len(names) > max_columns:
-        raise ValidationError(
-            "too-many-columns",
-            f"the header has {len(names):,} columns, more than "
-            f"ingest.max_columns = {max_columns}: drop the columns movavg does not use",
-        )
-    repeated = sorted({name for name in names if names.count(name) > 1}) if len(names) != len(set(names)) else []
-    if repeated:
-        raise ValidationError(
-            "duplicate-columns",
-            f"column name(s) {repeated} appear more than once; movavg cannot "
-            "tell which to use: rename or drop the copies",
-        )
+class StoreIndex(BaseModel):
+    """`raw/_index.json`: which parts are visible. Rewritten whole and atomically after every change."""
+
+    format: int = 1
+    next_seq: int = 0
+    series: dict[str, SeriesEntry] = Field(default_factory=dict)
+    recent_files: list[str] = Field(default_factory=list)  # sha256 of the newest ingested files
+
+    def fingerprints(self) -> dict[str, str]:
+        """{series id: fingerprint of its ingested data}, sorted by id."""
+        return {series: entry.fingerprint for series, entry in sorted(self.series.items())}
 
 
-def read_chunks(path: Path, config: IngestConfig) -> Iterator[pd.DataFrame]:
-    """The file's rows as DataFrames with a 1-based `row` column; chunked when the file is large.
-
-    CSV cells are read as text so nothing is lost before validation; Parquet keeps its types.
-    """
-    if path.stat().st_size == 0:
-        raise ValidationError("empty-file", "the file is empty (0 bytes)")
-    chunk_rows = config.chunk_rows if path.stat().st_size > config.max_file_bytes else None
-    first = 1
-    for chunk in _raw_chunks(path, chunk_rows, config.max_columns):
-        chunk = chunk.reset_index(drop=True)
-        chunk.insert(0, ROW, np.arange(first, first + len(chunk)))
-        first += len(chunk)
-        yield chunk
+def partition_name(series: str) -> str:
+    """The hive-style folder of a series: `series_id=` + its percent-encoded id (no path separator survives)."""
+    return f"{SERIES}={quote(series, safe='')}"
 
 
-def _raw_chunks(path: Path, chunk_rows: int | None, max_columns: int) -> Iterator[pd.DataFrame]:
+def partition_problem(series: str) -> str:
+    """Why a series id cannot name a partition ('' when it can)."""
+    if len(partition_name(series)) > MAX_PARTITION_NAME:
+        return f"series id too long ({len(series)} characters; at most {MAX_PARTITION_NAME - 20} once percent-encoded)"
+    return ""
+
+
+log = logging.getLogger("movavg.rawstore")
+
+
+def read_committed_index(raw_dir: Path) -> StoreIndex | None:
+    """The committed `_index.json` as written; None when there is none. Raises ValueError when it cannot be read
+    (truncated, garbage, another format)."""
+    path = raw_dir / INDEX
+    if not path.exists():
+        return None
     try:
-        if path.suffix.lower() == ".parquet":
-            check_header(pq.read_schema(path).names, max_columns)
-            parquet = pq.ParquetFile(path)
-            if chunk_rows is None:
-                yield parquet.read().to_pandas()
-            else:
-                for batch in parquet.iter_batches(batch_size=chunk_rows):
-                    yield batch.to_pandas()
-            return
-        sniff_csv(path, max_columns)
-        if chunk_rows is None:
-            yield pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-        else:
-            yield from pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True, chunksize=chunk_rows)
-    except ValidationError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise ValidationError("empty-file", "the file is empty") from None
-    except Exception as error:  # truncated Parquet, garbage, ragged CSV
-        kind = path.suffix.lstrip(".").upper()
-        raise ValidationError(
-            "unreadable", f"cannot read the file as {kind}: {type(error).__name__}: {error}"
-        ) from None
+        return StoreIndex.model_validate_json(path.read_bytes())
+    except (ValueError, OSError) as error:  # pydantic's ValidationError is a ValueError
+        raise ValueError(f"{path} cannot be read ({type(error).__name__})") from None
 
 
-# ---- validating ------------------------------------------------------------------------------
+def load_index(raw_dir: Path) -> StoreIndex:
+    """The visible parts: the committed index, or, when it is missing while parts exist or cannot be read, one
+    rebuilt from the parts in memory (the next ingest commits it)."""
+    try:
+        index = read_committed_index(raw_dir)
+    except ValueError as problem:
+        log.warning("%s; reading the store from its parts", problem)
+        return rebuild_index(raw_dir, repair=False)[0]
+    if index is None:
+        return rebuild_index(raw_dir, repair=False)[0] if stored_parts(raw_dir) else StoreIndex()
+    return index
 
 
-def check_columns(frame: pd.DataFrame, config: IngestConfig) -> None:
-    """File-level checks: required columns present, at least one row."""
-    required = [config.timestamp_column, *config.model_columns]
-    missing = [column for column in required if column not in frame.columns]
-    if missing:
-        found = [column for column in frame.columns if column != ROW]
-        raise ValidationError(
-            "missing-columns",
-            f"missing column(s) {missing}; found {found}. Rename them or set "
-            "ingest.timestamp_column / ingest.target_column / ingest.feature_columns.",
+def commit_index(raw_dir: Path, index: StoreIndex) -> None:
+    """Make the index's parts visible (atomic replace)."""
+    atomic_write_json(raw_dir / INDEX, index.model_dump(mode="json"))
+
+
+def series_fingerprints(raw_dir: Path) -> dict[str, str]:
+    """{series id: fingerprint of its ingested data}, from the index alone (no data is read)."""
+    return load_index(raw_dir).fingerprints()
+
+
+def combined_fingerprint(fingerprints: dict[str, str]) -> str:
+    """One fingerprint of everything ingested, from the series' own."""
+    return stable_hash(fingerprints)[:32]
+
+
+def fingerprint(raw_dir: Path) -> str:
+    """Fingerprint of everything ingested."""
+    return combined_fingerprint(series_fingerprints(raw_dir))
+
+
+def has_rows(raw_dir: Path) -> bool:
+    return bool(load_index(raw_dir).series) or bool(flat_parts(raw_dir))
+
+
+def part_path(raw_dir: Path, series: str, name: str) -> Path:
+    return raw_dir / partition_name(series) / name
+
+
+def series_paths(raw_dir: Path, series: str, index: StoreIndex | None = None) -> list[Path]:
+    """The visible parts of one series, oldest first."""
+    entry = (index or load_index(raw_dir)).series.get(series)
+    return [part_path(raw_dir, series, part.name) for part in entry.parts] if entry else []
+
+
+def visible_files(raw_dir: Path) -> list[str]:
+    """Every visible part file, for readers outside movavg: `pyarrow.dataset.dataset(visible_files(raw),
+    partitioning="hive", partition_base_dir=raw)` never counts a file a crash left behind, even before the next
+    ingest has cleaned it up."""
+    index = load_index(raw_dir)
+    return [str(path) for series in sorted(index.series) for path in series_paths(raw_dir, series, index)]
+
+
+def _read_part(path: Path, part: PartInfo, series: str, rows: ds.Expression | None) -> pd.DataFrame:
+    frame = ds.dataset(path, format="parquet").to_table(filter=rows).to_pandas()
+    if SEQ not in frame.columns:
+        frame[SEQ] = part.seq
+    frame.insert(0, SERIES, series)
+    return frame
+
+
+def read_series(
+    raw_dir: Path,
+    series: str,
+    index: StoreIndex | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Rows of one series (optionally only those with start <= timestamp <= end), the latest ingest winning per
+    timestamp, sorted by time. Opens only the parts of this series whose time range overlaps."""
+    entry = (index or load_index(raw_dir)).series.get(series)
+    rows = None
+    if start is not None and end is not None:
+        rows = (ds.field(TIMESTAMP) >= pa.scalar(start, pa.timestamp("ns", "UTC"))) & (
+            ds.field(TIMESTAMP) <= pa.scalar(end, pa.timestamp("ns", "UTC"))
         )
-
-
-def parse_timestamps(column: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC timestamps and a per-row problem ('' when fine): unparseable, missing, or naive among aware."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        parsed = column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
-        return parsed, pd.Series(np.where(parsed.isna(), "missing timestamp", ""), index=column.index)
-    text = column.astype(str).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-    problem = pd.Series("", index=column.index, dtype=object)
-    problem[text.eq("") | text.str.lower().isin(["nan", "nat", "none", "null"])] = "missing timestamp"
-    problem[parsed.isna() & problem.eq("")] = "not a timestamp"
-    aware = text.str.contains(TZ_SUFFIX)
-    if aware.any() and (~aware & problem.eq("")).any():
-        problem[~aware & problem.eq("")] = "timestamp without a timezone in a file whose other timestamps have one"
-    return parsed, problem
-
-
-def parse_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """float64 values and a per-row problem: missing, not a number, or not finite."""
-    text = column.astype(str).str.strip()
-    values = pd.to_numeric(column, errors="coerce").astype("float64")
-    problem = pd.Series("", index=column.index, dtype=object)
-    problem[values.isna()] = "not a number"
-    problem[text.eq("") | text.str.lower().isin(["nan", "none", "null", "na", "n/a"])] = "missing value"
-    problem[np.isinf(values.to_numpy())] = "not finite"
-    return values, problem
-
-
-def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Split a chunk (with `row`) into canonical good rows and bad rows with reasons.
-
-    Returns (good, bad, notes). good: `row`, `series_id`, `timestamp` (UTC), the model columns, sorted,
-    one row per (series, timestamp). bad: the original cells plus `column`, `rule`, `message`.
-    """
-    check_columns(frame, config)
-    problems: list[pd.DataFrame] = []
-    good = pd.DataFrame({ROW: frame[ROW].to_numpy()}, index=frame.index)
-    good[TIMESTAMP], problem = parse_timestamps(frame[config.timestamp_column])
-    problems.append(_problems(frame, problem, config.timestamp_column, "timestamp"))
-    problems.append(
-        _problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column, "timestamp-range")
-    )
-    sid = config.series_id_column
-    good[SERIES] = frame[sid].astype(str).str.strip() if sid in frame.columns else config.default_series_id
-    if sid in frame.columns:
-        missing = np.where(good[SERIES].isin(["", "nan", "None"]), "missing series id", "")
-        too_long = good[SERIES].map(partition_problem).to_numpy(dtype=object)
-        problems.append(_problems(frame, np.where(missing != "", missing, too_long), sid, "series-id"))
-    for column in config.model_columns:
-        good[column], problem = parse_numbers(frame[column])
-        problems.append(_problems(frame, problem, column, "number"))
-    for column in config.model_columns:
-        limits = _range_problems(good[column], config if column == config.target_column else None)
-        problems.append(_problems(frame, limits, column, "out-of-range"))
-    bad = pd.concat(problems).drop_duplicates(ROW) if problems else frame.iloc[0:0]
-    good = good[~good[ROW].isin(bad[ROW])]
-    good, duplicates, notes = _dedupe_and_sort(good, frame)
-    return good.reset_index(drop=True), pd.concat([bad, duplicates]).sort_values(ROW), notes
-
-
-def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
-    """Timestamps outside ingest.earliest_timestamp .. ingest.latest_timestamp (placeholders such as 9999-12-31,
-    or values no plot or nanosecond clock can hold)."""
-    earliest, latest = config.timestamp_range
-    problem = np.full(len(stamps), "", dtype=object)
-    problem[(stamps < pd.Timestamp(earliest)).to_numpy()] = f"before ingest.earliest_timestamp {earliest:%Y-%m-%d}"
-    problem[(stamps > pd.Timestamp(latest)).to_numpy()] = f"after ingest.latest_timestamp {latest:%Y-%m-%d}"
-    return problem
-
-
-def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarray:
-    """Values the model cannot compute with (beyond float32) and, for the target, beyond the configured bounds."""
-    problem = np.full(len(values), "", dtype=object)
-    problem[(values.abs() > FLOAT32_MAX).to_numpy()] = (
-        f"beyond the float32 range the model computes in (|x| > {FLOAT32_MAX:.3g})"
-    )
-    if config is None:
-        return problem
-    if config.min_value is not None:
-        problem[(values < config.min_value).to_numpy()] = f"below ingest.min_value {config.min_value:g}"
-    if config.max_value is not None:
-        problem[(values > config.max_value).to_numpy()] = f"above ingest.max_value {config.max_value:g}"
-    return problem
-
-
-def _problems(frame: pd.DataFrame, problem: Any, column: str, rule: str) -> pd.DataFrame:
-    mask = np.asarray(problem) != ""
-    return frame[mask].assign(column=column, rule=rule, message=np.asarray(problem)[mask])
-
-
-def _dedupe_and_sort(good: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Keep the last row of each (series, timestamp); the others become bad rows naming the kept one."""
-    notes = []
-    if not good.sort_values([SERIES, TIMESTAMP], kind="stable")[ROW].equals(good[ROW]) and len(good) > 1:
-        notes.append("rows were out of time order; sorted")
-    dropped = good.duplicated([SERIES, TIMESTAMP], keep="last")
-    kept_row = good.groupby([SERIES, TIMESTAMP])[ROW].transform("last")
-    duplicates = frame.loc[good.index[dropped]].assign(
-        column=TIMESTAMP,
-        rule="duplicate-timestamp",
-        message=[f"duplicate timestamp; row {k} kept" for k in kept_row[dropped]],
-    )
-    if dropped.any():
-        notes.append(f"{int(dropped.sum())} duplicate timestamp(s); the last row of each was kept")
-    good = good[~dropped].sort_values([SERIES, TIMESTAMP], kind="stable")
-    return good, duplicates, notes
-
-
-def split_conflicts(
-    good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Rows whose (series, timestamp) was already ingested with another target value, per policy."""
-    if existing.empty or good.empty:
-        return good, good.iloc[0:0], []
-    target = config.target_column
-    merged = good.merge(
-        existing[[SERIES, TIMESTAMP, target]], on=[SERIES, TIMESTAMP], how="left", suffixes=("", "_old")
-    )
-    conflict = (merged[f"{target}_old"].notna() & (merged[f"{target}_old"] != merged[target])).to_numpy()
-    if not conflict.any():
-        return good, good.iloc[0:0], []
-    if config.on_conflict == "latest":
-        return (
-            good,
-            good.iloc[0:0],
-            [
-                f"{int(conflict.sum())} row(s) replace already-ingested values "
-                "(policy latest; the earlier values stay in the raw history)"
-            ],
-        )
-    return good[~conflict], good[conflict], []
-
-
-def split_outliers(
-    good: pd.DataFrame, existing: pd.DataFrame, config: IngestConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows whose target lies more than `ingest.outlier_mads` median absolute deviations from its series'
-    median (over `existing`, the series' newest stored values, and these rows). Returns (kept, outliers with
-    `message`)."""
-    target = config.target_column
-    if config.outlier_mads is None or good.empty:
-        return good, good.iloc[0:0].assign(message=pd.Series(dtype=object))
-    reference = pd.concat([existing[[SERIES, target]], good[[SERIES, target]]]) if len(existing) else good
-    grouped = reference.groupby(SERIES)[target]
-    median = good[SERIES].map(grouped.median())
-    deviation = (reference[target] - reference[SERIES].map(grouped.median())).abs()
-    by_series = deviation.groupby(reference[SERIES])
-    scale = good[SERIES].map(by_series.median().where(lambda mad: mad > 0, by_series.mean()))
-    distance = (good[target] - median).abs() / scale
-    outlier = (scale > 0) & (distance > config.outlier_mads)
-    messages = [
-        f"{value:.6g} is {far:.3g} median absolute deviations from its series' median {mid:.6g} "
-        f"(ingest.outlier_mads = {config.outlier_mads:g})"
-        for value, far, mid in zip(good[target][outlier], distance[outlier], median[outlier], strict=True)
+    frames = [
+        _read_part(part_path(raw_dir, series, part.name), part, series, rows)
+        for part in (entry.parts if entry else [])
+        if rows is None or (pd.Timestamp(part.last) >= start and pd.Timestamp(part.first) <= end)
     ]
-    return good[~outlier], good[outlier].assign(message=messages)
+    if not frames:
+        return pd.DataFrame({SERIES: pd.Series(dtype=str), TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]")})
+    data = pd.concat(frames, ignore_index=True).sort_values([TIMESTAMP, SEQ], kind="stable")
+    return data.drop_duplicates(TIMESTAMP, keep="last").drop(columns=SEQ).reset_index(drop=True)
 
 
-def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
-    """Read and validate a whole file strictly (for `movavg predict`): any bad row is an error."""
-    frames = []
-    for chunk in read_chunks(path, config):
-        good, bad, _ = validate_rows(chunk, config)
-        if len(bad):
-            first = bad.iloc[0]
-            raise ValidationError(
-                first["rule"],
-                f"{len(bad)} bad row(s); first: row {first[ROW]}, column {first['column']!r}: {first['message']}",
-            )
-        frames.append(good.drop(columns=ROW))
-    if not frames or not sum(map(len, frames)):
-        raise ValidationError("header-only", "the file has a header but no rows")
+def read_tail(raw_dir: Path, series: str, rows: int, index: StoreIndex) -> pd.DataFrame:
+    """The newest `rows` stored rows of one series (reading whole row groups, newest parts first), any order."""
+    entry, frames, have = index.series.get(series), [], 0
+    for part in reversed(entry.parts if entry else []):
+        parquet = pq.ParquetFile(part_path(raw_dir, series, part.name))
+        groups = []
+        for group in reversed(range(parquet.num_row_groups)):
+            groups.append(group)
+            have += parquet.metadata.row_group(group).num_rows
+            if have >= rows:
+                break
+        frames.append(parquet.read_row_groups(sorted(groups)).to_pandas())
+        if have >= rows:
+            break
+    if not frames:
+        return pd.DataFrame()
+    newest = pd.concat(frames, ignore_index=True)
+    return newest.nlargest(rows, TIMESTAMP) if len(newest) > rows else newest
+
+
+def read_all(raw_dir: Path) -> pd.DataFrame:
+    """Every series' rows (for small stores and tests), sorted by series and time."""
+    index = load_index(raw_dir)
+    frames = [read_series(raw_dir, series, index) for series in sorted(index.series)]
+    if not frames:
+        return read_series(raw_dir, "", index)
     return pd.concat(frames, ignore_index=True)
 
 
-# ---- the raw dataset -------------------------------------------------------------------------
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def next_fingerprint(previous: str, seq: int, digest: str) -> str:
+    """A series' fingerprint after one more part (ingest `seq` of the file with sha256 `digest`)."""
+    return stable_hash(previous, seq, digest)[:32]
+
+
+def _write_table(path: Path, table: pa.Table, record: dict[str, Any]) -> None:
+    """Write a part under a hidden temp name with its own record in the footer, then rename it into place."""
+    metadata = {**(table.schema.metadata or {}), PART_META: json.dumps(record, sort_keys=True).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), tmp := temp_path(path), row_group_size=ROW_GROUP_ROWS)
+    commit_file(tmp, path)
+
+
+def write_part(
+    raw_dir: Path,
+    series: str,
+    rows: pd.DataFrame,
+    seq: int,
+    digest: str,
+    chunk: int = 0,
+    new_rows: int | None = None,
+    previous: str = "",
+) -> PartInfo:
+    """Write one series' rows of one ingested file (or of its chunk number `chunk`), sorted by time and without
+    the series column, into its partition; invisible until the index lists it. `previous` is the series'
+    fingerprint before this part (recorded in the footer with the one after it, for `rebuild_index`)."""
+    folder = raw_dir / partition_name(series)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"part-{seq:08d}-{digest[:12]}{f'-{chunk}' if chunk else ''}.parquet"
+    journal(raw_dir, {"part": [series, name]})
+    table = pa.Table.from_pandas(rows.drop(columns=[SERIES]).sort_values(TIMESTAMP), preserve_index=False)
+    _write_table(
+        folder / name, table, {"seq": seq, "digests": [digest], "fingerprint": next_fingerprint(previous, seq, digest)}
+    )
+    return PartInfo(
+        name=name,
+        seq=seq,
+        rows=len(rows),
+        new_rows=len(rows) if new_rows is None else new_rows,
+        first=rows[TIMESTAMP].min().isoformat(),
+        last=rows[TIMESTAMP].max().isoformat(),
+    )
+
+
+def add_part(index: StoreIndex, series: str, part: PartInfo, digest: str) -> None:
+    """List a written part in the (uncommitted) index and roll the series' fingerprint forward."""
+    entry = index.series.setdefault(series, SeriesEntry())
+    entry.parts.append(part)
+    entry.fingerprint = next_fingerprint(entry.fingerprint, part.seq, digest)
+
+
+def remember_file(index: StoreIndex, digest: str) -> None:
+    index.recent_files = [*index.recent_files, digest][-RECENT_FILES:]
+
+
+# ---- compaction ------------------------------------------------------------------------------
+
+
+def parts_to_compact(parts: list[PartInfo]) -> list[PartInfo]:
+    """The newest parts worth merging: every part after the oldest ones that are each larger than all newer
+    parts together (tiered, so a large old part is not rewritten for every handful of new rows)."""
+    for start in range(len(parts)):
+        if parts[start].rows < sum(part.rows for part in parts[start + 1 :]):
+            return parts[start:]
+    return parts[-2:]
+
+
+def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int) -> bool:
+    """When a series has more than `max_parts` parts, merge its newest ones into one (every row kept with its
+    `_seq`, so the conflict history and the later-file-wins order survive), commit the index, then delete
+    the merged parts. The journal names the merge first, so a crash at any point is undone or finished by
+    `recover` before anything reads the partition. Returns whether it compacted."""
+    entry = index.series.get(series)
+    if entry is None or len(entry.parts) <= max_parts:
+        return False
+    merged = parts_to_compact(entry.parts)
+    tables, digests = [], []
+    for part in merged:
+        path = part_path(raw_dir, series, part.name)
+        table = pq.read_table(path)
+        if SEQ not in table.column_names:
+            table = table.append_column(SEQ, pa.array([part.seq] * table.num_rows, pa.int64()))
+        tables.append(table.replace_schema_metadata(None))
+        digests += part_record(path).get("digests", [])
+    table = pa.concat_tables(tables, promote_options="default").sort_by([(TIMESTAMP, "ascending"), (SEQ, "ascending")])
+    name = f"part-{merged[-1].seq:08d}-c{stable_hash([part.name for part in merged])[:12]}.parquet"
+    sources = [part.name for part in merged]
+    begin_journal(raw_dir, {"op": "compact", "series": series, "merged": name, "sources": sources})
+    _write_table(
+        part_path(raw_dir, series, name),
+        table,
+        {
+            "seq": merged[-1].seq,
+            "digests": digests[-RECENT_FILES:],
+            "fingerprint": entry.fingerprint,
+            "merged_from": sources,
+        },
+    )
+    failpoint("compact:before-index")
+    compacted = PartInfo(
+        name=name,
+        seq=merged[-1].seq,
+        rows=table.num_rows,
+        new_rows=sum(p.new_rows for p in merged),
+        first=min(p.first for p in merged),
+        last=max(p.last for p in merged),
+    )
+    entry.parts = [part for part in entry.parts if part not in merged] + [compacted]
+    commit_index(raw_dir, index)
+    failpoint("compact:before-delete")
+    for source in sources:
+        part_path(raw_dir, series, source).unlink(missing_ok=True)
+    end_journal(raw_dir)
+    return True
+
+
+# ---- stores written before partitioning ------------------------------------------------------
+
+
+def flat_parts(raw_dir: Path) -> list[Path]:
+    """Parts of the earlier, unpartitioned layout (`raw/part-*.parquet`), in ingest order."""
+    return sorted(raw_dir.glob("part-*.parquet")) if raw_dir.exists() else []
+
+
+def migrate_flat_parts(raw_dir: Path) -> int:
+    """Split the parts of an unpartitioned store into series partitions (same rows, same ingest order) and
+    move the originals to `raw/_flat/`; idempotent after a crash. Returns how many parts moved."""
+    flat = flat_parts(raw_dir)
+    if not flat:
+        return 0
+    index = read_committed_index(raw_dir) or StoreIndex()
+    if not index.series:
+        begin_journal(raw_dir, {"op": "migrate"})
+        seen: dict[str, set[pd.Timestamp]] = {}
+        for seq, path in enumerate(flat):
+            digest = path.stem.rsplit("-", 1)[-1]
+            frame = pq.read_table(path).to_pandas().drop(columns=["row"], errors="ignore")
+            for series, rows in frame.groupby(SERIES, sort=True):
+                known = seen.setdefault(str(series), set())
+                new = int((~rows[TIMESTAMP].isin(known)).sum())
+                known.update(rows[TIMESTAMP])
+                add_part(index, str(series), write_part(raw_dir, str(series), rows, seq, digest, new_rows=new), digest)
+        index.next_seq = len(flat)
+        commit_index(raw_dir, index)
+        end_journal(raw_dir)
+    (raw_dir / FLAT).mkdir(exist_ok=True)
+    for path in flat:
+        shutil.move(str(path), raw_dir / FLAT / path.name)
+    return len(flat)
+
+
+def index_summary(raw_dir: Path) -> dict[str, tuple[int, str]]:
+    """{series: (distinct timestamps stored, newest timestamp ISO)} from the index."""
+    return {series: (entry.rows, entry.last) for series, entry in load_index(raw_dir).series.items() if entry.parts}
+
+
+# ---- the journal, recovery and rebuilding the index -----------------------------------------
+
+
+def begin_journal(raw_dir: Path, record: dict[str, Any]) -> None:
+    """Start the journal of one write (an ingested file, a compaction, a migration): what it will write."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    (raw_dir / JOURNAL).unlink(missing_ok=True)
+    append_jsonl(raw_dir / JOURNAL, {**record, "at": utc_now()})
+
+
+def journal(raw_dir: Path, record: dict[str, Any]) -> None:
+    """Record, before writing it, one more file of the write in flight (fsynced)."""
+    if (raw_dir / JOURNAL).exists():
+        append_jsonl(raw_dir / JOURNAL, record)
+
+
+def end_journal(raw_dir: Path) -> None:
+    """The write is committed (or undone): nothing in flight."""
+    (raw_dir / JOURNAL).unlink(missing_ok=True)
+
+
+def recover(raw_dir: Path, index: StoreIndex | None) -> list[str]:
+    """Undo or finish the write a crash interrupted, from the journal (call under the run lock, before anything
+    reads the store). `index` is the committed index (None when missing or unreadable). Only files the journal
+    names are deleted, and only when their rows are provably elsewhere: an uncommitted part only while the file
+    it came from still waits in `incoming/` (it is ingested again), a compaction's result only while all its
+    sources exist, a source only once its result is committed. Returns notes."""
+    lines = read_jsonl(raw_dir / JOURNAL)
+    head = lines[0] if lines else {}
+    doomed: list[tuple[str, str]] = []
+    note = ""
+    if head.get("op") == "compact":
+        series, merged, sources = head["series"], head["merged"], head["sources"]
+        on_disk = [name for name in sources if part_path(raw_dir, series, name).exists()]
+        if part_path(raw_dir, series, merged).exists():
+            done = (series, merged) in _listed(index) if index is not None else len(on_disk) < len(sources)
+            doomed = [(series, name) for name in (on_disk if done else [merged])]
+            note = (
+                f"finished an interrupted compaction of series {series!r}"
+                if done
+                else f"undid an interrupted compaction of series {series!r} (its parts are intact)"
+            )
+    elif head:
+        written = [(line["part"][0], line["part"][1]) for line in lines[1:] if "part" in line]
+        source_kept = flat_parts(raw_dir) if head.get("op") == "migrate" else _source_waits(raw_dir, head)
+        doomed = [part for part in written if part not in _listed(index)] if source_kept else []
+        note = (
+            f"removed {len(doomed)} uncommitted part(s) of an interrupted {head.get('op')} of "
+            f"{head.get('file', 'the flat store')!r} (its rows are read again)"
+            if doomed
+            else ""
+        )
+    for series, name in doomed:
+        part_path(raw_dir, series, name).unlink(missing_ok=True)
+    end_journal(raw_dir)
+    return [note] if note else []
+
+
+def _source_waits(raw_dir: Path, head: dict[str, Any]) -> bool:
+    """True when the file an interrupted ingest was reading is still in `incoming/` (so nothing is lost by
+    dropping the parts it wrote: it is ingested again)."""
+    path = raw_dir.parent / "incoming" / str(head.get("file", ""))
+    return bool(head.get("file")) and path.is_file() and sha256_file(path) == head.get("digest")
+
+
+def _listed(index: StoreIndex | None) -> set[tuple[str, str]]:
+    return {(series, part.name) for series, entry in (index.series.items() if index else []) for part in entry.parts}
+
+
+def stored_parts(raw_dir: Path) -> set[tuple[str, str]]:
+    """(series, part name) of every part file in the partitions, listed or not (temp files excluded)."""
+    found = set()
+    for folder in raw_dir.glob(f"{SERIES}=*") if raw_dir.exists() else []:
+        if folder.is_dir():
+            series = unquote(folder.name.split("=", 1)[1])
+            found |= {(series, path.name) for path in folder.iterdir() if PART_NAME.match(path.name)}
+    return found
+
+
+def part_record(path: Path) -> dict[str, Any]:
+    """The record a part carries in its footer ({} for parts written before parts carried one)."""
+    metadata = pq.read_metadata(path).metadata or {}
+    return json.loads(metadata[PART_META]) if PART_META in metadata else {}
+
+
+def open_store(raw_dir: Path) -> tuple[StoreIndex, list[str]]:
+    """The index a writer builds on (call under the run lock): the journal's interrupted write undone or
+    finished, and the index rebuilt from the parts when it is missing, unreadable or does not list exactly the
+    part files on disk. Returns the index and warnings to show the user."""
+    notes: list[str] = []
+    try:
+        index = read_committed_index(raw_dir)
+    except ValueError as problem:
+        index, notes = None, [f"{problem}: rebuilt from the parts"]
+        (raw_dir / INDEX).replace(raw_dir / f"{INDEX}.damaged")
+    notes += recover(raw_dir, index)
+    on_disk = stored_parts(raw_dir)
+    if index is not None and _listed(index) == on_disk:
+        return index, notes
+    if index is None and not on_disk:
+        return StoreIndex(), notes
+    if index is not None:
+        notes.append(f"{raw_dir / INDEX} did not list the part files on disk: rebuilt from the parts")
+    elif not notes:
+        notes.append(f"{raw_dir / INDEX} is missing: rebuilt from the parts")
+    index, problems = rebuild_index(raw_dir, repair=True)
+    commit_index(raw_dir, index)
+    return index, notes + problems  # the caller shows them (the ingest report, the ingest task's log)
+
+
+def rebuild_index(raw_dir: Path, repair: bool) -> tuple[StoreIndex, list[str]]:
+    """The index the parts on disk describe: each series' parts in ingest order, its distinct new timestamps
+    replayed, its fingerprint and the recent file digests from the parts' footers. A part that cannot be read
+    is left out, and so is a compaction's source beside its (readable) result, which holds its rows. With
+    `repair` (a writer, under the run lock) the unreadable parts move to `raw/_damaged/` and the superseded
+    sources are deleted. Returns the index and what was wrong."""
+    index, problems, digests = StoreIndex(), [], []
+    by_series: dict[str, list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]]] = {}
+    for series, name in sorted(stored_parts(raw_dir)):
+        path = part_path(raw_dir, series, name)
+        try:
+            record = part_record(path)
+            times = pq.read_table(path, columns=[TIMESTAMP]).column(TIMESTAMP)
+            times = times.cast(pa.timestamp("ns", "UTC")).to_numpy().astype("int64")
+        except Exception as error:  # a damaged file must not hide the other parts
+            problems.append(
+                f"part {series!r}/{name} cannot be read ({type(error).__name__}); left out"
+                + (f", moved to {DAMAGED}/" if repair else "")
+            )
+            if repair:
+                (raw_dir / DAMAGED / partition_name(series)).mkdir(parents=True, exist_ok=True)
+                path.replace(raw_dir / DAMAGED / partition_name(series) / name)
+            continue
+        match = PART_NAME.match(name)
+        assert match is not None
+        by_series.setdefault(series, []).append(((int(match[1]), int(match[4] or 0)), name, record, times))
+    for series, parts in by_series.items():
+        superseded = {source for _, _, record, _ in parts for source in record.get("merged_from", [])}
+        kept = sorted((part for part in parts if part[1] not in superseded), key=lambda part: part[0])
+        entry = _replay(kept, digests)
+        if entry.parts:
+            index.series[series] = entry
+            index.next_seq = max(index.next_seq, *(part.seq + 1 for part in entry.parts))
+        for name in sorted(superseded & {part[1] for part in parts}):
+            problems.append(
+                f"part {series!r}/{name} was merged into a later part; " + ("deleted" if repair else "left out")
+            )
+            if repair:
+                part_path(raw_dir, series, name).unlink(missing_ok=True)
+    index.recent_files = list(dict.fromkeys(digest for _, digest in sorted(digests)))[-RECENT_FILES:]
+    return index, problems
+
+
+def _replay(
+    parts: list[tuple[tuple[int, int], str, dict[str, Any], np.ndarray]], digests: list[tuple[int, str]]
+) -> SeriesEntry:
+    """One series' index entry from its parts in ingest order (each with its footer record and timestamps as
+    int64 ns); the file digests found are appended to `digests` as (seq, digest)."""
+    entry, seen = SeriesEntry(), np.array([], dtype="int64")
+    for (seq, _), name, record, times in parts:
+        unique = np.unique(times)
+        new = int((~np.isin(unique, seen)).sum())
+        seen = np.union1d(seen, unique)
+        entry.parts.append(
+            PartInfo(
+                name=name,
+                seq=seq,
+                rows=len(times),
+                new_rows=new,
+                first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
+                last=pd.Timestamp(int(times.max()), tz="UTC").isoformat(),
+            )
+        )
+        entry.fingerprint = record.get("fingerprint") or next_fingerprint(entry.fingerprint, seq, name)
+        digests += [(seq, digest) for digest in record.get("digests", [])]
+    return entry
 
 
 def read_raw(raw_dir: Path, series: str | None = None) -> pd.DataFrame:
     """Ingested rows (of one series, or all), deduplicated on (series_id, timestamp) with the later file
     winning, sorted. With `series`, only that series' partition is read."""
     return read_all(raw_dir) if series is None else read_series(raw_dir, series)
-
-
-DATA_FOLDERS = {
-    "incoming": "the files to ingest",
-    "raw": "the ingested data",
-    "processed": "the ingested files",
-    "quarantine": "the bad files and rows",
-    "cache": "the stage outputs",
-}
-
-
-def folder_problem(data_dir: Path) -> str | None:
-    """What stops the data folder being used (one of its folders is a file), in one line; None when nothing does."""
-    for name, holds in DATA_FOLDERS.items():
-        if (data_dir / name).exists() and not (data_dir / name).is_dir():
-            return f"{data_dir / name} is a file, not a folder: move it aside; movavg keeps {holds} in {name}/"
-    return None
-
-
-def has_data(data_dir: Path) -> bool:
-    """True once anything was ingested into `<data_dir>/raw/`."""
-    return has_rows(data_dir / "raw")
-
-
-def existing_rows(
-    raw_dir: Path, good: pd.DataFrame, index: StoreIndex, target: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What a chunk's good rows are checked against, per series they hold: (stored rows inside their time
-    range, for conflicts; the series' newest stored rows, for the outlier reference)."""
-    overlapping, newest = [], []
-    for series, rows in good.groupby(SERIES, sort=False):
-        if str(series) not in index.series:
-            continue
-        overlapping.append(read_series(raw_dir, str(series), index, rows[TIMESTAMP].min(), rows[TIMESTAMP].max()))
-        newest.append(
-            read_tail(raw_dir, str(series), OUTLIER_REFERENCE_ROWS, index)[[target]].assign(**{SERIES: series})
-        )
-    empty = pd.DataFrame(
-        {
-            SERIES: pd.Series(dtype=str),
-            TIMESTAMP: pd.Series(dtype="datetime64[ns, UTC]"),
-            target: pd.Series(dtype="float64"),
-        }
-    )
-    return (
-        pd.concat(overlapping, ignore_index=True) if overlapping else empty,
-        pd.concat(newest, ignore_index=True) if newest else empty,
-    )
-
-
-# ---- one file --------------------------------------------------------------------------------
-
-
-def pending_files(incoming: Path, settle_seconds: float) -> tuple[list[Path], list[Path]]:
-    """(ready, waiting): files in `incoming/` oldest first; files modified within `settle_seconds`,
-    hidden files and names of partial downloads are waiting (still being written)."""
-    if not incoming.exists():
-        return [], []
-    now = time.time()
-    ready, waiting = [], []
-    for path in sorted(incoming.iterdir(), key=lambda p: (p.lstat().st_mtime, p.name)):
-        mode = path.lstat().st_mode
-        if stat.S_ISDIR(mode):
-            continue
-        fresh = stat.S_ISREG(mode) and now - path.lstat().st_mtime < settle_seconds
-        (waiting if partial_download(path) or fresh else ready).append(path)
-    return ready, waiting
-
-
-def partial_download(path: Path) -> bool:
-    """A name that says the file is still arriving: hidden, or ending like a partial download."""
-    return path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
-
-
-def settled_files(incoming: Path, settle_seconds: float, max_wait: float) -> tuple[list[Path], dict[str, str]]:
-    """The files ready to ingest, after waiting (up to `max_wait` seconds) for files modified within
-    `settle_seconds` to settle; and {name: why it is left in incoming/} for the others."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        ready, waiting = pending_files(incoming, settle_seconds)
-        fresh = [path for path in waiting if not partial_download(path)]
-        left = deadline - time.monotonic()
-        if not fresh or left <= 0:
-            break
-        newest = max(path.lstat().st_mtime for path in fresh)
-        time.sleep(min(max(newest + settle_seconds - time.time(), 0.05), left))
-    return ready, {path.name: waiting_reason(path, settle_seconds) for path in waiting}
-
-
-def waiting_reason(path: Path, settle_seconds: float) -> str:
-    """Why a file stays in `incoming/`, and when it is picked up."""
-    if partial_download(path):
-        return "named like a partial download (hidden, or *.part, *.tmp, ...): rename it once complete"
-    age = time.time() - path.lstat().st_mtime
-    return (
-        f"still being written (modified {max(age, 0):.1f} s ago, within ingest.settle_seconds = "
-        f"{settle_seconds:g}); picked up by the next run once unchanged that long"
-    )
-
-
-def ingest_file(
-    path: Path,
-    digest: str,
-    raw_dir: Path,
-    index: StoreIndex,
-    config: IngestConfig,
-) -> tuple[FileReport, pd.DataFrame, list[tuple[str, PartInfo]]]:
-    """Validate one file chunk by chunk and write its good rows into their series' partitions, one part per
-    series (and chunk), under sequence number `index.next_seq`; the parts stay invisible until the caller
-    commits the index listing them.
-
-    Returns the report, the bad rows (empty when none) and the written parts. Raises ValidationError for a
-    whole-file problem (after removing any part it wrote).
-    """
-    report = FileReport(file=path.name, sha256=digest, outcome="ingested")
-    bad_rows: list[pd.DataFrame] = []
-    written: list[tuple[str, PartInfo]] = []
-    fingerprints = index.fingerprints()  # each series' fingerprint as its parts of this file roll it forward
-    begin_journal(raw_dir, {"op": "ingest", "seq": index.next_seq, "digest": digest, "file": path.name})
-    try:
-        for number, chunk in enumerate(read_chunks(path, config)):
-            good, bad, notes = validate_rows(chunk, config)
-            overlapping, newest = existing_rows(raw_dir, good, index, config.target_column)
-            good, conflicts, conflict_notes = split_conflicts(good, overlapping, config)
-            good, outliers = split_outliers(good, newest, config)
-            bad_rows.append(
-                pd.concat(
-                    [
-                        bad,
-                        _rejected(
-                            chunk,
-                            conflicts,
-                            config.target_column,
-                            "conflict",
-                            "already ingested with another value (policy first)",
-                        ),
-                        _rejected(chunk, outliers, config.target_column, "outlier"),
-                    ]
-                )
-            )
-            report.rows_in = (report.rows_in or 0) + len(chunk)
-            report.notes += notes + conflict_notes
-            stored = overlapping.groupby(SERIES)[TIMESTAMP].agg(set)
-            for series, rows in good.drop(columns=ROW).groupby(SERIES, sort=True):
-                new = int((~rows[TIMESTAMP].isin(stored.get(series, set()))).sum())
-                previous = fingerprints.get(str(series), "")
-                written.append(
-                    (str(series), write_part(raw_dir, str(series), rows, index.next_seq, digest, number, new, previous))
-                )
-                fingerprints[str(series)] = next_fingerprint(previous, index.next_seq, digest)
-            report.rows_ingested += len(good)
-        if report.rows_in == 0:
-            raise ValidationError("header-only", "the file has a header but no rows")
-    except BaseException:
-        for series, part in written:
-            part_path(raw_dir, series, part.name).unlink(missing_ok=True)
-        end_journal(raw_dir)
-        raise
-    failpoint("ingest:after-part")
-    bad = pd.concat(bad_rows) if bad_rows else pd.DataFrame()
-    report.rows_quarantined = len(bad)
-    if len(bad):
-        report.outcome = "partial" if report.rows_ingested else "quarantined"
-        report.rule = ",".join(sorted(set(bad["rule"])))
-        report.reason = f"{len(bad)} of {report.rows_in} row(s) rejected ({report.rule}); see {path.name}.rows.csv"
-    return report, bad, written
-
-
-def _rejected(
-    chunk: pd.DataFrame, rejected: pd.DataFrame, column: str, rule: str, message: str | None = None
-) -> pd.DataFrame:
-    """The original cells of the `rejected` rows as bad rows; their message is `message` or theirs."""
-    rows = chunk[chunk[ROW].isin(rejected[ROW])]
-    text = message if message is not None else rows[ROW].map(dict(zip(rejected[ROW], rejected["message"], strict=True)))
-    return rows.assign(column=column, rule=rule, message=text)
-
-
-# ---- quarantine ------------------------------------------------------------------------------
-
-
-def write_reason(quarantine_dir: Path, name: str, report: FileReport, bad: pd.DataFrame) -> Path:
-    """`<name>.reason.json` (file, rule, message, row problems) and, for bad rows, `<name>.rows.csv`."""
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
-    problems = (
-        [
-            {"row": int(r[ROW]), "column": r["column"], "rule": r["rule"], "message": r["message"]}
-            for _, r in bad.head(MAX_PROBLEMS_IN_REASON).iterrows()
-        ]
-        if len(bad)
-        else []
-    )
-    if len(bad):
-        rows_path = quarantine_dir / f"{name}.rows.csv"
-        columns = [ROW, "column", "rule", "message"] + [
-            c for c in bad.columns if c not in {ROW, "column", "rule", "message"}
-        ]
-        bad[columns].to_csv(temp := temp_path(rows_path), index=False)
-        commit_file(temp, rows_path)
-    record = {
-        "file": report.file,
-        "outcome": report.outcome,
-        "rule": report.rule,
-        "message": report.reason,
-        "rows_in": report.rows_in,
-        "rows_ingested": report.rows_ingested,
-        "rows_quarantined": report.rows_quarantined,
-        "problems": problems,
-        "problems_truncated": len(bad) > MAX_PROBLEMS_IN_REASON,
-        "notes": report.notes,
-        "at": utc_now(),
-    }
-    path = quarantine_dir / f"{name}.reason.json"
-    atomic_write_json(path, record)
-    return path
-
-
-def _free_name(path: Path) -> Path:
-    """`path`, or `path` with a numeric suffix if that name is taken."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    candidate, counter = path, 1
-    while candidate.exists() or candidate.is_symlink():
-        candidate = path.with_name(f"{path.stem}.{counter}{path.suffix}")
-        counter += 1
-    return candidate
-
-
-# ---- a pass over incoming/ -------------------------------------------------------------------
-
-
-def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
-    """Ingest every ready file of `<data_dir>/incoming/`; return what happened and the fingerprints.
-
-    Call it under the run lock (`movavg.lock.run_lock`); it first removes temp files of crashed runs and
-    moves a store of the earlier unpartitioned layout into partitions.
-    """
-    raw_dir, ledger_path = data_dir / "raw", data_dir / "ledger.jsonl"
-    for folder in (raw_dir, data_dir / "cache", data_dir / "quarantine", data_dir / "processed"):
-        remove_stale_temp(folder, depth=1 if folder == raw_dir else 2)
-    migrate_flat_parts(raw_dir)
-    index, store_notes = open_store(raw_dir)
-    seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
-    seen.update(index.recent_files)
-    ready, waiting = settled_files(data_dir / "incoming", config.settle_seconds, config.max_wait_seconds)
-    result = IngestResult(
-        fingerprint="", raw_dir=str(raw_dir), waiting=list(waiting), waiting_why=waiting, warnings=store_notes
-    )
-    for path in ready:
-        report = _handle(path, data_dir, raw_dir, seen, index, config)
-        if report.rows_ingested:
-            seen.add(report.sha256)
-            result.new_files.append(report.file)
-            result.new_rows += report.rows_ingested
-        if report.outcome in {"quarantined", "partial"}:
-            result.quarantined.append(report.file)
-        entry = {**report.__dict__, "at": utc_now()}
-        append_jsonl(ledger_path, entry)
-        result.files.append(entry)
-    result.series = index.fingerprints()
-    result.fingerprint = combined_fingerprint(result.series)
-    result.total_rows = sum(entry.rows for entry in index.series.values())
-    return result
-
-
-def _handle(
-    path: Path, data_dir: Path, raw_dir: Path, seen: set[str], index: StoreIndex, config: IngestConfig
-) -> FileReport:
-    """Ingest or quarantine one file and move it out of `incoming/`."""
-    name = safe_name(path.name)
-    if path.is_symlink():
-        report = FileReport(
-            file=path.name,
-            sha256="",
-            outcome="quarantined",
-            rows_in=None,
-            rule="symlink",
-            reason="symbolic links are not followed: copy the file itself into incoming/",
-        )
-        return _quarantine_whole(path, data_dir, name, report)
-    if not stat.S_ISREG(path.lstat().st_mode):
-        kind = _file_kind(path.lstat().st_mode)
-        report = FileReport(
-            file=path.name,
-            sha256="",
-            outcome="quarantined",
-            rows_in=None,
-            rule="not-a-file",
-            reason=f"{kind}, not a regular file: never opened; copy the data itself into incoming/",
-        )
-        return _quarantine_whole(path, data_dir, name, report)
-    digest = sha256_file(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        report = FileReport(
-            file=path.name,
-            sha256=digest,
-            outcome="quarantined",
-            rows_in=None,
-            rule="unsupported-type",
-            reason=f"unsupported file type {path.suffix or '(none)'!r}: use .csv or .parquet",
-        )
-        return _quarantine_whole(path, data_dir, name, report)
-    if digest in seen:
-        report = FileReport(
-            file=path.name,
-            sha256=digest,
-            outcome="duplicate",
-            rows_in=None,
-            reason="same content as a file already ingested",
-        )
-        shutil.move(str(path), _free_name(data_dir / "processed" / name))
-        return report
-    try:
-        report, bad, written = ingest_file(path, digest, raw_dir, index, config)
-    except ValidationError as error:
-        report = FileReport(
-            file=path.name, sha256=digest, outcome="quarantined", rows_in=None, rule=error.rule, reason=str(error)
-        )
-        return _quarantine_whole(path, data_dir, name, report)
-    if written:
-        _commit_parts(raw_dir, index, written, digest, config.compact_after_parts)
-    if report.outcome == "quarantined":
-        return _quarantine_whole(path, data_dir, name, report, bad)
-    if report.outcome == "partial":
-        write_reason(data_dir / "quarantine", name, report, bad)
-    shutil.move(str(path), _free_name(data_dir / "processed" / name))
-    return report
-
-
-def _commit_parts(
-    raw_dir: Path, index: StoreIndex, written: list[tuple[str, PartInfo]], digest: str, compact_after_parts: int
-) -> None:
-    """Make one file's parts visible (the index commit), then compact the series that need it."""
-    for series, part in written:
-        add_part(index, series, part, digest)
-    index.next_seq += 1
-    remember_file(index, digest)
-    commit_index(raw_dir, index)
-    end_journal(raw_dir)
-    for series in sorted({series for series, _ in written}):
-        compact_series(raw_dir, series, index, compact_after_parts)
-
-
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
-    return next((name for test, name in kinds if test(mode)), "a special file")
-
-
-def _quarantine_whole(
-    path: Path, data_dir: Path, name: str, report: FileReport, bad: pd.DataFrame | None = None
-) -> FileReport:
-    target = _free_name(data_dir / "quarantine" / name)
-    if stat.S_ISREG(path.lstat().st_mode):
-        shutil.move(str(path), target)
-    else:  # a rename never opens it (a copy across file systems would block on a FIFO)
-        os.replace(path, target)
-    write_reason(data_dir / "quarantine", target.name, report, bad if bad is not None else pd.DataFrame())
-    return report

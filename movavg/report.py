@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from movavg.naive import describe_naive
 from movavg.schema import Backtest, Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped, TrainResult
-from movavg.windowing import describe_baseline
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
@@ -93,7 +93,7 @@ def plot_forecast(
     mae = (predictions["predicted"] - actual).abs().mean()
     naive = min(baseline_columns(predictions), key=lambda column: (predictions[column] - actual).abs().mean())
     naive_mae = (predictions[naive] - actual).abs().mean()
-    served = f"naive {describe_baseline(baseline_champion)}, {version}" if baseline_champion else f"model {version}"
+    served = f"naive {describe_naive(baseline_champion)}, {version}" if baseline_champion else f"model {version}"
     figure, axes = plt.subplots(figsize=(10, 4), dpi=100)
     if {"lower", "upper"} <= set(predictions.columns) and predictions["lower"].notna().any():
         inside = ((actual >= predictions["lower"]) & (actual <= predictions["upper"])).mean()
@@ -112,7 +112,7 @@ def plot_forecast(
         axes.plot(
             times,
             predictions[naive],
-            label=f"naive: {describe_baseline(naive)}",
+            label=f"naive: {describe_naive(naive)}",
             color="tab:gray",
             linewidth=1,
             linestyle=":",
@@ -123,7 +123,7 @@ def plot_forecast(
         )
     axes.set_title(
         f"{series}: forecast MA vs actual on the test slice — MAE {served.split(',')[0]} {mae:.4g}, "
-        f"best naive ({describe_baseline(naive)}) {naive_mae:.4g}",
+        f"best naive ({describe_naive(naive)}) {naive_mae:.4g}",
         fontsize=10,
     )
     axes.set_ylabel(f"moving average of {unit}")
@@ -174,7 +174,7 @@ def short_kind(kind: str) -> str:
         return kind.upper() if kind == "lstm" else kind
     name = kind.split(":", 1)[1]
     if name in ("naive_last", "naive_ma"):
-        return f"naive: {describe_baseline(name)}"
+        return f"naive: {describe_naive(name)}"
     kind_name, _, season = name.rpartition("_")
     return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
@@ -200,7 +200,7 @@ def metrics_table(
                 "mae": _round(served),
                 "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,
                 "lstm_mae": _round(evaluation.model.mae),
-                "best_naive": describe_baseline(evaluation.best_baseline) if evaluation.best_baseline else "",
+                "best_naive": describe_naive(evaluation.best_baseline) if evaluation.best_baseline else "",
                 "best_naive_mae": _round(evaluation.baseline_mae),
                 "coverage": _round(interval.coverage) if interval else None,
                 "why": evaluation.reason,

@@ -195,7 +195,7 @@ class ChampionRef(BaseModel):
 
 class Interval(BaseModel):
     """A central prediction interval: forecast + lower_factor * scale .. forecast + upper_factor * scale, with
-    `scale` each window's typical step (`movavg.windowing.local_scale`), calibrated on held-back (validation)
+    `scale` each window's typical step (`movavg.intervals.local_scale`), calibrated on held-back (validation)
     windows; coverage and mean width (original units) measured on the test windows."""
 
     level: float

@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 
 from movavg.bundle import bundle_intact
-from movavg.dataset import fingerprint, index_summary
-from movavg.rawstore import partial_download, pending_files, waiting_reason
+from movavg.ingest import partial_download, pending_files, waiting_reason
+from movavg.naive import describe_naive
+from movavg.rawstore import fingerprint, index_summary
 from movavg.registry import (
     DamagedState,
     champion_state,
@@ -24,7 +25,6 @@ from movavg.registry import (
 from movavg.report import no_new_data, summary_line
 from movavg.schema import IngestResult, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
-from movavg.windowing import describe_baseline
 
 LAST_RUN = Path("runs") / "last.json"
 
@@ -114,7 +114,7 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
     lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
     changes = history(artifacts_dir, name)
     return {
-        "kind": lstm if kind == "lstm" else f"naive {describe_baseline(kind.split(':', 1)[1])}",
+        "kind": lstm if kind == "lstm" else f"naive {describe_naive(kind.split(':', 1)[1])}",
         "served_by": kind,
         "mae": metrics["mae"],
         "baseline_mae": metrics["baseline_mae"],

@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from movavg.cache import stage_output
 from movavg.config import WindowConfig
+from movavg.naive import NaiveForecast, NaiveSpec, moving_average, naive_errors
 from movavg.schema import (
     SPLIT,
     SPLITS,
@@ -80,95 +81,6 @@ def make_windows(
     return x, y
 
 
-def moving_average(target: np.ndarray, ma_window: int) -> np.ndarray:
-    """ma[j] = mean(target[j - ma_window + 1 : j + 1]), shape (n,) float64; NaN for j < ma_window - 1."""
-    values = np.asarray(target, dtype="float64")
-    out = np.full(len(values), np.nan)
-    if len(values) >= ma_window:
-        sums = np.cumsum(np.concatenate([[0.0], values]))
-        out[ma_window - 1 :] = (sums[ma_window:] - sums[:-ma_window]) / ma_window
-    return out
-
-
-def baseline_forecasts(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
-    """Every naive forecast of the target MA for the windows whose last input rows are `ends` (m,), each (m,):
-
-    - `naive_last`: target[t];  `naive_ma`: the MA of the last `ma_window` inputs;
-    - per season s, `seasonal_<s>`: the same span one season earlier, mean(target[t+h-w+1-s : t+h+1-s]);
-    - `seasonal_change_<s>`: target[t] plus that span's change since then, seasonal_<s> - target[t-s].
-
-    Each reads rows up to t only (s > h); `spec.history` rows before t must exist. Affine in the target, so
-    they commute with z-scoring.
-    """
-    values = np.asarray(target, dtype="float64")
-    ma = moving_average(values, spec.ma_window)
-    return {name: _naive(name, values, ma, ends, spec.horizon) for name in baseline_names(spec)}
-
-
-def naive_forecast(name: str, target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """The one naive forecast `name` of `baseline_forecasts`, (m,); needs only `naive_history(name, spec)` rows
-    before each t."""
-    values = np.asarray(target, dtype="float64")
-    return _naive(name, values, moving_average(values, spec.ma_window), ends, spec.horizon)
-
-
-def _naive(name: str, values: np.ndarray, ma: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
-    if name == "naive_last":
-        return values[ends]
-    if name == "naive_ma":
-        return ma[ends]
-    season = int(name.rpartition("_")[2])
-    span = ma[ends + horizon - season]
-    return values[ends] + span - values[ends - season] if name.startswith("seasonal_change_") else span
-
-
-def naive_history(name: str, spec: WindowSpec) -> int:
-    """Rows before the last input row t that the naive forecast `name` reads: none for the last value, the MA
-    window for the current MA, one season and the averaged span for the seasonal ones."""
-    if name == "naive_last":
-        return 0
-    if name == "naive_ma":
-        return spec.ma_window - 1
-    season = int(name.rpartition("_")[2])
-    span = season - spec.horizon + spec.ma_window - 1
-    return max(span, season) if name.startswith("seasonal_change_") else span
-
-
-def baseline_names(spec: WindowSpec) -> list[str]:
-    """The names of the naive forecasts `baseline_forecasts` gives for `spec`."""
-    return [
-        "naive_last",
-        "naive_ma",
-        *[f"{kind}_{s}" for s in spec.seasons for kind in ("seasonal", "seasonal_change")],
-    ]
-
-
-def baseline_errors(target: np.ndarray, ends: np.ndarray, spec: WindowSpec) -> dict[str, float]:
-    """{name: MAE} of every naive forecast on the windows ending at `ends`, against the actual target MA."""
-    actual = moving_average(target, spec.ma_window)[ends + spec.horizon]
-    return {name: float(np.mean(np.abs(f - actual))) for name, f in baseline_forecasts(target, ends, spec).items()}
-
-
-def local_scale(target: np.ndarray, ends: np.ndarray, lookback: int) -> np.ndarray:
-    """Each window's typical step, (m,): the mean absolute change of the target over the `lookback` steps up
-    to its last input row t (fewer at the start of a series), never 0. Prediction intervals scale with it, so
-    they widen where the series moves more (a price at a higher level, a volatile week)."""
-    values = np.asarray(target, dtype="float64")
-    steps = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(values)))])  # steps[t]: sum of |changes| up to row t
-    first = np.maximum(ends - lookback, 0)
-    scale = (steps[ends] - steps[first]) / np.maximum(ends - first, 1)
-    return np.maximum(scale, 1e-9 * (1.0 + np.abs(values[ends])))
-
-
-def describe_baseline(name: str) -> str:
-    """`seasonal_change_336` -> "seasonal change (336 steps)"; the two plain ones by their meaning."""
-    plain = {"naive_last": "last value", "naive_ma": "current MA"}
-    if name in plain:
-        return plain[name]
-    kind, _, season = name.rpartition("_")
-    return f"{kind.replace('_', ' ')} ({season} steps)"
-
-
 def window_ends(n: int, spec: WindowSpec) -> np.ndarray:
     """Last input rows t of every window of a series of n rows whose target is known: history <= t < n - h."""
     return np.arange(spec.history, max(spec.history, n - spec.horizon), dtype="int64")
@@ -208,13 +120,13 @@ def offsets(target_z: np.ndarray, ends: np.ndarray, spec: WindowSpec, per_window
     """Each window's offset (m,) in normalized units: what the model's output is added to. The residual
     baseline's forecast, or the last value with `per_window`, or 0."""
     if spec.residual is not None:
-        return baseline_forecasts(target_z, ends, spec)[spec.residual]
+        return NaiveForecast(NaiveSpec.parse(spec.residual), spec).predict(target_z, ends)
     return np.asarray(target_z, dtype="float64")[ends] if per_window else np.zeros(len(ends))
 
 
 def with_best_residual(spec: WindowSpec, target_z: np.ndarray, bounds: pd.DataFrame) -> WindowSpec:
     """`spec` learning the residual of the naive forecast with the lowest MAE on its train windows (`bounds`)."""
-    errors = baseline_errors(target_z, split_ends(bounds, "train"), spec)
+    errors = naive_errors(target_z, split_ends(bounds, "train"), spec)
     return spec.model_copy(update={"residual": min(errors, key=errors.__getitem__)})
 
 

@@ -10,8 +10,8 @@ from prefect import get_run_logger
 
 from movavg.config import EvaluateConfig
 from movavg.evaluation import evaluate_candidate
+from movavg.naive import describe_naive
 from movavg.schema import Backtest, ChampionRef, Evaluation, NormalizeResult, Skipped, TrainResult
-from movavg.windowing import describe_baseline
 from tasks.policies import cached_stage, each_member
 
 
@@ -42,7 +42,7 @@ def evaluate_one(member: dict[str, Any], out_dir: Path) -> Evaluation:
         "%s: test MAE model %.4g | best naive (%s) %.4g | champion %s -> %s",
         result.series,
         result.model.mae,
-        describe_baseline(result.best_baseline),
+        describe_naive(result.best_baseline),
         result.baseline_mae,
         champion_mae,
         result.reason,

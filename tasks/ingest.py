@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from movavg.config import IngestConfig
-from movavg.rawstore import ingest_files
+from movavg.ingest import ingest_files
 from movavg.schema import IngestResult
 from tasks.policies import transient_io
 

@@ -200,9 +200,9 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
 def champion_line(artifacts_dir: Path, series: str) -> str | None:
     """`series 'default' is served by v1 (LSTM): test MAE 0.291 vs 0.439 for the best naive forecast (...), 0.66x;
     plot: ...`, from the registry (None without a readable champion)."""
+    from movavg.naive import describe_naive
     from movavg.registry import DamagedState, current_champion, metrics_of, series_files
     from movavg.report import PLOT_FILE, short_kind
-    from movavg.windowing import describe_baseline
 
     champion = current_champion(artifacts_dir, series)
     if champion is None:
@@ -213,7 +213,7 @@ def champion_line(artifacts_dir: Path, series: str) -> str | None:
         return None
     plot = series_files(Path(champion.path), series) / PLOT_FILE
     ratio = f", {metrics['mae'] / metrics['baseline_mae']:.2f}x" if metrics.get("baseline_mae") else ""
-    naive = describe_baseline(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
+    naive = describe_naive(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
     return (
         f"series {series!r} is served by {champion.version} ({short_kind(metrics.get('kind', 'lstm'))}): test MAE "
         f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
@@ -263,7 +263,7 @@ def require_data_dir(data_dir: Path) -> None:
             f"data folder {data_dir} does not exist: check --data-dir, or create it with "
             f"`mkdir -p {data_dir}/incoming` and put CSV or Parquet files there (or run `movavg demo`)"
         )
-    from movavg.rawstore import folder_problem
+    from movavg.ingest import folder_problem
 
     if problem := folder_problem(data_dir):
         fail(problem)
@@ -285,7 +285,7 @@ def demo(
     overrides: Overrides = None,
 ) -> None:
     """Copy a sample into incoming/ (when it is empty and nothing was ingested yet) and run the pipeline."""
-    from movavg.rawstore import has_data
+    from movavg.ingest import has_data
     from movavg.samples import SAMPLES, write_sample
 
     config = load_config(preset, config_file, overrides)
@@ -490,7 +490,7 @@ def predict(
     """
     configure_environment()
     from movavg.forecast import forecast_with_champions
-    from movavg.rawstore import ValidationError, read_valid
+    from movavg.validation import ValidationError, read_valid
 
     config = load_config(preset, None, overrides)
     require_artifacts_dir(artifacts_dir)
@@ -539,7 +539,7 @@ def ingest(
     require_data_dir(data_dir)
     configure_environment()
     from movavg.lock import RunLockedError, run_lock
-    from movavg.rawstore import ingest_files
+    from movavg.ingest import ingest_files
 
     try:
         with run_lock([data_dir], wait_seconds=60):

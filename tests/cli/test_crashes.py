@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from movavg.dataset import load_index, series_paths
+from movavg.rawstore import load_index, series_paths
 from movavg.registry import current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import client_env, movavg_command, tiny_args, write_csv

@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 
 from movavg.cli import app
 from movavg.config import IngestConfig
+from movavg.ingest import ingest_files
 from movavg.lock import run_lock
-from movavg.rawstore import ingest_files
 from movavg.registry import champion_dir, set_champion
 from movavg.samples import synthetic_series
 from tests.helpers import FIXTURES, write_csv

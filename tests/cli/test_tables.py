@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from movavg.config import IngestConfig
-from movavg.rawstore import ingest_files
+from movavg.ingest import ingest_files
 from movavg.registry import set_champion
 from movavg.samples import synthetic_series
 from tests.helpers import movavg_command, write_csv

@@ -13,8 +13,8 @@ from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
 
 from flows.retrain import retrain
 from movavg.config import PipelineConfig
-from movavg.dataset import INDEX
 from movavg.publishing import RunIncomplete
+from movavg.rawstore import INDEX
 from movavg.registry import champion_dir, champion_problem, current_champion
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv

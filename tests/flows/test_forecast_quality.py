@@ -17,9 +17,9 @@ from flows.retrain import retrain
 from movavg.bundle import MODEL_FILE, read_spec
 from movavg.cli import app
 from movavg.config import PipelineConfig, build_config
+from movavg.naive import NaiveSpec
 from movavg.registry import current_champion, listing, series_files
 from movavg.samples import synthetic_series
-from movavg.windowing import naive_history
 from tests.helpers import TINY, write_csv
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
@@ -99,7 +99,9 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     rows = pd.read_csv(pd.io.common.StringIO(predicted.stdout))
     assert {"lower", "upper", "model_version"} <= set(rows.columns) and set(rows["model_version"]) == {"v1"}
     best = metrics["best_baseline"]
-    needed = naive_history(best, spec.window_for("load")) + 1  # only what the naive forecast reads, not the LSTM's
+    needed = (
+        NaiveSpec.parse(best).history(spec.window_for("load")) + 1
+    )  # only what the naive forecast reads, not the LSTM's
     assert needed < spec.window_for("load").history + 1
     assert len(rows) == len(seasonal()) - needed + 1  # every window with known inputs
     stamps = pd.to_datetime(rows["timestamp"])

@@ -13,8 +13,8 @@ from movavg.backtest import fold_frame, fold_origins, run_backtest
 from movavg.bundle import BundleSpec
 from movavg.config import LayerSpec, PipelineConfig, TrainConfig, WindowConfig
 from movavg.forecast import score_frame
+from movavg.ingest import ingest_files
 from movavg.model import build_model
-from movavg.rawstore import ingest_files
 from movavg.samples import synthetic_series
 from movavg.schema import SPLIT
 from movavg.series import normalize_and_save, z_columns

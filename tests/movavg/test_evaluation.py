@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from movavg.config import EvaluateConfig
-from movavg.evaluation import conformal_interval, decide, scores
+from movavg.evaluation import decide, scores
+from movavg.intervals import conformal_interval
 from movavg.schema import Scores
 
 

@@ -19,10 +19,11 @@ import pyarrow.dataset as pa_dataset
 import pytest
 
 from movavg.config import IngestConfig
-from movavg.dataset import fingerprint, load_index, series_fingerprints, series_paths
-from movavg.rawstore import has_data, ingest_files, read_raw, validate_rows
+from movavg.ingest import has_data, ingest_files
+from movavg.rawstore import fingerprint, load_index, read_raw, series_fingerprints, series_paths
 from movavg.samples import synthetic_series
 from movavg.storage import sha256_file
+from movavg.validation import validate_rows
 from tests.helpers import CORPUS, settled, write_csv
 
 
@@ -323,7 +324,7 @@ def test_each_series_has_a_fingerprint_that_moves_only_with_its_own_new_data(tmp
 
 
 def test_a_series_read_opens_only_the_parts_that_hold_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import movavg.dataset as dataset
+    import movavg.rawstore as dataset
 
     for name, seed in (("a", 1), ("b", 2)):
         write_csv(synthetic_series(30, seed=seed).assign(series_id=name), tmp_path / "incoming", f"{name}.csv")
@@ -388,7 +389,7 @@ def test_compaction_keeps_every_row_and_the_conflict_history(tmp_path: Path) -> 
 
 
 def test_compaction_alone_keeps_the_fingerprint(tmp_path: Path) -> None:
-    from movavg.dataset import compact_series
+    from movavg.rawstore import compact_series
 
     series = synthetic_series(60, seed=4)
     for day in range(6):

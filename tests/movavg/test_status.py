@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from movavg.config import IngestConfig
-from movavg.rawstore import ingest_files
+from movavg.ingest import ingest_files
 from movavg.registry import set_champion
 from movavg.samples import synthetic_series
 from movavg.schema import RunSummary, SeriesOutcome

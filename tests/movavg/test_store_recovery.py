@@ -14,8 +14,8 @@ import pyarrow.dataset as pa_dataset
 import pytest
 
 from movavg.config import IngestConfig
-from movavg.dataset import INDEX, JOURNAL, load_index, series_fingerprints, visible_files
-from movavg.rawstore import ingest_files, read_raw
+from movavg.ingest import ingest_files
+from movavg.rawstore import INDEX, JOURNAL, load_index, read_raw, series_fingerprints, visible_files
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv
 
@@ -49,7 +49,7 @@ def two_series_files(folder: Path, days: int, rows: int = 10) -> pd.DataFrame:
 def ingest_in_subprocess(data_dir: Path, failpoint: str, compact_after_parts: int = 8) -> int:
     """Run one ingest in a child process that SIGKILLs itself at `failpoint`; its exit code."""
     code = (
-        "from pathlib import Path; from movavg.config import IngestConfig; from movavg.rawstore import ingest_files; "
+        "from pathlib import Path; from movavg.config import IngestConfig; from movavg.ingest import ingest_files; "
         f"ingest_files(Path({str(data_dir)!r}), IngestConfig(outlier_mads=None, "
         f"compact_after_parts={compact_after_parts}))"
     )

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from movavg.feed import steps_per_pass, window_batches
+from movavg.naive import naive_forecasts, naive_names
 from movavg.scaling import to_model_space
 from movavg.schema import SPLITS, UnusableSeries, WindowResult, WindowSpec
-from movavg.windowing import baseline_forecasts, baseline_names, make_windows, split_arrays, split_bounds
+from movavg.windowing import make_windows, split_arrays, split_bounds
 
 
 def seed_loop(data: np.ndarray, window_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +99,7 @@ def test_bad_shape_is_rejected() -> None:
 def test_naive_baselines_match_loop() -> None:
     target = np.random.default_rng(3).normal(size=40)
     m = 40 - 7 - 2 + 1
-    every = baseline_forecasts(target, np.arange(6, 6 + m), WindowSpec(lookback=7, ma_window=3, horizon=2))
+    every = naive_forecasts(target, np.arange(6, 6 + m), WindowSpec(lookback=7, ma_window=3, horizon=2))
     last, current = every["naive_last"], every["naive_ma"]
     assert last.shape == current.shape == (m,)
     for i in range(m):
@@ -111,8 +112,8 @@ def test_seasonal_naive_forecasts_match_loop() -> None:
     target = np.random.default_rng(4).normal(size=60)
     spec = WindowSpec(lookback=7, ma_window=3, horizon=2, seasons=[10])
     ends = np.arange(spec.history, 60 - 2)
-    every = baseline_forecasts(target, ends, spec)
-    assert list(every) == baseline_names(spec)
+    every = naive_forecasts(target, ends, spec)
+    assert list(every) == naive_names(spec)
     for i, t in enumerate(ends):
         span = target[t + 2 - 3 + 1 - 10 : t + 2 + 1 - 10].mean()  # the target's span, one season earlier
         assert every["seasonal_10"][i] == pytest.approx(span)
