@@ -26,7 +26,7 @@ from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
-from movavg.schema import Candidate, RunSummary, Skipped
+from movavg.schema import ModelledSeries, RunSummary, Skipped
 from movavg.series import choose_series
 from tasks.backtest import backtest
 from tasks.evaluate import evaluate
@@ -166,7 +166,7 @@ def retrain(
         )
 
         candidates = [
-            Candidate(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
+            ModelledSeries(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
             for name in evaluations
         ]
         summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"), config.publish)

@@ -45,7 +45,8 @@ def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
 def decide(
     model: Scores, finite_training: bool, baseline: tuple[str, float], champion: Scores | None, config: EvaluateConfig
 ) -> tuple[str, str]:
-    """The publish gate: (winner, reason), the winner "candidate", "baseline" or "champion" (keep it).
+    """The publish gate: (winner, reason), the winner "lstm" (publish the new model), "naive" (the best naive
+    forecast serves) or "champion" (keep it).
 
     The candidate must beat the champion (by `min_improvement`) and, with `require_beat_baseline`, the best naive
     forecast `baseline` (name, MAE); when it does not, that naive forecast replaces a champion it beats, so a
@@ -62,11 +63,11 @@ def decide(
     elif needed is not None and model.mae >= needed:
         verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
     elif needed is None:
-        return "candidate", "published: no champion to compare with"
+        return "lstm", "published: no champion to compare with"
     else:
-        return "candidate", f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
+        return "lstm", f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
     if config.require_beat_baseline and (needed is None or baseline_mae < needed):
-        return "baseline", f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
+        return "naive", f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
     return "champion", f"not published: {verdict}"
 
 
@@ -115,7 +116,6 @@ def evaluate_models(
         champion=champion_scores,
         champion_version=champion.version if champion else None,
         test_windows=len(test),
-        publish=winner == "candidate",
         reason=reason + note,
         predictions_path=None,
         baselines=every,
@@ -177,7 +177,6 @@ def _stored_evaluation(
         champion=Scores(**metrics["model"]),
         champion_version=champion.version,
         test_windows=metrics["test_windows"],
-        publish=False,
         reason=f"unchanged: the candidate {'is' if challenger != model_key else 'lost to'} champion "
         f"{champion.version} (same data, config and code)",
         predictions_path=str(series_files(Path(champion.path), champion.series) / "predictions.parquet"),

@@ -38,7 +38,18 @@ from movavg.report import (
     report_markdown,
     summary_line,
 )
-from movavg.schema import SERIES, TIMESTAMP, Candidate, ChampionRef, IngestResult, RunSummary, SeriesOutcome, Skipped
+from movavg.schema import (
+    SERIES,
+    TIMESTAMP,
+    ChampionRef,
+    IngestResult,
+    LstmMetrics,
+    ModelledSeries,
+    RunSummary,
+    SeriesMetrics,
+    SeriesOutcome,
+    Skipped,
+)
 from movavg.session import keras_session
 from movavg.storage import (
     atomic_directory,
@@ -64,43 +75,40 @@ class PublishOutcome:
     report: str
 
 
-def metrics_record(candidate: Candidate, baseline: bool = False) -> dict[str, Any]:
+def metrics_record(candidate: ModelledSeries, baseline: bool = False) -> SeriesMetrics:
     """The metrics of one series saved with a model (or, with `baseline`, with the naive forecast that serves
     it) and listed by `movavg models`."""
     evaluation, trained = candidate.evaluation, candidate.trained
     served = evaluation.baselines[evaluation.best_baseline] if baseline else evaluation.model
-    interval = evaluation.baseline_interval if baseline else evaluation.interval
-    return {
-        "kind": f"baseline:{evaluation.best_baseline}" if baseline else "lstm",
-        "mae": served.mae,
-        "rmse": served.rmse,
-        "baseline_mae": evaluation.baseline_mae,
-        "best_baseline": evaluation.best_baseline,
-        "model": served.model_dump(),
-        "baseline_last": evaluation.baseline_last.model_dump(),
-        "baseline_ma": evaluation.baseline_ma.model_dump(),
-        "baselines": {name: scores.model_dump() for name, scores in evaluation.baselines.items()},
-        "champion_before": evaluation.champion.model_dump() if evaluation.champion else None,
-        "test_windows": evaluation.test_windows,
-        "rows": candidate.normalized.rows,
-        "interval": interval.model_dump() if interval else None,
-        "backtest": [fold.model_dump() for fold in evaluation.backtest.folds] if evaluation.backtest else [],
-        "epochs_run": 0 if baseline else trained.epochs_run,
-        "train_seconds": 0.0 if baseline else trained.train_seconds,
-        "train_windows": 0 if baseline else trained.train_windows,
-        "warm_start": False if baseline else trained.warm_start,
-        # the LSTM trained this run, also when the naive forecast above serves instead of it
-        "lstm": {
-            **evaluation.model.model_dump(),
-            "epochs_run": trained.epochs_run,
-            "train_seconds": trained.train_seconds,
-            "train_windows": trained.train_windows,
-            "warm_start": trained.warm_start,
-        },
+    training = {
+        "epochs_run": trained.epochs_run,
+        "train_seconds": trained.train_seconds,
+        "train_windows": trained.train_windows,
+        "warm_start": trained.warm_start,
     }
+    return SeriesMetrics(
+        kind=f"baseline:{evaluation.best_baseline}" if baseline else "lstm",
+        mae=served.mae,
+        rmse=served.rmse,
+        baseline_mae=evaluation.baseline_mae,
+        best_baseline=evaluation.best_baseline,
+        model=served,
+        baseline_last=evaluation.baseline_last,
+        baseline_ma=evaluation.baseline_ma,
+        baselines=evaluation.baselines,
+        champion_before=evaluation.champion,
+        test_windows=evaluation.test_windows,
+        rows=candidate.normalized.rows,
+        interval=evaluation.baseline_interval if baseline else evaluation.interval,
+        backtest=evaluation.backtest.folds if evaluation.backtest else [],
+        **({"epochs_run": 0, "train_seconds": 0.0, "train_windows": 0, "warm_start": False} if baseline else training),
+        lstm=LstmMetrics(**evaluation.model.model_dump(), **training),
+    )
 
 
-def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
+def publish_model(
+    artifacts_dir: Path, winners: list[ModelledSeries], run: dict[str, Any], config: PublishConfig
+) -> str:
     """Write `models/<version>/` for one trained model in one rename, then make it champion of every series
     in `winners` (each a compare-and-swap from the champion it was scored against); return the version.
 
@@ -126,7 +134,9 @@ def publish_model(artifacts_dir: Path, winners: list[Candidate], run: dict[str, 
     )
 
 
-def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[str, Any], config: PublishConfig) -> str:
+def publish_baselines(
+    artifacts_dir: Path, winners: list[ModelledSeries], run: dict[str, Any], config: PublishConfig
+) -> str:
     """Write one `models/<version>/` in which, for every series of `winners`, its best naive forecast is the
     model (a bundle without `model.keras`), and make it champion of those series; return the version.
 
@@ -166,7 +176,7 @@ def publish_baselines(artifacts_dir: Path, winners: list[Candidate], run: dict[s
 
 def _publish_version(
     artifacts_dir: Path,
-    pending: list[Candidate],
+    pending: list[ModelledSeries],
     run: dict[str, Any],
     config: PublishConfig,
     write_bundle: Callable[[Path], None],
@@ -177,7 +187,9 @@ def _publish_version(
     version = next_version(artifacts_dir)
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
         write_bundle(tmp)
-        atomic_write_json(tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline) for c in pending})
+        atomic_write_json(
+            tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline).model_dump() for c in pending}
+        )
         atomic_write_json(tmp / "run.json", {**run, "version": version, "created": utc_now()})
         for candidate in pending:
             _write_series_files(
@@ -194,7 +206,7 @@ def _publish_version(
     return version
 
 
-def _served_by(artifacts_dir: Path, candidate: Candidate) -> str | None:
+def _served_by(artifacts_dir: Path, candidate: ModelledSeries) -> str | None:
     """The naive forecast serving the candidate's series now, if its champion is a baseline bundle."""
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
     if champion is None or not bundle_intact(Path(champion.path)):
@@ -202,7 +214,7 @@ def _served_by(artifacts_dir: Path, candidate: Candidate) -> str | None:
     return read_spec(Path(champion.path)).baselines.get(candidate.evaluation.series)
 
 
-def _is_champion(artifacts_dir: Path, candidate: Candidate) -> bool:
+def _is_champion(artifacts_dir: Path, candidate: ModelledSeries) -> bool:
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
     return (
         champion is not None
@@ -212,7 +224,7 @@ def _is_champion(artifacts_dir: Path, candidate: Candidate) -> bool:
 
 
 def _write_series_files(
-    folder: Path, candidate: Candidate, version: str, config: PublishConfig, baseline: str | None = None
+    folder: Path, candidate: ModelledSeries, version: str, config: PublishConfig, baseline: str | None = None
 ) -> None:
     """One series' test-slice predictions and plot inside a version being written; for a baseline version the
     naive forecast `baseline` is what was predicted (its interval around it)."""
@@ -248,7 +260,7 @@ def plot_or_skip(
     return True
 
 
-def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) -> pd.DataFrame | None:
+def write_forecast(artifacts_dir: Path, candidate: ModelledSeries, fingerprint: str) -> pd.DataFrame | None:
     """The champion's forecast for the newest window of one series, written once per (champion, data).
 
     None when the series has no champion or its files are unreadable (the run reports that instead).
@@ -266,7 +278,7 @@ def write_forecast(artifacts_dir: Path, candidate: Candidate, fingerprint: str) 
     return latest.assign(forecast_path=str(path))
 
 
-def _forecast_once(path: Path, champion: ChampionRef, candidate: Candidate) -> pd.DataFrame:
+def _forecast_once(path: Path, champion: ChampionRef, candidate: ModelledSeries) -> pd.DataFrame:
     """The forecast at `path`, computed with `champion` and written there unless it already is (and readable)."""
     series = candidate.normalized.series
     try:
@@ -303,7 +315,7 @@ def write_latest(artifacts_dir: Path, forecasts: list[pd.DataFrame]) -> None:
 
 
 def series_outcome(
-    candidate: Candidate,
+    candidate: ModelledSeries,
     published: str | None,
     champion: str | None,
     new_rows: int,
@@ -331,7 +343,7 @@ def series_outcome(
         served_by=served_by,
         champion_version=published or champion,
         published_version=published,
-        metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")),
+        metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")).model_dump(),
         forecast_path=forecast,
     )
 
@@ -389,7 +401,7 @@ class RunIncomplete(RuntimeError):
     """No series could be modelled, or a stage failed on some series (the others were still published)."""
 
 
-def run_problem(candidates: list[Candidate], skipped: list[Skipped]) -> str | None:
+def run_problem(candidates: list[ModelledSeries], skipped: list[Skipped]) -> str | None:
     """Why the run must end non-zero, in one line, or None when every series succeeded or was skipped."""
     failed = [s for s in skipped if s.failed]
     if failed:
@@ -405,7 +417,7 @@ def run_problem(candidates: list[Candidate], skipped: list[Skipped]) -> str | No
 def publish_run(
     artifacts_dir: Path,
     ingested: IngestResult,
-    candidates: list[Candidate],
+    candidates: list[ModelledSeries],
     skipped: list[Skipped],
     run_config: dict[str, Any],
     config: PublishConfig,
@@ -415,10 +427,10 @@ def publish_run(
     problems = {c.evaluation.series: champion_problem(artifacts_dir, c.evaluation.series) for c in candidates}
     for series in [name for name, problem in problems.items() if problem]:
         repair_pointer(artifacts_dir, series)
-    by_model: dict[str, list[Candidate]] = {}
+    by_model: dict[str, list[ModelledSeries]] = {}
     for candidate in candidates:
-        if candidate.evaluation.winner in ("candidate", "baseline"):
-            key = candidate.trained.model_key if candidate.evaluation.winner == "candidate" else "baseline"
+        if candidate.evaluation.winner in ("lstm", "naive"):
+            key = candidate.trained.model_key if candidate.evaluation.winner == "lstm" else "baseline"
             by_model.setdefault(key, []).append(candidate)
     published: dict[str, str] = {}
     for key, winners in by_model.items():

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from movavg.naive import describe_naive
-from movavg.schema import Backtest, Candidate, EpochHook, RunSummary, SeriesOutcome, Skipped, TrainResult
+from movavg.schema import Backtest, EpochHook, ModelledSeries, RunSummary, SeriesOutcome, Skipped, TrainResult
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
@@ -180,7 +180,7 @@ def short_kind(kind: str) -> str:
 
 
 def metrics_table(
-    candidates: list[Candidate], outcomes: list[SeriesOutcome], skipped: list[Skipped]
+    candidates: list[ModelledSeries], outcomes: list[SeriesOutcome], skipped: list[Skipped]
 ) -> list[dict[str, Any]]:
     """One row per series, its key columns first (series, outcome, what serves it, its champion, the MAE that
     serves against the best naive forecast's), then the LSTM's test MAE, the interval's coverage and why;
@@ -250,7 +250,7 @@ def report_markdown(
     fingerprint: str,
     run_config: dict[str, Any],
     plots: dict[str, Path],
-    candidates: list[Candidate],
+    candidates: list[ModelledSeries],
 ) -> str:
     """Markdown run report: the run's line, a per-series table (`table`'s rows with each candidate's details), the
     best and worst series' plots embedded as data URLs (so the Prefect UI shows them), and the config."""
@@ -299,7 +299,7 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def _report_row(row: dict[str, Any], candidate: Candidate | None) -> str:
+def _report_row(row: dict[str, Any], candidate: ModelledSeries | None) -> str:
     """One series' line of the report's table; a series without a candidate (skipped, failed) has empty cells."""
     cells = [row["series"], row["outcome"], row["served_by"], row["champion"]]
     if candidate is None:
@@ -318,7 +318,7 @@ def _report_row(row: dict[str, Any], candidate: Candidate | None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def showcase(candidates: list[Candidate], plots: dict[str, Path]) -> list[tuple[str, str]]:
+def showcase(candidates: list[ModelledSeries], plots: dict[str, Path]) -> list[tuple[str, str]]:
     """(title, series) of the plots worth a look: the best and the worst series by model MAE relative to
     the better naive baseline (one plot when there is one series)."""
     scored = sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +18,18 @@ ROW = "row"  # 1-based row number inside an input file
 # The chronological split of a series.
 SPLIT = "split"
 SPLITS = ("train", "val", "test")
+
+# Who serves a series after a run's gate: the LSTM trained this run, the best naive forecast, or the champion.
+Winner = Literal["lstm", "naive", "champion"]
+# The stages a series goes through, as named in skips, task runs and cache folders.
+Stage = Literal["ingest", "normalize", "window", "train", "backtest", "evaluate", "publish"]
+# What a run did for one series, and for the run as a whole.
+OutcomeStatus = Literal["published", "kept", "unchanged", "skipped", "failed"]
+RunStatus = Literal["published", "kept", "unchanged", "incomplete"]
+# What ingest did with one input file.
+FileOutcome = Literal["ingested", "partial", "quarantined", "duplicate"]
+# Why training stopped.
+StopReason = Literal["early stopping", "all epochs", "non-finite loss"]
 
 # Called after every training epoch with (epoch, epochs, logs).
 EpochHook = Callable[[int, int, dict[str, float]], None]
@@ -32,7 +44,7 @@ class Skipped(BaseModel):
     """A series a stage skipped (it cannot be modelled) or failed on (an error), and why."""
 
     series: str
-    stage: str
+    stage: Stage | None  # None: not known (an outcome repeated from an earlier run)
     reason: str
     failed: bool = False
 
@@ -84,7 +96,7 @@ class FileReport:
 
     file: str
     sha256: str
-    outcome: str  # ingested | partial | quarantined | duplicate
+    outcome: FileOutcome
     rows_in: int | None = 0
     rows_ingested: int = 0
     rows_quarantined: int = 0
@@ -171,7 +183,7 @@ class TrainResult(BaseModel):
     final_loss: float
     train_seconds: float
     finite: bool
-    stop_reason: str
+    stop_reason: StopReason
     batch_size: int | None = None  # as trained (chosen when the config leaves it empty)
     jit_compile: bool | None = None
     warm_start: bool = False  # started from the champion's weights
@@ -227,7 +239,7 @@ class Backtest(BaseModel):
 class Evaluation(BaseModel):
     """Test-slice scores of every contender on one series' test windows and the gate's decision.
 
-    `winner` is who serves the series after this run: "candidate" (publish the new model), "baseline" (the
+    `winner` is who serves the series after this run: "lstm" (publish the new model), "naive" (the
     best naive forecast becomes champion) or "champion" (keep the current one).
     """
 
@@ -238,12 +250,11 @@ class Evaluation(BaseModel):
     champion: Scores | None
     champion_version: str | None
     test_windows: int
-    publish: bool
     reason: str
     predictions_path: str | None
     baselines: dict[str, Scores] = {}
     best_baseline: str = ""
-    winner: str = ""
+    winner: Winner = "champion"
     interval: Interval | None = None
     baseline_interval: Interval | None = None
     backtest: Backtest | None = None
@@ -255,8 +266,44 @@ class Evaluation(BaseModel):
         return min(every)
 
 
-class Candidate(BaseModel):
-    """One series that went through every stage: its data, the model trained for it, and the verdict."""
+class LstmMetrics(Scores):
+    """The LSTM trained in a run, scored on its series' test windows, and how its training went."""
+
+    epochs_run: int
+    train_seconds: float
+    train_windows: int
+    warm_start: bool
+
+
+class SeriesMetrics(BaseModel):
+    """What a published version records for one series it serves (`metrics.json`, listed by `movavg models`):
+    the scores of what serves it (`kind`: "lstm" or "baseline:<naive forecast>") and of every contender on the
+    same test windows, its interval, its backtest, and the LSTM trained in that run (also when a naive forecast
+    serves instead)."""
+
+    kind: str
+    mae: float
+    rmse: float
+    baseline_mae: float
+    best_baseline: str
+    model: Scores
+    baseline_last: Scores
+    baseline_ma: Scores
+    baselines: dict[str, Scores]
+    champion_before: Scores | None
+    test_windows: int
+    rows: dict[str, int]
+    interval: Interval | None
+    backtest: list[BacktestFold]
+    epochs_run: int
+    train_seconds: float
+    train_windows: int
+    warm_start: bool
+    lstm: LstmMetrics
+
+
+class ModelledSeries(BaseModel):
+    """One series that went through every stage: its data, the model trained for it, and the gate's verdict."""
 
     normalized: NormalizeResult
     trained: TrainResult
@@ -267,7 +314,7 @@ class SeriesOutcome(BaseModel):
     """What a run did for one series."""
 
     series: str
-    status: str  # "published" | "kept" | "unchanged" | "skipped" | "failed"
+    status: OutcomeStatus
     message: str
     served_by: str = ""  # what serves the series after the run: "lstm" or "baseline:<name>"; "" without a champion
     champion_version: str | None = None
@@ -282,7 +329,7 @@ class RunSummary(BaseModel):
     With one series the top-level fields are that series' outcome (as before many series were modelled).
     """
 
-    status: str  # "published" | "kept" | "unchanged" | "incomplete"
+    status: RunStatus
     message: str
     champion_version: str | None
     published_version: str | None

@@ -163,7 +163,7 @@ def replay(summary: RunSummary) -> str:
     if len(outcomes) == 1:
         return outcomes[0].message
     skipped = [
-        Skipped(series=o.series, stage="", reason=o.message, failed=o.status == "failed")
+        Skipped(series=o.series, stage=None, reason=o.message, failed=o.status == "failed")
         for o in outcomes
         if o.status in {"skipped", "failed"}
     ]

@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from movavg.config import PublishConfig
 from movavg.publishing import publish_run, run_problem
-from movavg.schema import Candidate, IngestResult, RunSummary, Skipped
+from movavg.schema import IngestResult, ModelledSeries, RunSummary, Skipped
 from movavg.status import record_run, run_key
 from tasks.policies import transient_io
 
@@ -20,7 +20,7 @@ from tasks.policies import transient_io
 def publish(
     artifacts_dir: str,
     ingested: IngestResult,
-    candidates: list[Candidate],
+    candidates: list[ModelledSeries],
     skipped: list[Skipped],
     run_config: dict[str, Any],
     config: PublishConfig,

@@ -538,8 +538,8 @@ def ingest(
     config = load_config(preset, config_file, overrides)
     require_data_dir(data_dir)
     configure_environment()
-    from movavg.lock import RunLockedError, run_lock
     from movavg.ingest import ingest_files
+    from movavg.lock import RunLockedError, run_lock
 
     try:
         with run_lock([data_dir], wait_seconds=60):

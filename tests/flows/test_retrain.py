@@ -140,7 +140,7 @@ def test_too_short_series_fails_with_what_to_do_and_keeps_the_champion(
 
 def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     from movavg.publishing import publish_model
-    from movavg.schema import Candidate, Evaluation, NormalizeResult, Scores, TrainResult
+    from movavg.schema import Evaluation, ModelledSeries, NormalizeResult, Scores, TrainResult
 
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=8), data / "incoming", "a.csv")
@@ -156,7 +156,7 @@ def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: P
         final_loss=1.0,
         train_seconds=1.0,
         finite=True,
-        stop_reason="",
+        stop_reason="all epochs",
     )
     score = Scores(mae=summary.metrics["mae"], rmse=summary.metrics["rmse"])
     evaluation = Evaluation(
@@ -167,12 +167,11 @@ def test_a_retried_publish_does_not_publish_twice(tmp_path: Path, tiny_config: P
         champion=None,
         champion_version=None,
         test_windows=1,
-        publish=True,
         reason="retry",
         predictions_path=None,
     )
     normalized = NormalizeResult.model_construct(series="default")
-    candidate = Candidate.model_construct(normalized=normalized, trained=trained, evaluation=evaluation)
+    candidate = ModelledSeries.model_construct(normalized=normalized, trained=trained, evaluation=evaluation)
     assert publish_model(art, [candidate], {}, tiny_config.publish) == "v1"
     assert sorted(p.name for p in (art / "models").iterdir()) == ["v1"]
 

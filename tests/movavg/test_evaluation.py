@@ -26,18 +26,18 @@ def test_scores() -> None:
 @pytest.mark.parametrize(
     ("model", "finite", "champion", "config", "winner", "why"),
     [
-        (s(1.0), True, None, EvaluateConfig(), "candidate", "no champion to compare with"),
-        (s(0.9), True, s(1.0), EvaluateConfig(), "candidate", "beats champion"),
+        (s(1.0), True, None, EvaluateConfig(), "lstm", "no champion to compare with"),
+        (s(0.9), True, s(1.0), EvaluateConfig(), "lstm", "beats champion"),
         (s(1.0), True, s(1.0), EvaluateConfig(), "champion", "does not beat champion"),
         (s(0.99), True, s(1.0), EvaluateConfig(min_improvement=0.02), "champion", "needed < 0.98"),
-        (s(0.97), True, s(1.0), EvaluateConfig(min_improvement=0.02), "candidate", "beats"),
-        (s(math.nan), True, None, EvaluateConfig(), "baseline", "not finite"),
+        (s(0.97), True, s(1.0), EvaluateConfig(min_improvement=0.02), "lstm", "beats"),
+        (s(math.nan), True, None, EvaluateConfig(), "naive", "not finite"),
         (s(0.5), False, s(1.0), EvaluateConfig(require_beat_baseline=False), "champion", "not finite"),
-        (s(2.0), True, None, EvaluateConfig(), "baseline", "does not beat the naive seasonal change (48 steps) 1.5"),
+        (s(2.0), True, None, EvaluateConfig(), "naive", "does not beat the naive seasonal change (48 steps) 1.5"),
         (s(2.0), True, s(1.2), EvaluateConfig(), "champion", "does not beat the naive"),  # the champion beats the naive
-        (s(2.0), True, s(1.8), EvaluateConfig(), "baseline", "serves instead"),  # the naive beats the champion
-        (s(2.0), True, None, EvaluateConfig(require_beat_baseline=False), "candidate", "no champion"),
-        (s(1.0), True, s(math.nan), EvaluateConfig(), "candidate", "no champion to compare with"),
+        (s(2.0), True, s(1.8), EvaluateConfig(), "naive", "serves instead"),  # the naive beats the champion
+        (s(2.0), True, None, EvaluateConfig(require_beat_baseline=False), "lstm", "no champion"),
+        (s(1.0), True, s(math.nan), EvaluateConfig(), "lstm", "no champion to compare with"),
     ],
 )
 def test_gate(
