@@ -1,16 +1,18 @@
-"""Fan-out wiring: series grouped into batches (one task run each), and one stage's batch results sorted per
-series, so one bad series never stops the others. Results that are `Skipped`, and task runs that failed,
-drop out with their reason."""
+"""Fan-out wiring: a stage's work, one typed record per series (or model group), grouped into batches of one
+task run each and mapped; the results sorted back per series, so one bad series never stops the others.
+Results that are `Skipped`, and task runs that failed, drop out with their reason."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from prefect import Task, unmapped
 from prefect.futures import PrefectFuture, wait
 
-from movavg.schema import Skipped
+from movavg.schema import Batch, Skipped
 
 MAX_TASK_RUNS_PER_STAGE = 100
 
@@ -27,25 +29,40 @@ def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:
     return {chunk[0] if len(chunk) == 1 else f"{chunk[0]}+{len(chunk) - 1}": chunk for chunk in chunks}
 
 
-def gather(
-    batched: dict[str, list[str]], futures: Sequence[PrefectFuture[Any]], stage: str, skipped: list[Skipped]
-) -> dict[str, Any]:
-    """{name: result} of every member of the batches whose task run produced one; the others are appended
-    to `skipped` (every member of a batch whose task run failed)."""
-    wait(list(futures))
-    kept: dict[str, Any] = {}
-    for members, future in zip(batched.values(), futures, strict=True):
-        results = future.result(raise_on_failure=False)
-        if isinstance(results, BaseException):
-            reason = f"{type(results).__name__}: {results}"
-            skipped.extend(Skipped(series=name, stage=stage, reason=reason, failed=True) for name in members)
-            continue
-        for name, result in zip(members, results, strict=True):
-            if isinstance(result, Skipped):
-                skipped.append(result)
-            else:
-                kept[name] = result
-    return kept
+@dataclass
+class Mapped:
+    """One stage's task runs in flight: which names each batch holds, and its future."""
+
+    stage: str
+    batched: dict[str, list[str]]
+    futures: list[PrefectFuture[Any]]
+
+    def results(self, skipped: list[Skipped]) -> dict[str, Any]:
+        """{name: result} of every member of the batches whose task run produced one; the others are appended
+        to `skipped` (every member of a batch whose task run failed)."""
+        wait(self.futures)
+        kept: dict[str, Any] = {}
+        for members, future in zip(self.batched.values(), self.futures, strict=True):
+            results = future.result(raise_on_failure=False)
+            if isinstance(results, BaseException):
+                reason = f"{type(results).__name__}: {results}"
+                skipped.extend(Skipped(series=name, stage=self.stage, reason=reason, failed=True) for name in members)
+                continue
+            for name, result in zip(members, results, strict=True):
+                if isinstance(result, Skipped):
+                    skipped.append(result)
+                else:
+                    kept[name] = result
+        return kept
+
+
+def submit(stage: Task[..., Any], work: dict[str, Any], size: int, **shared: Any) -> Mapped:
+    """Map `stage` over `work` ({name: its input record}) in batches of `size`, each task run given one
+    `Batch` and the `shared` arguments."""
+    batched = batches(list(work), size)
+    inputs = [Batch(label=label, members=[work[name] for name in names]) for label, names in batched.items()]
+    futures = stage.map(batch=inputs, **{name: unmapped(value) for name, value in shared.items()})
+    return Mapped(stage.name, batched, list(futures))
 
 
 def model_groups(series: Sequence[str], scope: str) -> dict[str, list[str]]:

@@ -1,11 +1,12 @@
 """The retraining flow: ingest -> normalize -> window -> train (and backtest) -> evaluate -> publish.
 
-Wiring only. Normalize, window, train (per-series scope) and evaluate run one task per batch of series
-(`run.series_per_task`; one series per task up to 100 series), mapped, each series cached on its own data,
-so new rows for one series redo only that series' stages. A series
-that cannot be modelled is skipped with its reason; a failure on one series never stops the others. The
-mapped tasks run on the task runner `config.run` names (threads, or Dask); a flow run started with another
-one (a deployment whose parameters ask for Dask) runs itself again as a subflow on the right one.
+Wiring only. Each stage after ingest is mapped over typed per-series records (`NormalizeInput`, the windows,
+`TrainInput`, `BacktestInput`, `EvaluateInput`), one task run per batch of them (`run.series_per_task`; one
+series per task up to 100 series), each series cached on its own inputs, so new rows for one series redo only
+that series' stages. A series that cannot be modelled is skipped with its reason; a failure on one series
+never stops the others. The mapped tasks run on the task runner `config.run` names (threads, or Dask); a flow
+run started with another one (a deployment whose parameters ask for Dask) runs itself again as a subflow on
+the right one.
 """
 
 from __future__ import annotations
@@ -14,19 +15,30 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import State, flow, unmapped
+from prefect import State, flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.fanout import batches, gather, model_groups, per_series, series_per_task
+from flows.fanout import model_groups, per_series, series_per_task, submit
 from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
-from movavg.schema import ModelledSeries, RunSummary, Skipped
+from movavg.schema import (
+    BacktestInput,
+    ChampionRef,
+    EvaluateInput,
+    ModelledSeries,
+    NormalizeInput,
+    NormalizeResult,
+    RunSummary,
+    Skipped,
+    TrainInput,
+    WindowResult,
+)
 from movavg.series import choose_series
 from tasks.backtest import backtest
 from tasks.evaluate import evaluate
@@ -89,90 +101,67 @@ def retrain(
         skipped = [Skipped(series=name, stage="normalize", reason="not in the ingested data") for name in missing]
 
         size = series_per_task(len(series), config.run.series_per_task)
-        by_series = batches(series, size)
-        normalized = gather(
-            by_series,
-            normalize.map(
-                cache_dir,
-                list(by_series),
-                list(by_series.values()),
-                [[ingested.series[name] for name in batch] for batch in by_series.values()],
-                ingested.raw_dir,
-                unmapped(config.ingest.model_columns),
-                unmapped(config.normalize),
-            ),
-            "normalize",
-            skipped,
-        )
-        by_series = batches(list(normalized), size)
-        windows = gather(
-            by_series,
-            window.map(
-                cache_dir,
-                list(by_series),
-                [[normalized[name] for name in batch] for batch in by_series.values()],
-                unmapped(config.window),
-            ),
-            "window",
-            skipped,
-        )
+        to_normalize = {name: NormalizeInput(series=name, fingerprint=ingested.series[name]) for name in series}
+        normalized = submit(
+            normalize,
+            to_normalize,
+            size,
+            cache_dir=cache_dir,
+            raw_dir=ingested.raw_dir,
+            columns=config.ingest.model_columns,
+            config=config.normalize,
+        ).results(skipped)
+        windows = submit(window, normalized, size, cache_dir=cache_dir, config=config.window).results(skipped)
 
-        groups = model_groups(list(windows), config.train.scope)
-        by_group = batches(list(groups), size)
         champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
-        warm_from = [
-            [champions.get(group) if config.train.scope == "per-series" else None for group in batch]
-            for batch in by_group.values()
-        ]
-        training = train.map(
-            cache_dir,
-            list(by_group),
-            list(by_group.values()),
-            [[[windows[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
-            [[[normalized[name] for name in groups[group]] for group in batch] for batch in by_group.values()],
-            unmapped(config.train),
-            warm_from,
-        )
-        by_series = batches(list(windows), size)
-        backtesting = (
-            backtest.map(
-                cache_dir,
-                list(by_series),
-                [[windows[name] for name in batch] for batch in by_series.values()],
-                [[normalized[name] for name in batch] for batch in by_series.values()],
-                unmapped(config.train),
-                unmapped(config.evaluate.backtest_folds),
+        groups = model_groups(list(windows), config.train.scope)
+        to_train = {
+            group: training_input(group, members, windows, normalized, champions) for group, members in groups.items()
+        }
+        training = submit(train, to_train, size, cache_dir=cache_dir, config=config.train)
+        backtesting = None
+        if folds := config.evaluate.backtest_folds:
+            to_backtest = {name: BacktestInput(windows=windows[name], normalized=normalized[name]) for name in windows}
+            backtesting = submit(backtest, to_backtest, size, cache_dir=cache_dir, config=config.train, folds=folds)
+        trained = per_series(groups, training.results(skipped), skipped)
+        backtests = backtesting.results([]) if backtesting else {}  # a failed backtest: "no backtest", not a skip
+
+        to_evaluate = {
+            name: EvaluateInput(
+                trained=trained[name],
+                normalized=normalized[name],
+                champion=champions[name],
+                backtest=backtests.get(name),
             )
-            if config.evaluate.backtest_folds
-            else []
-        )
-        trained = per_series(groups, gather(by_group, training, "train", skipped), skipped)
-        backtests = gather(by_series, backtesting, "backtest", []) if backtesting else {}  # none: "no backtest"
+            for name in trained
+        }
+        evaluations = submit(evaluate, to_evaluate, size, cache_dir=cache_dir, config=config.evaluate).results(skipped)
 
-        by_series = batches(list(trained), size)
-        evaluations = gather(
-            by_series,
-            evaluate.map(
-                cache_dir,
-                list(by_series),
-                [[trained[name] for name in batch] for batch in by_series.values()],
-                [[normalized[name] for name in batch] for batch in by_series.values()],
-                [[champions[name] for name in batch] for batch in by_series.values()],
-                unmapped(config.evaluate),
-                [[backtests.get(name) for name in batch] for batch in by_series.values()],
-            ),
-            "evaluate",
-            skipped,
-        )
-
-        candidates = [
+        modelled = [
             ModelledSeries(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
             for name in evaluations
         ]
-        summary = publish(artifacts_dir, ingested, candidates, skipped, config.model_dump(mode="json"), config.publish)
-        if problem := run_problem(candidates, skipped):
+        summary = publish(artifacts_dir, ingested, modelled, skipped, config.model_dump(mode="json"), config.publish)
+        if problem := run_problem(modelled, skipped):
             return incomplete(problem)
         return completed(summary)
+
+
+def training_input(
+    group: str,
+    members: list[str],
+    windows: dict[str, WindowResult],
+    normalized: dict[str, NormalizeResult],
+    champions: dict[str, ChampionRef | None],
+) -> TrainInput:
+    """What one model trains on; a per-series model may warm-start from its series' champion."""
+    champion = champions[group] if members == [group] else None
+    return TrainInput(
+        group=group,
+        windows=[windows[name] for name in members],
+        normalized=[normalized[name] for name in members],
+        warm_from=champion.path if champion else None,
+    )
 
 
 def completed(summary: RunSummary) -> State:

@@ -130,26 +130,3 @@ def stage_output(output_dir: Path) -> Iterator[Path]:
     with atomic_directory(output_dir) as tmp:
         yield tmp
         (tmp / COMPLETE_MARKER).touch()
-
-
-def batch_dir(cache_dir: Path | str, stage: str, key: str) -> Path:
-    """Where a stage run over a batch of series lists its members' output folders (`members.json`)."""
-    return stage_dir(Path(cache_dir) / "_batches", stage, key)
-
-
-def write_members(cache_dir: Path | str, stage: str, key: str, members: list[str]) -> None:
-    """Record the output folders (keys) of a batch run's members, atomically."""
-    with stage_output(batch_dir(cache_dir, stage, key)) as tmp:
-        (tmp / "members.json").write_text(json.dumps(members))
-
-
-def batch_complete(cache_dir: Path | str, stage: str, key: str) -> bool:
-    """True while a batch run's member list and every member's output folder are complete."""
-    batch = batch_dir(cache_dir, stage, key)
-    if not is_complete(batch):
-        return False
-    try:
-        members = json.loads((batch / "members.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return all(is_complete(stage_dir(cache_dir, stage, member)) for member in members)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -344,3 +344,47 @@ class RunSummary(BaseModel):
         for outcome in self.series:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         return counts
+
+
+Member = TypeVar("Member")
+
+
+class Batch(BaseModel, Generic[Member]):
+    """What one task run of a stage works on: its label in the UI (a series, a model group, or
+    `<first>+<how many more>`) and its members, each cached on its own."""
+
+    label: str
+    members: list[Member]
+
+
+class NormalizeInput(BaseModel):
+    """A series to normalize and the fingerprint of its ingested rows (its cache key)."""
+
+    series: str
+    fingerprint: str
+
+
+class TrainInput(BaseModel):
+    """One model to train: its group (a series, or "global"), the windows and data of its series, and the
+    champion's bundle it may warm-start from (not part of its cache key)."""
+
+    group: str
+    windows: list[WindowResult]
+    normalized: list[NormalizeResult]
+    warm_from: str | None = None
+
+
+class BacktestInput(BaseModel):
+    """One series to backtest: its windows and its data."""
+
+    windows: WindowResult
+    normalized: NormalizeResult
+
+
+class EvaluateInput(BaseModel):
+    """One series to score: the model trained for it, its data, its champion and its backtest (if run)."""
+
+    trained: TrainResult
+    normalized: NormalizeResult
+    champion: ChampionRef | None
+    backtest: Backtest | None = None

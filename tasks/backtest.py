@@ -6,29 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger
+from prefect import State, get_run_logger
 
 from movavg.backtest import run_backtest
 from movavg.config import TrainConfig
 from movavg.report import backtest_line
-from movavg.schema import Backtest, NormalizeResult, Skipped, WindowResult
-from tasks.policies import cached_stage, each_member
+from movavg.schema import Backtest, BacktestInput, Batch, Skipped
+from tasks.policies import each_member, stage_task
 
 
-@cached_stage("backtest", run_backtest, task_run_name="backtest-{label}")
+@stage_task("backtest", task_run_name="backtest-{batch.label}")
 def backtest(
-    cache_dir: str,
-    label: str,
-    windows: list[WindowResult],
-    normalized: list[NormalizeResult],
-    config: TrainConfig,
-    folds: int,
-) -> list[Backtest | Skipped]:
+    cache_dir: str, batch: Batch[BacktestInput], config: TrainConfig, folds: int
+) -> State[list[Backtest | Skipped]]:
     """Each series cached on its windows, its data, the training config, the fold count and the library code."""
-    members = [
-        (n.series, {"windows": w, "normalized": n, "config": config, "folds": folds})
-        for w, n in zip(windows, normalized, strict=True)
-    ]
+    members = [(m.normalized.series, {**dict(m), "config": config, "folds": folds}) for m in batch.members]
     return each_member("backtest", run_backtest, cache_dir, members, backtest_one)
 
 

@@ -7,29 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger
+from prefect import State, get_run_logger
 
 from movavg.config import NormalizeConfig
-from movavg.schema import NormalizeResult, Skipped, UnusableSeries
+from movavg.schema import Batch, NormalizeInput, NormalizeResult, Skipped, UnusableSeries
 from movavg.series import normalize_and_save
-from tasks.policies import cached_stage, each_member
+from tasks.policies import each_member, stage_task
 
 
-@cached_stage("normalize", normalize_and_save, retries=1, task_run_name="normalize-{label}")
+@stage_task("normalize", retries=1, task_run_name="normalize-{batch.label}")
 def normalize(
-    cache_dir: str,
-    label: str,
-    series: list[str],
-    fingerprints: list[str],
-    raw_dir: str,
-    columns: list[str],
-    config: NormalizeConfig,
-) -> list[NormalizeResult | Skipped]:
+    cache_dir: str, batch: Batch[NormalizeInput], raw_dir: str, columns: list[str], config: NormalizeConfig
+) -> State[list[NormalizeResult | Skipped]]:
     """Each series cached on its data fingerprint, the column choice, this config and the library code."""
-    members = [
-        (name, {"series": name, "fingerprint": fingerprint, "raw_dir": raw_dir, "columns": columns, "config": config})
-        for name, fingerprint in zip(series, fingerprints, strict=True)
-    ]
+    members = [(m.series, {**dict(m), "raw_dir": raw_dir, "columns": columns, "config": config}) for m in batch.members]
     return each_member("normalize", normalize_and_save, cache_dir, members, normalize_one)
 
 

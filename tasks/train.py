@@ -7,43 +7,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger
+from prefect import State, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from movavg.config import TrainConfig
 from movavg.model import best_epoch, train_and_save
 from movavg.report import progress_reporter, stop_note
-from movavg.schema import ChampionRef, NormalizeResult, Skipped, TrainResult, WindowResult
+from movavg.schema import Batch, Skipped, TrainInput, TrainResult
 from movavg.storage import sha256_bytes
-from tasks.policies import cached_stage, each_member
+from tasks.policies import each_member, stage_task
 
 
-@cached_stage("train", train_and_save, unkeyed=("champions", "warm_from"), task_run_name="train-{label}")
-def train(
-    cache_dir: str,
-    label: str,
-    groups: list[str],
-    windows: list[list[WindowResult]],
-    normalized: list[list[NormalizeResult]],
-    config: TrainConfig,
-    champions: list[ChampionRef | None],
-) -> list[TrainResult | Skipped]:
+@stage_task("train", task_run_name="train-{batch.label}")
+def train(cache_dir: str, batch: Batch[TrainInput], config: TrainConfig) -> State[list[TrainResult | Skipped]]:
     """One model per group (a series, or "global"), each cached on its windows' content, the scalers, this
     config and the library code; a per-series model may warm-start from its series' champion (not part of
     the key: on unchanged data the cached model is reused whoever is champion)."""
-    members = [
-        (
-            group,
-            {
-                "label": group,
-                "windows": w,
-                "normalized": n,
-                "config": config,
-                "warm_from": champion.path if champion else None,
-            },
-        )
-        for group, w, n, champion in zip(groups, windows, normalized, champions, strict=True)
-    ]
+    members = [(m.group, {**dict(m), "config": config}) for m in batch.members]
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
 
@@ -54,7 +34,7 @@ def progress_key(label: str) -> str:
 
 
 def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
-    logger, label, config = get_run_logger(), member["label"], member["config"]
+    logger, label, config = get_run_logger(), member["group"], member["config"]
     show, close = progress_reporter(label, logger.info)
     artifact = create_progress_artifact(0.0, key=progress_key(label), description=f"training {label}: epochs done")
 

@@ -1,30 +1,23 @@
 """Window stage, one task run per batch of series: where each split's windows lie in the normalized series;
-a series too short for one window in every split is skipped with its reason.
-
-`make_windows` lives in `movavg.windowing`; it is re-exported here for callers of the earlier layout.
-"""
+a series too short for one window in every split is skipped with its reason."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger
+from prefect import State, get_run_logger
 
 from movavg.config import WindowConfig
-from movavg.schema import NormalizeResult, Skipped, UnusableSeries, WindowResult
-from movavg.windowing import build_windows, make_windows
-from tasks.policies import cached_stage, each_member
-
-__all__ = ["make_windows", "window"]
+from movavg.schema import Batch, NormalizeResult, Skipped, UnusableSeries, WindowResult
+from movavg.windowing import build_windows
+from tasks.policies import each_member, stage_task
 
 
-@cached_stage("window", build_windows, retries=1, task_run_name="window-{label}")
-def window(
-    cache_dir: str, label: str, normalized: list[NormalizeResult], config: WindowConfig
-) -> list[WindowResult | Skipped]:
+@stage_task("window", retries=1, task_run_name="window-{batch.label}")
+def window(cache_dir: str, batch: Batch[NormalizeResult], config: WindowConfig) -> State[list[WindowResult | Skipped]]:
     """Each series cached on its normalized data's content, this config and the library code."""
-    members = [(n.series, {"normalized": n, "config": config}) for n in normalized]
+    members = [(n.series, {"normalized": n, "config": config}) for n in batch.members]
     return each_member("window", build_windows, cache_dir, members, window_one)
 
 

@@ -1,5 +1,6 @@
-"""The Prefect side of the cache: the key is the library's stage key, stale or torn records are not
-trusted, and only transient I/O errors are retried."""
+"""The Prefect side of the cache, on a real (test) Prefect API: each member of a batch is cached on its own key
+whatever the batch, a record is trusted only while its output folder is whole and its JSON is, a batch of
+hits ends `Cached`, and only transient I/O errors are retried."""
 
 from __future__ import annotations
 
@@ -9,55 +10,64 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prefect import flow
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-from movavg.cache import COMPLETE_MARKER, batch_dir, stage_dir, stage_key
-from tasks.policies import transient_io
-from tasks.train import train
-from tasks.window import window
+from movavg.cache import stage_dir, stage_key, stage_output
+from movavg.schema import Batch
+from tasks.policies import each_member, stage_task, transient_io
 
-
-def context(results: Path) -> SimpleNamespace:
-    return SimpleNamespace(result_store=SimpleNamespace(result_storage=SimpleNamespace(basepath=str(results))))
-
-
-def key_fn(stage: Any = window) -> Any:
-    return stage.cache_policy.cache_key_fn
+RUNS: list[str] = []
 
 
-def test_prefects_key_is_the_library_stage_key(tmp_path: Path) -> None:
-    params = {"cache_dir": str(tmp_path), "normalized": {"content_hash": "a"}, "config": {"lookback": 5}}
-    key = key_fn()(context(tmp_path / "results"), params)
-    assert key == stage_key("window", "movavg.windowing", params)
-    assert key != key_fn(train)(context(tmp_path / "results"), params)
+def write_marker(member: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    """A stand-in stage: records that it ran and writes a complete output folder."""
+    RUNS.append(member["name"])
+    with stage_output(out_dir) as tmp:
+        (tmp / "value.json").write_text(f'"{member["name"]}"')
+    return {"name": member["name"], "out": str(out_dir)}
 
 
-def test_records_are_trusted_only_with_complete_outputs_and_valid_json(tmp_path: Path) -> None:
-    params = {"cache_dir": str(tmp_path / "cache"), "normalized": {"content_hash": "a"}, "config": {}}
-    results = tmp_path / "results"
-    results.mkdir()
-    key = key_fn()(context(results), params)
-    record, batch = results / key, batch_dir(tmp_path / "cache", "window", key)
-    member = stage_dir(tmp_path / "cache", "window", "member-key")
+@stage_task("window", task_run_name="window-{batch.label}")
+def marker_stage(cache_dir: str, batch: Batch[str]) -> Any:
+    members = [(name, {"name": name}) for name in batch.members]
+    return each_member("window", write_marker, cache_dir, members, write_marker)
 
-    record.write_text('{"ok": true}')
-    key_fn()(context(results), params)
-    assert not record.exists(), "outputs missing: the record is stale"
 
-    for folder in (batch, member):
-        folder.mkdir(parents=True)
-        (folder / COMPLETE_MARKER).touch()
-    (batch / "members.json").write_text('["member-key"]')
-    record.write_text('{"ok": tr')  # torn by a crash
-    key_fn()(context(results), params)
-    assert not record.exists()
+@flow
+def run_batches(cache_dir: str, batches: list[list[str]]) -> list[tuple[str, list[Any]]]:
+    states = [marker_stage(cache_dir, Batch(label=names[0], members=names), return_state=True) for names in batches]
+    return [(state.name, state.result()) for state in states]
 
-    record.write_text('{"ok": true}')
-    key_fn()(context(results), params)
-    assert record.exists()
 
-    shutil.rmtree(member)  # one series' output deleted: the batch runs again (and reuses the others)
-    key_fn()(context(results), params)
-    assert not record.exists()
+def record_path(cache_dir: Path, name: str) -> Path:
+    key = stage_key("window", write_marker.__module__, {"cache_dir": str(cache_dir), "name": name})
+    return Path(PREFECT_LOCAL_STORAGE_PATH.value()) / f"window-{key}"
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_each_member_is_cached_on_its_own_key_whatever_the_batch(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    RUNS.clear()
+    first = run_batches(str(cache), [["a", "b"], ["c"]])
+    assert [name for name, _ in first] == ["Completed", "Completed"] and RUNS == ["a", "b", "c"]
+    assert [[result["name"] for result in results] for _, results in first] == [["a", "b"], ["c"]]
+    assert Path(first[0][1][0]["out"]).parent == stage_dir(cache, "window", "x").parent
+
+    RUNS.clear()
+    regrouped = run_batches(str(cache), [["c", "a"], ["b"]])  # other batches: every member still a hit
+    assert [name for name, _ in regrouped] == ["Cached", "Cached"] and RUNS == []
+    assert regrouped[0][1] == [first[1][1][0], first[0][1][0]]
+
+    shutil.rmtree(first[0][1][1]["out"])  # b's output deleted: only b runs again, and its batch is not `Cached`
+    record_path(cache, "c").write_text('{"result": "tor')  # c's record torn by a crash: c runs again
+    RUNS.clear()
+    again = run_batches(str(cache), [["a", "b", "c"]])
+    assert again[0][0] == "Completed" and RUNS == ["b", "c"]
+    assert again[0][1] == [first[0][1][0], first[0][1][1], first[1][1][0]]
+
+    RUNS.clear()
+    assert run_batches(str(cache), [["a", "b", "c"]])[0][0] == "Cached" and RUNS == []  # the records were replaced
 
 
 @pytest.mark.parametrize(
