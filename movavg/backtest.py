@@ -32,10 +32,18 @@ from movavg.schema import (
     WindowResult,
     WindowSpec,
 )
-from movavg.series import z_columns
+from movavg.series import PreparedSeries, z_columns
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import back_to_back, rows_for_targets, series_windows, split_bounds, with_best_residual
+from movavg.windowing import (
+    back_to_back,
+    load_prepared,
+    located,
+    rows_for_targets,
+    series_windows,
+    split_bounds,
+    with_best_residual,
+)
 
 
 def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
@@ -90,26 +98,30 @@ def run_fold(
     )
 
 
-def run_backtest(
-    windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int, out_dir: Path
-) -> Backtest:
-    """The rolling-origin folds of one series (per-series models of `config`), written to
-    `out_dir/backtest.json` atomically; folds too short to train are left out and counted in `note`."""
-    columns, spec = normalized.columns, windows.spec
-    series = pd.read_parquet(normalized.path, columns=[TIMESTAMP, *columns])
-    rows = normalized.rows
+def backtest_series(prepared: PreparedSeries, config: TrainConfig, folds: int) -> Backtest:
+    """The rolling-origin folds of one located series (per-series models of `config`); folds too short to train
+    are left out and counted in `note`."""
+    columns, spec, rows = prepared.columns, located(prepared)[0], prepared.rows
+    series = prepared.frame[[TIMESTAMP, *columns]]
     share = rows["train"] / (rows["train"] + rows["val"])
     results = []
     with keras_session():
         for origin in fold_origins(rows, folds):
-            frame, stats = fold_frame(series, columns, origin, rows["test"], share, normalized.stats.per_window)
+            frame, stats = fold_frame(series, columns, origin, rows["test"], share, prepared.stats.per_window)
             try:
-                results.append(run_fold(frame, stats, columns, spec, config, normalized.series))
+                results.append(run_fold(frame, stats, columns, spec, config, prepared.series))
             except UnusableSeries:  # too few rows before this origin for one window per split
                 continue
     missing = folds - len(results)
     note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
-    backtest = Backtest(series=normalized.series, folds=results, note=note)
+    return Backtest(series=prepared.series, folds=results, note=note)
+
+
+def run_backtest(
+    windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int, out_dir: Path
+) -> Backtest:
+    """`backtest_series` of one cached series, written to `out_dir/backtest.json` atomically."""
+    backtest = backtest_series(load_prepared(normalized, windows), config, folds)
     with stage_output(out_dir) as tmp:
         atomic_write_json(tmp / "backtest.json", backtest.model_dump())
     return backtest

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec
+from movavg.bundle import BundleSpec, bundle_intact, load_bundle
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
@@ -30,8 +30,12 @@ from movavg.schema import (
     Scores,
     TrainResult,
 )
+from movavg.series import PreparedSeries
 from movavg.session import keras_session
-from movavg.windowing import rows_for_targets
+from movavg.windowing import load_prepared, rows_for_targets
+
+if TYPE_CHECKING:
+    import keras
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
@@ -72,21 +76,22 @@ def decide(
 
 
 def evaluate_models(
-    candidate_dir: Path,
+    model: keras.Model,
+    bundle: BundleSpec,
     finite_training: bool,
     champion: ChampionRef | None,
     series: str,
     frame: pd.DataFrame,
     config: EvaluateConfig,
 ) -> tuple[Evaluation, pd.DataFrame]:
-    """Score candidate, every naive forecast and the series' champion on the same test windows of `series`.
+    """Score the candidate `model` (fed by `bundle`), every naive forecast and the series' champion (None in
+    memory) on the same test windows of `series`.
 
     `frame` is the normalized series from enough rows before its val slice for every val window. Returns the
     evaluation and one row per test window: `timestamp` (last input step), `target_row`, `actual`,
     `predicted`, `scale`, `lower`, `upper`, one column per naive forecast (`naive_last`, `naive_ma`, `seasonal_<s>`,
     `seasonal_change_<s>`) and, with a champion, `champion` (NaN where it has no forecast).
     """
-    model, bundle = load_bundle(candidate_dir)
     spec = bundle.window_for(series)
     windows = score_frame(model, bundle, series, frame)
     target = frame[bundle.columns[0]].to_numpy(dtype="float64")
@@ -188,6 +193,27 @@ def _stored_evaluation(
     )
 
 
+def evaluate_series(
+    model: keras.Model,
+    bundle: BundleSpec,
+    finite_training: bool,
+    prepared: PreparedSeries,
+    config: EvaluateConfig,
+    champion: ChampionRef | None = None,
+    backtest: Backtest | None = None,
+) -> tuple[Evaluation, pd.DataFrame]:
+    """`evaluate_models` on the val and test windows of a prepared series; its `backtest` (if run) travels
+    with the evaluation."""
+    spec = bundle.window_for(prepared.series)
+    frame = rows_for_targets(prepared.frame, prepared.rows["train"], spec)  # from the first val window's inputs
+    with keras_session():
+        evaluation, predictions = evaluate_models(
+            model, bundle, finite_training, champion, prepared.series, frame, config
+        )
+    evaluation.backtest = backtest
+    return evaluation, predictions
+
+
 def evaluate_candidate(
     candidate: TrainResult,
     normalized: NormalizeResult,
@@ -203,13 +229,11 @@ def evaluate_candidate(
     """
     if (same := already_champion(candidate, champion)) is not None:
         return same
-    spec = read_spec(Path(candidate.model_dir)).window_for(normalized.series)
-    frame = rows_for_targets(pd.read_parquet(normalized.path), normalized.rows["train"], spec)  # val and test windows
     with keras_session():
-        evaluation, predictions = evaluate_models(
-            Path(candidate.model_dir), candidate.finite, champion, normalized.series, frame, config
+        model, bundle = load_bundle(Path(candidate.model_dir))
+        evaluation, predictions = evaluate_series(
+            model, bundle, candidate.finite, load_prepared(normalized), config, champion, backtest
         )
-    evaluation.backtest = backtest
     with stage_output(out_dir) as tmp:
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
     evaluation.predictions_path = str(out_dir / "predictions.parquet")

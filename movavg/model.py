@@ -10,6 +10,7 @@ import json
 import math
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,18 @@ from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec, sav
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.schema import EpochHook, NormalizeResult, TrainResult, WindowResult, WindowSpec
+from movavg.series import PreparedSeries
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
-from movavg.windowing import PREDICT_BATCH, WindowArrays, feed_options, input_features, split_arrays
+from movavg.windowing import (
+    PREDICT_BATCH,
+    WindowArrays,
+    feed_options,
+    input_features,
+    load_prepared,
+    located,
+    split_arrays,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -150,7 +160,7 @@ def series_seed(seed: int, series: list[str]) -> int:
 
 
 def summarize_history(
-    history: dict[str, list[float]], epochs: int, seconds: float, out_dir: Path, series: list[str], train_windows: int
+    history: dict[str, list[float]], epochs: int, seconds: float, series: list[str], train_windows: int
 ) -> TrainResult:
     """Condense a Keras loss history into a `TrainResult`."""
     losses, val_losses = history.get("loss", [math.nan]), history.get("val_loss", [math.nan])
@@ -161,8 +171,6 @@ def summarize_history(
     return TrainResult(
         series=series,
         train_windows=train_windows,
-        model_dir=str(out_dir),
-        model_key=out_dir.name,
         epochs_run=ran,
         best_val_loss=best,
         final_loss=losses[-1],
@@ -172,15 +180,15 @@ def summarize_history(
     )
 
 
-def common_inputs(windows: list[WindowResult]) -> WindowSpec:
-    """The window spec of the first series, after checking every series gives the model the same inputs (a
-    global model has one input shape); raises ValueError naming the setting to fix otherwise."""
-    first = windows[0].spec
-    for other in windows[1:]:
-        if not other.spec.same_inputs(first):
+def common_inputs(specs: list[WindowSpec]) -> WindowSpec:
+    """The first series' window spec, after checking every series gives the model the same inputs (a global
+    model has one input shape); raises ValueError naming the setting to fix otherwise."""
+    first = specs[0]
+    for other in specs[1:]:
+        if not other.same_inputs(first):
             raise ValueError(
                 "a global model needs the same seasons and calendar inputs for every series, but they "
-                f"differ ({first.seasons} vs {other.spec.seasons}): set window.seasons explicitly"
+                f"differ ({first.seasons} vs {other.seasons}): set window.seasons explicitly"
             )
     return first
 
@@ -207,6 +215,52 @@ def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: Bundle
     return load_bundle(Path(champion_dir))[0]
 
 
+@dataclass
+class TrainedModel:
+    """A model fitted in memory, the spec that feeds it, and how its training went (`result.model_dir` is
+    empty until the bundle is saved)."""
+
+    model: keras.Model
+    spec: BundleSpec
+    history: dict[str, list[float]]
+    result: TrainResult
+
+
+def train_model(
+    prepared: list[PreparedSeries],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+    champion_dir: str | None = None,
+) -> TrainedModel:
+    """Fit one model on the windows of one located series (per-series scope) or of several (global scope, each
+    series scaled by its own train-slice statistics), early-stopping on their validation windows.
+
+    With a per-series `champion_dir`, training may start from the champion's weights (`warm_start_model`).
+    """
+    series, specs = [p.series for p in prepared], [located(p)[0] for p in prepared]
+    arrays = split_arrays(prepared, ["train", "val"])
+    window = common_inputs(specs)
+    spec = BundleSpec(
+        series=series,
+        columns=prepared[0].columns,
+        stats={p.series: p.stats for p in prepared},
+        window=window,
+        windows=dict(zip(series, specs, strict=True)),
+        train=config.model_dump(mode="json"),
+    )
+    train, val = arrays["train"], arrays["val"]
+    with keras_session():
+        initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
+        started = time.perf_counter()
+        seed = series_seed(config.seed, series)
+        per_window = prepared[0].stats.per_window
+        model, history = fit_model(config, train, val, window, per_window, on_epoch, seed, initial)
+    result = summarize_history(history, config.epochs, time.perf_counter() - started, series, len(train.targets))
+    result.batch_size, result.jit_compile = training_settings(config, len(train.targets))
+    result.warm_start = initial is not None
+    return TrainedModel(model=model, spec=spec, history=history, result=result)
+
+
 def train_and_save(
     windows: list[WindowResult],
     normalized: list[NormalizeResult],
@@ -215,44 +269,14 @@ def train_and_save(
     on_epoch: EpochHook | None = None,
     champion_dir: str | None = None,
 ) -> TrainResult:
-    """Fit one model on the cached windows of one series (per-series scope) or of several (global scope,
-    each series scaled by its own train-slice statistics) and write its bundle to `out_dir` atomically.
-
-    With a per-series `champion_dir`, training may start from the champion's weights (`warm_start_model`).
-    """
-    series, window = [n.series for n in normalized], common_inputs(windows)
-    arrays = split_arrays(windows, normalized, ["train", "val"])
-    train, val = arrays["train"], arrays["val"]
-    spec = BundleSpec(
-        series=series,
-        columns=normalized[0].columns,
-        stats={n.series: n.stats for n in normalized},
-        window=window,
-        windows={n.series: w.spec for w, n in zip(windows, normalized, strict=True)},
-        train=config.model_dump(mode="json"),
-    )
-    with keras_session():
-        initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
-        started = time.perf_counter()
-        model, history = fit_model(
-            config,
-            train,
-            val,
-            window,
-            normalized[0].stats.per_window,
-            on_epoch,
-            series_seed(config.seed, series),
-            initial,
-        )
-        result = summarize_history(
-            history, config.epochs, time.perf_counter() - started, out_dir, series, len(train.targets)
-        )
-        result.batch_size, result.jit_compile = training_settings(config, len(train.targets))
-        result.warm_start = initial is not None
-        with stage_output(out_dir) as tmp:
-            save_bundle(model, spec, tmp)
-            atomic_write_json(tmp / "history.json", history)
-            atomic_write_json(tmp / "train.json", result.model_dump())
+    """`train_model` on the cached windows of one or more series; its bundle written to `out_dir` atomically."""
+    prepared = [load_prepared(n, w) for n, w in zip(normalized, windows, strict=True)]
+    trained = train_model(prepared, config, on_epoch, champion_dir)
+    result = trained.result.model_copy(update={"model_dir": str(out_dir), "model_key": out_dir.name})
+    with keras_session(), stage_output(out_dir) as tmp:
+        save_bundle(trained.model, trained.spec, tmp)
+        atomic_write_json(tmp / "history.json", trained.history)
+        atomic_write_json(tmp / "train.json", result.model_dump())
     return result
 
 

@@ -176,8 +176,8 @@ class TrainResult(BaseModel):
 
     series: list[str]  # the series whose windows it was trained on (one, or all for a global model)
     train_windows: int
-    model_dir: str
-    model_key: str
+    model_dir: str = ""  # where its bundle was saved ("" for a model held in memory, see `movavg.Forecaster`)
+    model_key: str = ""  # the bundle folder's name: its cache key
     epochs_run: int
     best_val_loss: float
     final_loss: float

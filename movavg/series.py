@@ -3,6 +3,7 @@ chronologically (train | val | test) and z-scored with statistics of the train s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from movavg.cache import stage_output
 from movavg.config import NormalizeConfig
 from movavg.rawstore import read_raw
 from movavg.scaling import ScalerStats, fit_stats
-from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult, UnusableSeries
+from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult, UnusableSeries, WindowSpec
 from movavg.storage import atomic_write_json, frame_hash
 
 HOLIDAY_DAYS = 2  # up to this many missing weekdays in a row are holidays, not gaps
@@ -149,28 +150,58 @@ def check_usable(series: pd.DataFrame, series_id: str, target: str) -> None:
         raise UnusableSeries(f"constant ({target} is always {series[target].iloc[0]:g}): nothing to forecast")
 
 
-def normalize_and_save(
-    raw_dir: Path, series_id: str, columns: list[str], config: NormalizeConfig, out_dir: Path
-) -> NormalizeResult:
-    """Read one series from the raw store, normalize it, write `series.parquet` + `stats.json` into
-    `out_dir` atomically. Raises UnusableSeries for a series that cannot be modelled."""
-    series = select_series(read_raw(raw_dir, series_id), series_id)
+@dataclass
+class PreparedSeries:
+    """One series in memory, ready for a model: what the normalize stage writes, plus (once located by
+    `movavg.windowing.locate_windows`) where its windows lie.
+
+    frame: n rows sorted by time: `timestamp`, `series_id`, the columns (original units), `split` and the
+    normalized `<column>__z` copies; gaps filled as configured.
+    """
+
+    series: str
+    frame: pd.DataFrame
+    columns: list[str]
+    stats: ScalerStats
+    gaps: GapReport
+    spec: WindowSpec | None = None
+    bounds: pd.DataFrame | None = None  # `movavg.windowing.split_bounds`' table
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per split."""
+        counts = self.frame[SPLIT].value_counts()
+        return {split: int(counts.get(split, 0)) for split in SPLITS}
+
+
+def prepare_series(raw: pd.DataFrame, series_id: str, columns: list[str], config: NormalizeConfig) -> PreparedSeries:
+    """One series of `raw` (rows of one or more series: `series_id`, `timestamp`, the columns) split and
+    z-scored with its train-slice statistics. Raises UnusableSeries for a series that cannot be modelled."""
+    series = select_series(raw, series_id)
     check_usable(series, series_id, columns[0])
     frame, stats = normalize_series(series, columns, config)
     step, gaps, largest = find_gaps(series[TIMESTAMP])
-    gap_report = GapReport(
+    report = GapReport(
         step=human_duration(step), gaps=gaps, largest=human_duration(largest), filled_rows=len(frame) - len(series)
     )
+    return PreparedSeries(series=series_id, frame=frame, columns=columns, stats=stats, gaps=report)
+
+
+def normalize_and_save(
+    raw_dir: Path, series_id: str, columns: list[str], config: NormalizeConfig, out_dir: Path
+) -> NormalizeResult:
+    """Read one series from the raw store, prepare it (`prepare_series`) and write `series.parquet` +
+    `stats.json` into `out_dir` atomically. Raises UnusableSeries for a series that cannot be modelled."""
+    prepared = prepare_series(read_raw(raw_dir, series_id), series_id, columns, config)
     with stage_output(out_dir) as tmp:
-        frame.to_parquet(tmp / "series.parquet", index=False)
-        atomic_write_json(tmp / "stats.json", stats.model_dump())
-    counts = frame[SPLIT].value_counts()
+        prepared.frame.to_parquet(tmp / "series.parquet", index=False)
+        atomic_write_json(tmp / "stats.json", prepared.stats.model_dump())
     return NormalizeResult(
         path=str(out_dir / "series.parquet"),
-        content_hash=frame_hash(frame),
-        series=str(frame[SERIES].iloc[0]),
+        content_hash=frame_hash(prepared.frame),
+        series=str(prepared.frame[SERIES].iloc[0]),
         columns=columns,
-        stats=stats,
-        rows={split: int(counts.get(split, 0)) for split in SPLITS},
-        gaps=gap_report,
+        stats=prepared.stats,
+        rows=prepared.rows,
+        gaps=prepared.gaps,
     )

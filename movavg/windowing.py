@@ -35,7 +35,7 @@ from movavg.schema import (
     WindowSpec,
 )
 from movavg.seasons import CALENDAR_WIDTH, calendar_features, calendar_kind, natural_seasons, usable_seasons
-from movavg.series import find_gaps, is_business_days, z_columns
+from movavg.series import PreparedSeries, find_gaps, is_business_days, z_columns
 from movavg.storage import sha256_file
 
 PREDICT_BATCH = 1024  # windows per batch where no gradient is computed (validation, forecasts)
@@ -174,20 +174,31 @@ def split_bounds(frame: pd.DataFrame, spec: WindowSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_arrays(
-    windows: list[WindowResult], normalized: list[NormalizeResult], splits: Sequence[str]
-) -> dict[str, WindowArrays]:
-    """{split: its windows of one or more series, back to back}, gathered lazily by `movavg.feed.window_batches`;
-    each series and its bounds are read once for all `splits`."""
-    pieces = []
-    for result, series in zip(windows, normalized, strict=True):
-        frame = pd.read_parquet(series.path, columns=[TIMESTAMP, *z_columns(result.columns)])
-        pieces.append(
-            series_windows(
-                frame, result.columns, result.spec, pd.read_parquet(result.path), series.stats.per_window, splits
-            )
-        )
+def split_arrays(prepared: list[PreparedSeries], splits: Sequence[str]) -> dict[str, WindowArrays]:
+    """{split: its windows of one or more located series (`locate_windows`), back to back}, gathered lazily by
+    `movavg.feed.window_batches`."""
+    pieces = [series_windows(p.frame, p.columns, *located(p), p.stats.per_window, splits) for p in prepared]
     return back_to_back(pieces, splits)
+
+
+def located(prepared: PreparedSeries) -> tuple[WindowSpec, pd.DataFrame]:
+    """The window spec and bounds of a series whose windows were located (`locate_windows`)."""
+    if prepared.spec is None or prepared.bounds is None:
+        raise ValueError(f"series {prepared.series!r} has no windows yet: locate them first (`locate_windows`)")
+    return prepared.spec, prepared.bounds
+
+
+def load_prepared(normalized: NormalizeResult, windows: WindowResult | None = None) -> PreparedSeries:
+    """A series as the normalize stage cached it, located as the window stage did when `windows` is given."""
+    return PreparedSeries(
+        series=normalized.series,
+        frame=pd.read_parquet(normalized.path),
+        columns=normalized.columns,
+        stats=normalized.stats,
+        gaps=normalized.gaps,
+        spec=windows.spec if windows else None,
+        bounds=pd.read_parquet(windows.path) if windows else None,
+    )
 
 
 def series_windows(
@@ -247,13 +258,18 @@ def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> Win
     return with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
 
 
+def locate_windows(prepared: PreparedSeries, config: WindowConfig) -> tuple[WindowSpec, pd.DataFrame]:
+    """The window spec of a prepared series (`window_spec`) and each split's windows (`split_bounds`). Raises
+    UnusableSeries when a split is too short for one window."""
+    spec = window_spec(prepared.frame, z_columns(prepared.columns)[0], config)
+    return spec, split_bounds(prepared.frame, spec)
+
+
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:
-    """Locate every split's windows in the normalized series and write `bounds.parquet` into `out_dir`
-    atomically; the windows themselves are gathered batch by batch at training time, never stored."""
-    target_z = z_columns(normalized.columns)[0]
-    frame = pd.read_parquet(normalized.path, columns=[TIMESTAMP, SPLIT, target_z])
-    spec = window_spec(frame, target_z, config)
-    bounds = split_bounds(frame, spec)
+    """Locate every split's windows in the cached normalized series (`locate_windows`) and write
+    `bounds.parquet` into `out_dir` atomically; the windows themselves are gathered batch by batch at training
+    time, never stored."""
+    spec, bounds = locate_windows(load_prepared(normalized), config)
     with stage_output(out_dir) as tmp:
         bounds.to_parquet(tmp / "bounds.parquet", index=False)
     path = out_dir / "bounds.parquet"

@@ -60,7 +60,7 @@ def test_conformal_interval_covers_as_promised() -> None:
 @pytest.mark.slow
 def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A champion with a longer lookback forecasts fewer test windows: everyone is scored on those only."""
-    from movavg.bundle import BundleSpec, save_bundle
+    from movavg.bundle import BundleSpec, load_bundle, save_bundle
     from movavg.config import build_config
     from movavg.evaluation import evaluate_models
     from movavg.model import build_model
@@ -85,7 +85,8 @@ def test_all_contenders_are_scored_on_the_same_windows(tmp_path) -> None:  # typ
         )
         save_bundle(build_model(config.train, lookback, 1), spec, folder)
     champion = ChampionRef(series="default", version="v1", model_key="k", path=str(tmp_path / "champion"))
-    evaluation, predictions = evaluate_models(tmp_path / "candidate", True, champion, "default", test, EvaluateConfig())
+    model, bundle = load_bundle(tmp_path / "candidate")
+    evaluation, predictions = evaluate_models(model, bundle, True, champion, "default", test, EvaluateConfig())
     assert evaluation.series == "default"
     assert len(predictions) == evaluation.test_windows == 120 - 20 - 2 + 1  # the windows both can forecast
     shared = predictions

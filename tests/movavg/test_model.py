@@ -99,13 +99,11 @@ def test_tiny_fit_is_seeded_and_reports_every_epoch(tiny_config: object) -> None
 
 
 def test_non_finite_history_is_flagged(tmp_path: Path) -> None:
-    result = summarize_history(
-        {"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, tmp_path / "k", ["s"], 100
-    )
+    result = summarize_history({"loss": [1.0, math.nan], "val_loss": [1.0, math.nan]}, 10, 1.0, ["s"], 100)
     assert not result.finite and result.stop_reason == "non-finite loss" and result.epochs_run == 2
-    ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, tmp_path / "k", ["s"], 100)
+    ok = summarize_history({"loss": [1.0, 0.5], "val_loss": [0.9, 0.7]}, 5, 1.0, ["s"], 100)
     assert ok.finite and ok.stop_reason == "early stopping" and ok.best_val_loss == 0.7
-    assert (ok.series, ok.train_windows, ok.model_key) == (["s"], 100, "k")
+    assert (ok.series, ok.train_windows, ok.model_dir) == (["s"], 100, "")  # in memory until saved
 
 
 def test_each_series_model_has_its_own_seed_and_a_global_one_the_configs() -> None:

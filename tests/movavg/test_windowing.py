@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,8 +10,9 @@ import pytest
 
 from movavg.feed import steps_per_pass, window_batches
 from movavg.naive import naive_forecasts, naive_names
-from movavg.scaling import to_model_space
-from movavg.schema import SPLITS, UnusableSeries, WindowResult, WindowSpec
+from movavg.scaling import ScalerStats, to_model_space
+from movavg.schema import SPLITS, GapReport, UnusableSeries, WindowSpec
+from movavg.series import PreparedSeries
 from movavg.windowing import make_windows, split_arrays, split_bounds
 
 
@@ -120,21 +120,18 @@ def test_seasonal_naive_forecasts_match_loop() -> None:
         assert every["seasonal_change_10"][i] == pytest.approx(target[t] + span - target[t - 10])
 
 
-def split_frame(tmp_path: Path, labels: list[str], values: np.ndarray) -> tuple[str, pd.DataFrame]:
-    frame = pd.DataFrame(
+def split_frame(labels: list[str], values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(
         {"timestamp": pd.date_range("2024", periods=len(labels), freq="D"), "split": labels, "value__z": values}
     )
-    frame.to_parquet(path := tmp_path / "series.parquet", index=False)
-    return str(path), frame
 
 
-def window_result(tmp_path: Path, frame: pd.DataFrame, spec: WindowSpec) -> WindowResult:
-    split_bounds(frame, spec).to_parquet(path := tmp_path / "bounds.parquet", index=False)
-    return WindowResult(path=str(path), content_hash="", counts={}, columns=["value"], features=1, spec=spec)
-
-
-def series_result(path: str, per_window: bool = False) -> SimpleNamespace:
-    return SimpleNamespace(path=path, stats=SimpleNamespace(per_window=per_window))
+def located_series(frame: pd.DataFrame, spec: WindowSpec, per_window: bool = False) -> PreparedSeries:
+    stats = ScalerStats(columns=["value"], mean=[0.0], std=[1.0], fitted_rows=1, per_window=per_window)
+    gaps = GapReport(step="1 d", gaps=0, largest="1 d", filled_rows=0)
+    return PreparedSeries(
+        series="s", frame=frame, columns=["value"], stats=stats, gaps=gaps, spec=spec, bounds=split_bounds(frame, spec)
+    )
 
 
 @pytest.mark.parametrize("seasons", [[], [12]])
@@ -142,10 +139,10 @@ def test_targets_stay_in_their_split_and_inputs_look_back(tmp_path: Path, season
     """Encode the row number in the value: every target's span lies in its split, every input (and seasonal
     lag) precedes the target; val/test windows may read earlier rows, so a long history does not eat them."""
     labels = np.array(["train"] * 60 + ["val"] * 20 + ["test"] * 20)
-    path, frame = split_frame(tmp_path, list(labels), np.arange(100.0))
+    frame = split_frame(list(labels), np.arange(100.0))
     spec = WindowSpec(lookback=5, ma_window=2, horizon=3, seasons=seasons, seasonal_inputs=True)
     bounds = split_bounds(frame, spec).set_index("split")
-    arrays = split_arrays([window_result(tmp_path, frame, spec)], [series_result(path)], SPLITS)
+    arrays = split_arrays([located_series(frame, spec)], SPLITS)
     for split in SPLITS:
         starts, targets = arrays[split].starts, arrays[split].targets
         last_input = starts + 4
@@ -159,9 +156,9 @@ def test_targets_stay_in_their_split_and_inputs_look_back(tmp_path: Path, season
 
 def test_seasonal_lag_channels_hold_the_target_one_season_back(tmp_path: Path) -> None:
     labels = ["train"] * 60 + ["val"] * 20 + ["test"] * 20
-    path, frame = split_frame(tmp_path, labels, np.arange(100.0))
+    frame = split_frame(labels, np.arange(100.0))
     spec = WindowSpec(lookback=4, ma_window=2, horizon=1, seasons=[10], seasonal_inputs=True)
-    train = split_arrays([window_result(tmp_path, frame, spec)], [series_result(path)], ["train"])["train"]
+    train = split_arrays([located_series(frame, spec)], ["train"])["train"]
     x = next(iter(window_batches(*train, 4, 8, per_window=False, lags=spec.lags)))[0].numpy()
     rows = train.starts[:8, None] + np.arange(4)
     np.testing.assert_array_equal(x[:, :, 0], rows)
@@ -179,17 +176,14 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
     rng = np.random.default_rng(2)
     labels = ["train"] * 70 + ["val"] * 15 + ["test"] * 15
     spec = WindowSpec(lookback=6, ma_window=3, horizon=2)
-    results, paths, expected_x, expected_y = [], [], [], []
-    for index in range(2):
-        folder = tmp_path / f"s{index}"
-        folder.mkdir()
-        path, frame = split_frame(folder, labels, rng.normal(size=100).cumsum())
-        results.append(window_result(folder, frame, spec))
-        paths.append(series_result(path, per_window=True))
+    prepared, expected_x, expected_y = [], [], []
+    for _ in range(2):
+        frame = split_frame(labels, rng.normal(size=100).cumsum())
+        prepared.append(located_series(frame, spec, per_window=True))
         x, y = make_windows(frame["value__z"].to_numpy("float32")[:70], 6, 3, 2)
         expected_x.append(x)
         expected_y.append(y)
-    arrays = split_arrays(results, paths, ["train"])["train"]
+    arrays = split_arrays(prepared, ["train"])["train"]
     batches = [(x.numpy(), y.numpy()) for x, y in window_batches(*arrays, 6, 16, per_window=True)]  # y: minus last
     want_x, want_y, _ = to_model_space(np.concatenate(expected_x), np.concatenate(expected_y), True)
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), want_x)
