@@ -65,11 +65,6 @@ def submit(stage: Task[..., Any], work: dict[str, Any], size: int, **shared: Any
     return Mapped(stage.name, batched, list(futures))
 
 
-def model_groups(series: Sequence[str], scope: str) -> dict[str, list[str]]:
-    """{train task label: series it trains on}: one group per series, or one "global" group of all."""
-    return {name: [name] for name in series} if scope == "per-series" else ({"global": list(series)} if series else {})
-
-
 def per_series(groups: dict[str, list[str]], trained: dict[str, Any], skipped: list[Skipped]) -> dict[str, Any]:
     """{series: the model trained for its group}; the series of a group whose training failed are each
     reported as failed (the group's own entry in `skipped` is replaced by theirs)."""

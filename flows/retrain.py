@@ -20,11 +20,12 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.fanout import model_groups, per_series, series_per_task, submit
+from flows.fanout import per_series, series_per_task, submit
 from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
+from movavg.model import model_groups
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
 from movavg.schema import (

@@ -65,6 +65,21 @@ class BundleSpec(BaseModel):
         )
 
 
+def baseline_bundle(windows: dict[str, WindowSpec], columns: list[str], baselines: dict[str, str]) -> BundleSpec:
+    """The spec of a bundle in which, for each series (its window spec in `windows`), the naive forecast named
+    in `baselines` is the model."""
+    return BundleSpec(
+        kind="baseline",
+        series=list(windows),
+        columns=columns,
+        stats={},
+        window=next(iter(windows.values())),
+        train={},
+        windows=windows,
+        baselines=baselines,
+    )
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """A `bundle.json` record of any known format, in the current format."""
     version = record.get("format", 1)

@@ -26,8 +26,10 @@ from movavg.schema import (
     ChampionRef,
     Evaluation,
     Interval,
+    LstmMetrics,
     NormalizeResult,
     Scores,
+    SeriesMetrics,
     TrainResult,
 )
 from movavg.series import PreparedSeries
@@ -238,3 +240,35 @@ def evaluate_candidate(
         predictions.to_parquet(tmp / "predictions.parquet", index=False)
     evaluation.predictions_path = str(out_dir / "predictions.parquet")
     return evaluation
+
+
+def metrics_record(
+    evaluation: Evaluation, trained: TrainResult, rows: dict[str, int], baseline: bool = False
+) -> SeriesMetrics:
+    """The metrics of one series saved with its model (or, with `baseline`, with the naive forecast that serves
+    it; `rows` per split) and listed by `movavg models`."""
+    served = evaluation.baselines[evaluation.best_baseline] if baseline else evaluation.model
+    training = {
+        "epochs_run": trained.epochs_run,
+        "train_seconds": trained.train_seconds,
+        "train_windows": trained.train_windows,
+        "warm_start": trained.warm_start,
+    }
+    return SeriesMetrics(
+        kind=f"baseline:{evaluation.best_baseline}" if baseline else "lstm",
+        mae=served.mae,
+        rmse=served.rmse,
+        baseline_mae=evaluation.baseline_mae,
+        best_baseline=evaluation.best_baseline,
+        model=served,
+        baseline_last=evaluation.baseline_last,
+        baseline_ma=evaluation.baseline_ma,
+        baselines=evaluation.baselines,
+        champion_before=evaluation.champion,
+        test_windows=evaluation.test_windows,
+        rows=rows,
+        interval=evaluation.baseline_interval if baseline else evaluation.interval,
+        backtest=evaluation.backtest.folds if evaluation.backtest else [],
+        **({"epochs_run": 0, "train_seconds": 0.0, "train_windows": 0, "warm_start": False} if baseline else training),
+        lstm=LstmMetrics(**evaluation.model.model_dump(), **training),
+    )

@@ -22,6 +22,8 @@ from movavg.windowing import PREDICT_BATCH, feed_options, offsets, series_values
 if TYPE_CHECKING:
     import keras
 
+CONTEXT_ROWS = 64  # rows before the newest window that give its scale and the series' step
+
 
 def predict_normalized(
     model: keras.Model, values: np.ndarray, ends: np.ndarray, spec: WindowSpec, per_window: bool
@@ -134,6 +136,22 @@ def with_interval(forecasts: pd.DataFrame, metrics: dict[str, Any]) -> pd.DataFr
     return forecasts.drop(columns="scale").assign(
         lower=forecasts["predicted_ma"] + low * scale, upper=forecasts["predicted_ma"] + high * scale
     )
+
+
+def newest_forecast(
+    model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame, metrics: dict[str, Any]
+) -> pd.DataFrame:
+    """The forecast from the newest window of one series (`series`: its rows sorted by time, original units),
+    with the interval calibrated for the model (`metrics`, as `with_interval` reads them): one row.
+
+    Reads the rows the forecast needs, and at least CONTEXT_ROWS and a lookback more: the window's scale
+    (`local_scale`) and the series' step (`target_times`) come from the rows before it, also for a naive
+    forecast that reads one row.
+    """
+    spec = bundle.window_for(series_id)
+    recent = series.tail(max(rows_read(bundle, series_id), spec.lookback + 1, CONTEXT_ROWS))
+    forecasts = forecast_frame(model, bundle, series_id, recent).tail(1).reset_index(drop=True)
+    return with_interval(forecasts, metrics)
 
 
 def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -10,6 +10,7 @@ import json
 import math
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,11 @@ def fit_model(
         callbacks=make_callbacks(config, on_epoch),
     )
     return model, {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def model_groups(series: Sequence[str], scope: str) -> dict[str, list[str]]:
+    """{train task label: series it trains on}: one group per series, or one "global" group of all."""
+    return {name: [name] for name in series} if scope == "per-series" else ({"global": list(series)} if series else {})
 
 
 def series_seed(seed: int, series: list[str]) -> int:

@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.bundle import BUNDLE_FILE, MODEL_FILE, BundleSpec, bundle_intact, load_bundle, read_spec
+from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, load_bundle, read_spec
 from movavg.config import PublishConfig
-from movavg.forecast import forecast_frame, rows_read, with_interval
+from movavg.evaluation import metrics_record
+from movavg.forecast import newest_forecast
 from movavg.registry import (
     DamagedState,
     champion_problem,
@@ -43,10 +44,8 @@ from movavg.schema import (
     TIMESTAMP,
     ChampionRef,
     IngestResult,
-    LstmMetrics,
     ModelledSeries,
     RunSummary,
-    SeriesMetrics,
     SeriesOutcome,
     Skipped,
 )
@@ -73,37 +72,6 @@ class PublishOutcome:
     metrics: list[dict[str, Any]]
     registry: list[dict[str, Any]]
     report: str
-
-
-def metrics_record(candidate: ModelledSeries, baseline: bool = False) -> SeriesMetrics:
-    """The metrics of one series saved with a model (or, with `baseline`, with the naive forecast that serves
-    it) and listed by `movavg models`."""
-    evaluation, trained = candidate.evaluation, candidate.trained
-    served = evaluation.baselines[evaluation.best_baseline] if baseline else evaluation.model
-    training = {
-        "epochs_run": trained.epochs_run,
-        "train_seconds": trained.train_seconds,
-        "train_windows": trained.train_windows,
-        "warm_start": trained.warm_start,
-    }
-    return SeriesMetrics(
-        kind=f"baseline:{evaluation.best_baseline}" if baseline else "lstm",
-        mae=served.mae,
-        rmse=served.rmse,
-        baseline_mae=evaluation.baseline_mae,
-        best_baseline=evaluation.best_baseline,
-        model=served,
-        baseline_last=evaluation.baseline_last,
-        baseline_ma=evaluation.baseline_ma,
-        baselines=evaluation.baselines,
-        champion_before=evaluation.champion,
-        test_windows=evaluation.test_windows,
-        rows=candidate.normalized.rows,
-        interval=evaluation.baseline_interval if baseline else evaluation.interval,
-        backtest=evaluation.backtest.folds if evaluation.backtest else [],
-        **({"epochs_run": 0, "train_seconds": 0.0, "train_windows": 0, "warm_start": False} if baseline else training),
-        lstm=LstmMetrics(**evaluation.model.model_dump(), **training),
-    )
 
 
 def publish_model(
@@ -148,16 +116,8 @@ def publish_baselines(
     windows = {
         c.evaluation.series: read_spec(Path(c.trained.model_dir)).window_for(c.evaluation.series) for c in pending
     }
-    spec = BundleSpec(
-        kind="baseline",
-        series=list(windows),
-        columns=pending[0].normalized.columns,
-        stats={},
-        window=next(iter(windows.values())),
-        train={},
-        windows=windows,
-        baselines={c.evaluation.series: c.evaluation.best_baseline for c in pending},
-    )
+    baselines = {c.evaluation.series: c.evaluation.best_baseline for c in pending}
+    spec = baseline_bundle(windows, pending[0].normalized.columns, baselines)
     run = {
         **run,
         "model_key": "baseline-" + stable_hash(spec.model_dump(mode="json"))[:24],
@@ -188,7 +148,11 @@ def _publish_version(
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
         write_bundle(tmp)
         atomic_write_json(
-            tmp / "metrics.json", {c.evaluation.series: metrics_record(c, baseline).model_dump() for c in pending}
+            tmp / "metrics.json",
+            {
+                c.evaluation.series: metrics_record(c.evaluation, c.trained, c.normalized.rows, baseline).model_dump()
+                for c in pending
+            },
         )
         atomic_write_json(tmp / "run.json", {**run, "version": version, "created": utc_now()})
         for candidate in pending:
@@ -289,11 +253,9 @@ def _forecast_once(path: Path, champion: ChampionRef, candidate: ModelledSeries)
         with keras_session():
             model, bundle = load_bundle(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
-            recent = pd.read_parquet(candidate.normalized.path, columns=columns).tail(rows_read(bundle, series))
-            latest = with_interval(
-                forecast_frame(model, bundle, series, recent), metrics_of(Path(champion.path)).get(series, {})
-            )
-            latest = latest.assign(model_version=champion.version)
+            frame = pd.read_parquet(candidate.normalized.path, columns=columns)
+            metrics = metrics_of(Path(champion.path)).get(series, {})
+            latest = newest_forecast(model, bundle, series, frame, metrics).assign(model_version=champion.version)
         atomic_write_parquet(path, latest)
     return latest
 
@@ -343,7 +305,9 @@ def series_outcome(
         served_by=served_by,
         champion_version=published or champion,
         published_version=published,
-        metrics=metrics_record(candidate, baseline=served_by.startswith("baseline")).model_dump(),
+        metrics=metrics_record(
+            evaluation, candidate.trained, candidate.normalized.rows, baseline=served_by.startswith("baseline")
+        ).model_dump(),
         forecast_path=forecast,
     )
 

@@ -175,9 +175,9 @@ def parse_timestamps(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = column.astype(str).str.strip()
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     problem = pd.Series("", index=column.index, dtype=object)
-    problem[text.eq("") | text.str.lower().isin(["nan", "nat", "none", "null"])] = "missing timestamp"
+    problem[column.isna() | text.eq("") | text.str.lower().isin(["nan", "nat", "none", "null"])] = "missing timestamp"
     problem[parsed.isna() & problem.eq("")] = "not a timestamp"
-    aware = text.str.contains(TZ_SUFFIX)
+    aware = text.str.contains(TZ_SUFFIX, na=False)
     if aware.any() and (~aware & problem.eq("")).any():
         problem[~aware & problem.eq("")] = "timestamp without a timezone in a file whose other timestamps have one"
     return parsed, problem
@@ -189,7 +189,7 @@ def parse_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     values = pd.to_numeric(column, errors="coerce").astype("float64")
     problem = pd.Series("", index=column.index, dtype=object)
     problem[values.isna()] = "not a number"
-    problem[text.eq("") | text.str.lower().isin(["nan", "none", "null", "na", "n/a"])] = "missing value"
+    problem[column.isna() | text.eq("") | text.str.lower().isin(["nan", "none", "null", "na", "n/a"])] = "missing value"
     problem[np.isinf(values.to_numpy())] = "not finite"
     return values, problem
 

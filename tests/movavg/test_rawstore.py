@@ -23,7 +23,7 @@ from movavg.ingest import has_data, ingest_files
 from movavg.rawstore import fingerprint, load_index, read_raw, series_fingerprints, series_paths
 from movavg.samples import synthetic_series
 from movavg.storage import sha256_file
-from movavg.validation import validate_rows
+from movavg.validation import parse_numbers, parse_timestamps, validate_rows
 from tests.helpers import CORPUS, settled, write_csv
 
 
@@ -548,3 +548,11 @@ def test_min_value_quarantines_rows_below_it(tmp_path: Path) -> None:
     bad = pd.read_csv(tmp_path / "quarantine" / "low.csv.rows.csv")
     assert bad["row"].tolist() == [3, 10] and set(bad["message"]) == {"below ingest.min_value 0"}
     assert read_raw(tmp_path / "raw")["value"].min() >= 0
+
+
+def test_nulls_of_typed_columns_are_missing_not_malformed() -> None:
+    """A Parquet file's (or a frame's) nulls: pandas 3 keeps them null through `astype(str)`."""
+    numbers = parse_numbers(pd.Series([1.0, None, float("nan"), "x"], dtype=object))[1]
+    assert numbers.tolist() == ["", "missing value", "missing value", "not a number"]
+    stamps = parse_timestamps(pd.Series(["2024-01-01T00:00Z", None, "soon"], dtype=object))[1]
+    assert stamps.tolist() == ["", "missing timestamp", "not a timestamp"]
