@@ -30,8 +30,8 @@ def child(args: argparse.Namespace) -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.retrain import retrain
     from movavg.config import build_config
+    from movavg.flows.retrain import retrain
     from movavg.runtime import configure_environment
 
     configure_environment()
@@ -87,7 +87,7 @@ def main() -> None:
     if args.workdir:
         child(args)
         return
-    from flows.fanout import series_per_task
+    from movavg.flows.fanout import series_per_task
 
     print(f"{args.series} series x {args.points} points; global scope, one tiny model, 1 epoch")
     print(f"{'series/task':>12} {'task runs':>10} {'full run s':>11} {'cached rerun s':>15} {'overhead ms/series':>19}")

@@ -60,9 +60,9 @@ def child(args: argparse.Namespace) -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.retrain import retrain
-    from flows.runners import task_runner_for
     from movavg.config import build_config
+    from movavg.flows.retrain import retrain
+    from movavg.flows.runners import task_runner_for
     from movavg.runtime import configure_environment
 
     configure_environment()

@@ -33,7 +33,7 @@ def fresh_dirs(root: Path) -> tuple[Path, Path]:
 def in_process(root: Path, overrides: list[str]) -> tuple[float, float]:
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.retrain import retrain
+    from movavg.flows.retrain import retrain
 
     config = build_config("default", None, overrides)
     data, artifacts = fresh_dirs(root)

@@ -78,8 +78,8 @@ def flow_case(args: argparse.Namespace) -> dict[str, float]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.retrain import retrain
     from movavg.config import build_config
+    from movavg.flows.retrain import retrain
     from movavg.runtime import configure_environment
 
     configure_environment()

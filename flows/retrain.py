@@ -20,9 +20,9 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.fanout import per_series, series_per_task, submit
-from flows.runners import runs_on, task_runner_for
 from movavg.config import PipelineConfig
+from movavg.flows.fanout import per_series, series_per_task, submit
+from movavg.flows.runners import runs_on, task_runner_for
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.model import model_groups
@@ -41,13 +41,13 @@ from movavg.schema import (
     WindowResult,
 )
 from movavg.series import choose_series
-from tasks.backtest import backtest
-from tasks.evaluate import evaluate
-from tasks.ingest import ingest
-from tasks.normalize import normalize
-from tasks.publish import publish
-from tasks.train import train
-from tasks.window import window
+from movavg.tasks.backtest import backtest
+from movavg.tasks.evaluate import evaluate
+from movavg.tasks.ingest import ingest
+from movavg.tasks.normalize import normalize
+from movavg.tasks.publish import publish
+from movavg.tasks.train import train
+from movavg.tasks.window import window
 
 RUN_TAG = "movavg"  # every flow run of the project carries it (CLI runs and both deployments)
 

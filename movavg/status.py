@@ -125,7 +125,7 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
 def pipeline_code() -> str:
     """Hash of the source of the whole pipeline (library, stage tasks, flow): any edit changes it."""
     digests = []
-    for package in ("movavg", "tasks", "flows"):
+    for package in ("movavg", "movavg.tasks", "movavg.flows"):
         spec = importlib.util.find_spec(package)
         for folder in (spec.submodule_search_locations or []) if spec else []:
             digests += [

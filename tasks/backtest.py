@@ -12,7 +12,7 @@ from movavg.backtest import run_backtest
 from movavg.config import TrainConfig
 from movavg.report import backtest_line
 from movavg.schema import Backtest, BacktestInput, Batch, Skipped
-from tasks.policies import each_member, stage_task
+from movavg.tasks.policies import each_member, stage_task
 
 
 @stage_task("backtest", task_run_name="backtest-{batch.label}")

@@ -12,7 +12,7 @@ from movavg.config import EvaluateConfig
 from movavg.evaluation import evaluate_candidate
 from movavg.naive import describe_naive
 from movavg.schema import Batch, EvaluateInput, Evaluation, Skipped
-from tasks.policies import each_member, stage_task
+from movavg.tasks.policies import each_member, stage_task
 
 
 @stage_task("evaluate", task_run_name="evaluate-{batch.label}")

@@ -13,7 +13,7 @@ from prefect import get_run_logger, task
 from movavg.config import IngestConfig
 from movavg.ingest import ingest_files
 from movavg.schema import IngestResult
-from tasks.policies import transient_io
+from movavg.tasks.policies import transient_io
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=2, retry_condition_fn=transient_io)

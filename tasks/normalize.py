@@ -12,7 +12,7 @@ from prefect import State, get_run_logger
 from movavg.config import NormalizeConfig
 from movavg.schema import Batch, NormalizeInput, NormalizeResult, Skipped, UnusableSeries
 from movavg.series import normalize_and_save
-from tasks.policies import each_member, stage_task
+from movavg.tasks.policies import each_member, stage_task
 
 
 @stage_task("normalize", retries=1, task_run_name="normalize-{batch.label}")

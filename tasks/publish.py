@@ -13,7 +13,7 @@ from movavg.config import PublishConfig
 from movavg.publishing import publish_run, run_problem
 from movavg.schema import IngestResult, ModelledSeries, RunSummary, Skipped
 from movavg.status import record_run, run_key
-from tasks.policies import transient_io
+from movavg.tasks.policies import transient_io
 
 
 @task(name="publish", retries=2, retry_delay_seconds=2, retry_condition_fn=transient_io)

@@ -15,7 +15,7 @@ from movavg.model import best_epoch, train_and_save
 from movavg.report import progress_reporter, stop_note
 from movavg.schema import Batch, Skipped, TrainInput, TrainResult
 from movavg.storage import sha256_bytes
-from tasks.policies import each_member, stage_task
+from movavg.tasks.policies import each_member, stage_task
 
 
 @stage_task("train", task_run_name="train-{batch.label}")

@@ -10,8 +10,8 @@ from prefect import State, get_run_logger
 
 from movavg.config import WindowConfig
 from movavg.schema import Batch, NormalizeResult, Skipped, UnusableSeries, WindowResult
+from movavg.tasks.policies import each_member, stage_task
 from movavg.windowing import build_windows
-from tasks.policies import each_member, stage_task
 
 
 @stage_task("window", retries=1, task_run_name="window-{batch.label}")

@@ -181,7 +181,7 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
     )
     from prefect import tags
 
-    from flows.retrain import RUN_TAG, retrain
+    from movavg.flows.retrain import RUN_TAG, retrain
     from movavg.publishing import RunIncomplete
 
     try:
@@ -225,7 +225,7 @@ def champion_line(artifacts_dir: Path, series: str) -> str | None:
 def task_runner_of(run: Any) -> Iterator[Any]:
     """The task runner a command-line run uses: for a local Dask cluster, one this command starts and names
     (address, workers, dashboard) before the run; for an address, that cluster, named."""
-    from flows.runners import local_dask_cluster, task_runner_for
+    from movavg.flows.runners import local_dask_cluster, task_runner_for
 
     if run.task_runner != "dask" or run.dask_address:
         if run.task_runner == "dask":
@@ -600,7 +600,7 @@ def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: 
     from prefect.events import emit_event
     from prefect.events.worker import EventsWorker
 
-    from flows.deployments import DATA_ARRIVED, data_resource_id
+    from movavg.flows.deployments import DATA_ARRIVED, data_resource_id
 
     emit_event(
         event=DATA_ARRIVED,
@@ -642,7 +642,7 @@ def serve(
             "movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "
             "scheduler; start `movavg ui` and export PREFECT_API_URL first."
         )
-    from flows.deployments import build_deployments, serve_until_stopped
+    from movavg.flows.deployments import build_deployments, serve_until_stopped
 
     schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
     console.print(

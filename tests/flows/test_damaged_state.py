@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH
 
-from flows.retrain import retrain
 from movavg.config import PipelineConfig
+from movavg.flows.retrain import retrain
 from movavg.publishing import RunIncomplete
 from movavg.rawstore import INDEX
 from movavg.registry import champion_dir, champion_problem, current_champion
@@ -46,16 +46,16 @@ def test_a_garbage_pointer_stops_only_its_series(tmp_path: Path, tiny_config: Pi
 def test_one_series_failing_in_a_stage_names_it_and_the_others_publish(
     tmp_path: Path, tiny_config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tasks.window
+    import movavg.tasks.window
 
-    real = tasks.window.build_windows
+    real = movavg.tasks.window.build_windows
 
     def broken_for_b(series: object, *args: object, **kwargs: object) -> object:
         if getattr(series, "series", None) == "b":
             raise RuntimeError("disk says no for b")
         return real(series, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tasks.window, "build_windows", broken_for_b)
+    monkeypatch.setattr(movavg.tasks.window, "build_windows", broken_for_b)
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(pd.concat(two_series(400).values()), data / "incoming", "ab.csv")
     with pytest.raises(RunIncomplete, match="b: window failed: RuntimeError: disk says no for b"):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
-from flows.retrain import retrain
-from flows.runners import task_runner_for
 from movavg.config import PipelineConfig, RunConfig
+from movavg.flows.retrain import retrain
+from movavg.flows.runners import task_runner_for
 from movavg.registry import current_champion, metrics_of
 from tests.flows.test_many_series import SERIES, three_series
 from tests.helpers import write_csv

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import yaml
 
-from flows.deployments import DEPLOYMENTS, PREFECT_YAML, build_deployments, data_resource_id, prefect_yaml
 from movavg.config import PipelineConfig
+from movavg.flows.deployments import DEPLOYMENTS, PREFECT_YAML, build_deployments, data_resource_id, prefect_yaml
 
 
 def test_prefect_yaml_is_generated_from_the_deployment_specs() -> None:
     assert yaml.safe_load(PREFECT_YAML.read_text()) == prefect_yaml(), (
-        "prefect.yaml has drifted from flows/deployments.py: regenerate it with `python -m flows.deployments`"
+        "prefect.yaml has drifted from flows/deployments.py: regenerate it with `python -m movavg.flows.deployments`"
     )
 
 

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.retrain import retrain
 from movavg.bundle import MODEL_FILE, read_spec
 from movavg.cli import app
 from movavg.config import PipelineConfig, build_config
+from movavg.flows.retrain import retrain
 from movavg.naive import NaiveSpec
 from movavg.registry import current_champion, listing, series_files
 from movavg.samples import synthetic_series

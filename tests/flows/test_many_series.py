@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from flows.fanout import batches, series_per_task
-from flows.retrain import retrain
 from movavg.config import PipelineConfig, RunConfig
+from movavg.flows.fanout import batches, series_per_task
+from movavg.flows.retrain import retrain
 from movavg.registry import champion_dir, current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv

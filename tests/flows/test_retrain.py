@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.retrain import retrain
 from movavg.config import PipelineConfig, build_config
+from movavg.flows.retrain import retrain
 from movavg.publishing import RunIncomplete
 from movavg.registry import champion_dir, current_champion, series_files, series_key
 from movavg.samples import synthetic_series

@@ -15,7 +15,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from movavg.cache import stage_dir, stage_key, stage_output
 from movavg.schema import Batch
-from tasks.policies import each_member, stage_task, transient_io
+from movavg.tasks.policies import each_member, stage_task, transient_io
 
 RUNS: list[str] = []
 
