@@ -37,7 +37,6 @@ from movavg.rawstore import (
     compact_series,
     end_journal,
     has_rows,
-    migrate_flat_parts,
     next_fingerprint,
     open_store,
     part_path,
@@ -300,13 +299,11 @@ def _free_name(path: Path) -> Path:
 def ingest_files(data_dir: Path, config: IngestConfig) -> IngestResult:
     """Ingest every ready file of `<data_dir>/incoming/`; return what happened and the fingerprints.
 
-    Call it under the run lock (`movavg.lock.run_lock`); it first removes temp files of crashed runs and
-    moves a store of the earlier unpartitioned layout into partitions.
+    Call it under the run lock (`movavg.lock.run_lock`); it first removes temp files of crashed runs.
     """
     raw_dir, ledger_path = data_dir / "raw", data_dir / "ledger.jsonl"
     for folder in (raw_dir, data_dir / "cache", data_dir / "quarantine", data_dir / "processed"):
         remove_stale_temp(folder, depth=1 if folder == raw_dir else 2)
-    migrate_flat_parts(raw_dir)
     index, store_notes = open_store(raw_dir)
     seen = {entry["sha256"] for entry in read_jsonl(ledger_path) if entry.get("rows_ingested")}
     seen.update(index.recent_files)

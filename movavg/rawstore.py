@@ -7,7 +7,6 @@ Layout under `raw/`::
     series_id=<percent-encoded id>/      one hive-style partition per series (readable by pyarrow, DuckDB, Spark)
         part-<seq>-<sha12>.parquet       the rows one ingested file held for this series, sorted by time
         part-<seq>-c<hash12>.parquet     a compaction of earlier parts: every row kept, with its `_seq`
-    _flat/                               parts of stores written before partitioning, after their migration
     _damaged/                            part files that could not be read, moved aside (never deleted)
 
 A part is written under a hidden temp name, renamed into its partition, and becomes visible only when the
@@ -23,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -50,7 +48,6 @@ from movavg.storage import (
 
 INDEX = "_index.json"
 JOURNAL = "_journal.jsonl"
-FLAT = "_flat"
 DAMAGED = "_damaged"
 PART_META = b"movavg"  # footer key of a part's own record: seq, digests, fingerprint, merged_from
 PART_NAME = re.compile(r"^part-(\d+)-(c?)([0-9a-f]{12})(?:-(\d+))?\.parquet$")
@@ -160,7 +157,7 @@ def fingerprint(raw_dir: Path) -> str:
 
 
 def has_rows(raw_dir: Path) -> bool:
-    return bool(load_index(raw_dir).series) or bool(flat_parts(raw_dir))
+    return bool(load_index(raw_dir).series)
 
 
 def part_path(raw_dir: Path, series: str, name: str) -> Path:
@@ -362,41 +359,6 @@ def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int
     return True
 
 
-# ---- stores written before partitioning ------------------------------------------------------
-
-
-def flat_parts(raw_dir: Path) -> list[Path]:
-    """Parts of the earlier, unpartitioned layout (`raw/part-*.parquet`), in ingest order."""
-    return sorted(raw_dir.glob("part-*.parquet")) if raw_dir.exists() else []
-
-
-def migrate_flat_parts(raw_dir: Path) -> int:
-    """Split the parts of an unpartitioned store into series partitions (same rows, same ingest order) and
-    move the originals to `raw/_flat/`; idempotent after a crash. Returns how many parts moved."""
-    flat = flat_parts(raw_dir)
-    if not flat:
-        return 0
-    index = read_committed_index(raw_dir) or StoreIndex()
-    if not index.series:
-        begin_journal(raw_dir, {"op": "migrate"})
-        seen: dict[str, set[pd.Timestamp]] = {}
-        for seq, path in enumerate(flat):
-            digest = path.stem.rsplit("-", 1)[-1]
-            frame = pq.read_table(path).to_pandas().drop(columns=["row"], errors="ignore")
-            for series, rows in frame.groupby(SERIES, sort=True):
-                known = seen.setdefault(str(series), set())
-                new = int((~rows[TIMESTAMP].isin(known)).sum())
-                known.update(rows[TIMESTAMP])
-                add_part(index, str(series), write_part(raw_dir, str(series), rows, seq, digest, new_rows=new), digest)
-        index.next_seq = len(flat)
-        commit_index(raw_dir, index)
-        end_journal(raw_dir)
-    (raw_dir / FLAT).mkdir(exist_ok=True)
-    for path in flat:
-        shutil.move(str(path), raw_dir / FLAT / path.name)
-    return len(flat)
-
-
 def index_summary(raw_dir: Path) -> dict[str, tuple[int, str]]:
     """{series: (distinct timestamps stored, newest timestamp ISO)} from the index."""
     return {series: (entry.rows, entry.last) for series, entry in load_index(raw_dir).series.items() if entry.parts}
@@ -446,11 +408,11 @@ def recover(raw_dir: Path, index: StoreIndex | None) -> list[str]:
             )
     elif head:
         written = [(line["part"][0], line["part"][1]) for line in lines[1:] if "part" in line]
-        source_kept = flat_parts(raw_dir) if head.get("op") == "migrate" else _source_waits(raw_dir, head)
+        source_kept = _source_waits(raw_dir, head)
         doomed = [part for part in written if part not in _listed(index)] if source_kept else []
         note = (
             f"removed {len(doomed)} uncommitted part(s) of an interrupted {head.get('op')} of "
-            f"{head.get('file', 'the flat store')!r} (its rows are read again)"
+            f"{head.get('file')!r} (its rows are read again)"
             if doomed
             else ""
         )

@@ -402,23 +402,6 @@ def test_compaction_alone_keeps_the_fingerprint(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_raw(raw), rows_before)
 
 
-def test_a_store_of_the_earlier_flat_layout_is_migrated_once(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    first = two_series(20).assign(row=1)
-    first.to_parquet(raw / "part-000000-aaaaaaaaaaaa.parquet", index=False)
-    later = synthetic_series(20, seed=0)[:3].assign(series_id="a", value=-5.0, row=1)
-    later.to_parquet(raw / "part-000001-bbbbbbbbbbbb.parquet", index=False)
-    ingest_files(tmp_path, IngestConfig())
-    assert sorted(p.name for p in (raw / "_flat").iterdir()) == [
-        "part-000000-aaaaaaaaaaaa.parquet",
-        "part-000001-bbbbbbbbbbbb.parquet",
-    ]
-    a = read_raw(raw, "a")
-    assert len(a) == 20 and list(a["value"][:3]) == [-5.0] * 3 and "row" not in a.columns
-    assert load_index(raw).series["a"].rows == 20 and len(read_raw(raw, "b")) == 20
-
-
 def test_values_beyond_float32_are_always_quarantined(tmp_path: Path) -> None:
     frame = synthetic_series(20, seed=3)
     frame.loc[4, "value"] = 1e300
