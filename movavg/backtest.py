@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.forecast import score_frame
-from movavg.model import fit_model, series_seed
+from movavg.model import train_model
 from movavg.naive import naive_errors
 from movavg.scaling import ScalerStats, fit_stats
 from movavg.schema import (
@@ -36,11 +35,9 @@ from movavg.series import PreparedSeries, z_columns
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json
 from movavg.windowing import (
-    back_to_back,
     load_prepared,
     located,
     rows_for_targets,
-    series_windows,
     split_bounds,
     with_best_residual,
 )
@@ -75,15 +72,10 @@ def run_fold(
     bounds = split_bounds(frame, spec)
     if spec.residual is not None:  # chosen again on the fold's own train windows
         spec = with_best_residual(spec, frame[z_columns(columns)[0]].to_numpy(), bounds)
-    arrays = back_to_back(
-        [series_windows(frame, columns, spec, bounds, stats.per_window, ["train", "val"])], ["train", "val"]
-    )
-    model, _ = fit_model(
-        config, arrays["train"], arrays["val"], spec, stats.per_window, seed=series_seed(config.seed, [series])
-    )
-    bundle = BundleSpec(series=[series], columns=columns, stats={series: stats}, window=spec, train={})
+    fold = PreparedSeries(series=series, frame=frame, columns=columns, stats=stats, spec=spec, bounds=bounds)
+    trained = train_model([fold], config)  # the series' own seed, as its main model
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
-    windows = score_frame(model, bundle, series, block)
+    windows = score_frame(trained.model, trained.spec, series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
     errors = naive_errors(
         block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec

@@ -31,6 +31,7 @@ from movavg.schema import (
     Scores,
     SeriesMetrics,
     TrainResult,
+    Winner,
 )
 from movavg.series import PreparedSeries
 from movavg.session import keras_session
@@ -50,31 +51,39 @@ def scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
 
 def decide(
     model: Scores, finite_training: bool, baseline: tuple[str, float], champion: Scores | None, config: EvaluateConfig
-) -> tuple[str, str]:
+) -> tuple[Winner, str]:
     """The publish gate: (winner, reason), the winner "lstm" (publish the new model), "naive" (the best naive
     forecast serves) or "champion" (keep it).
 
-    The candidate must beat the champion (by `min_improvement`) and, with `require_beat_baseline`, the best naive
-    forecast `baseline` (name, MAE); when it does not, that naive forecast replaces a champion it beats, so a
-    series is never served worse than naive. A non-finite model never wins.
+    Every challenger is treated the same way: the LSTM trained this run (when its training and test metrics are
+    finite) and, with `require_beat_baseline`, the best naive forecast `baseline` (name, MAE). The better of them
+    on the test windows (on a tie the naive forecast: the model must beat it) serves if it beats the champion by
+    `min_improvement`, or if there is none; otherwise the champion stays. So a series is never served worse than
+    naive, and a non-finite model never wins.
     """
     name, baseline_mae = baseline
     needed = (
         champion.mae * (1 - config.min_improvement) if champion is not None and math.isfinite(champion.mae) else None
     )
-    if not finite_training or not (math.isfinite(model.mae) and math.isfinite(model.rmse)):
+    finite = finite_training and math.isfinite(model.mae) and math.isfinite(model.rmse)
+    challengers: dict[Winner, float] = {"lstm": model.mae} if finite else {}
+    if config.require_beat_baseline:
+        challengers["naive"] = baseline_mae
+    best = min(challengers, key=lambda who: (challengers[who], who == "lstm"), default=None)
+    winner: Winner = best if best is not None and (needed is None or challengers[best] < needed) else "champion"
+    if winner == "lstm" and needed is None:
+        return winner, "published: no champion to compare with"
+    if winner == "lstm":
+        return winner, f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
+    if not finite:
         verdict = "training loss or test metrics are not finite"
-    elif config.require_beat_baseline and model.mae >= baseline_mae:
+    elif "naive" in challengers and model.mae >= baseline_mae:
         verdict = f"MAE {model.mae:.4g} does not beat the naive {describe_naive(name)} {baseline_mae:.4g}"
-    elif needed is not None and model.mae >= needed:
-        verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
-    elif needed is None:
-        return "lstm", "published: no champion to compare with"
     else:
-        return "lstm", f"published: MAE {model.mae:.4g} beats champion's {champion.mae:.4g}"  # type: ignore[union-attr]
-    if config.require_beat_baseline and (needed is None or baseline_mae < needed):
-        return "naive", f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
-    return "champion", f"not published: {verdict}"
+        verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
+    if winner == "naive":
+        return winner, f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
+    return winner, f"not published: {verdict}"
 
 
 def evaluate_models(

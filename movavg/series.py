@@ -163,7 +163,7 @@ class PreparedSeries:
     frame: pd.DataFrame
     columns: list[str]
     stats: ScalerStats
-    gaps: GapReport
+    gaps: GapReport | None = None  # what normalize found (None for a backtest fold's slice)
     spec: WindowSpec | None = None
     bounds: pd.DataFrame | None = None  # `movavg.windowing.split_bounds`' table
 
@@ -203,5 +203,5 @@ def normalize_and_save(
         columns=columns,
         stats=prepared.stats,
         rows=prepared.rows,
-        gaps=prepared.gaps,
+        gaps=prepared.gaps,  # type: ignore[arg-type]  # prepare_series always reports them
     )
