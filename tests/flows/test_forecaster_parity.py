@@ -37,6 +37,8 @@ def test_latest_forecasts_of_the_pipeline_equal_the_forecasters(tmp_path: Path, 
     forecasts = forecaster.predict().sort_values("series_id", ignore_index=True)
 
     assert len(forecasts) == 3
+    assert (latest["target_time"] == latest["timestamp"] + pd.to_timedelta(latest["horizon"], unit="h")).all()
+    assert (latest["upper"] - latest["lower"] > 1e-3).all()  # a real interval, also around a naive forecast
     pd.testing.assert_frame_equal(forecasts[SHARED], latest[SHARED], check_dtype=False)
     served = {row["series"]: row["served_by"] for row in series_status(data, art)}
     assert dict(zip(forecasts["series_id"], forecasts["served_by"], strict=True)) == served
