@@ -70,3 +70,16 @@ def test_stage_tasks_are_thin() -> None:
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 assert node.end_lineno - node.lineno < 30, f"{path.name}:{node.name}"  # type: ignore[operator]
+
+
+def test_tasks_and_flows_install_inside_the_package_not_as_generic_top_level_packages(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib.util as u, pathlib as p; "
+        "print(u.find_spec('tasks') is None, u.find_spec('flows') is None, "
+        "*(p.Path(u.find_spec(f'movavg.{name}').origin).parent.name for name in ('tasks', 'flows')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "tasks", "flows"]  # the folders users know, under movavg.*
