@@ -116,8 +116,9 @@ def retrain(
 
         champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
         groups = model_groups(list(windows), config.train.scope)
+        warm_from = champions if config.train.scope == "per-series" else {}  # a global model starts cold
         to_train = {
-            group: training_input(group, members, windows, normalized, champions) for group, members in groups.items()
+            group: training_input(group, members, windows, normalized, warm_from) for group, members in groups.items()
         }
         training = submit(train, to_train, size, cache_dir=cache_dir, config=config.train)
         backtesting = None
@@ -153,10 +154,10 @@ def training_input(
     members: list[str],
     windows: dict[str, WindowResult],
     normalized: dict[str, NormalizeResult],
-    champions: dict[str, ChampionRef | None],
+    warm_from: dict[str, ChampionRef | None],
 ) -> TrainInput:
-    """What one model trains on; a per-series model may warm-start from its series' champion."""
-    champion = champions[group] if members == [group] else None
+    """What one model of `group` trains on, and the champion in `warm_from` it may warm-start from."""
+    champion = warm_from.get(group)
     return TrainInput(
         group=group,
         windows=[windows[name] for name in members],
