@@ -95,9 +95,11 @@ def read_spec(folder: Path) -> BundleSpec:
     return BundleSpec.model_validate(upgrade(read_json(folder / BUNDLE_FILE)))
 
 
-def save_bundle(model: keras.Model, spec: BundleSpec, folder: Path) -> None:
-    """Write `model.keras` and `bundle.json` into `folder` (call inside an atomic folder)."""
-    model.save(folder / MODEL_FILE)
+def save_bundle(model: keras.Model | None, spec: BundleSpec, folder: Path) -> None:
+    """Write `model.keras` (none for a baseline bundle) and `bundle.json` into `folder` (call inside an atomic
+    folder)."""
+    if model is not None:
+        model.save(folder / MODEL_FILE)
     atomic_write_json(folder / BUNDLE_FILE, spec.model_dump(mode="json"))
 
 

@@ -40,13 +40,16 @@ def predict_normalized(
     return model.predict(batches, verbose=0).reshape(-1).astype("float64")
 
 
-def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:
+def forecast_frame(
+    model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame, newest: bool = False
+) -> pd.DataFrame:
     """Predict the MA for every window of one series given in original units whose inputs are known.
 
     Args:
         model: the bundle's model (None for a baseline bundle, which serves its naive forecast).
         series_id: which series (its scaler statistics and window spec come from the bundle).
         series: rows of that series sorted by time, with `timestamp` and the bundle's columns.
+        newest: only the newest window (the rows before it still give its scale and the series' step).
 
     Returns:
         One row per window with `timestamp` (the last input step t, from row `history` on), `series_id`,
@@ -57,7 +60,8 @@ def forecast_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str
     if missing:
         raise ValueError(f"input lacks the model's column(s) {missing}")
     spec = bundle.window_for(series_id)
-    ends = np.arange(rows_read(bundle, series_id) - 1, len(series))
+    first = rows_read(bundle, series_id) - 1  # the first row with enough history
+    ends = np.arange(max(first, len(series) - 1) if newest else first, len(series))
     target = series[bundle.columns[0]].to_numpy(dtype="float64")
     if bundle.kind == "baseline":
         predicted = NaiveForecast(NaiveSpec.parse(bundle.baselines[series_id]), spec).predict(target, ends)
@@ -150,8 +154,7 @@ def newest_forecast(
     """
     spec = bundle.window_for(series_id)
     recent = series.tail(max(rows_read(bundle, series_id), spec.lookback + 1, CONTEXT_ROWS))
-    forecasts = forecast_frame(model, bundle, series_id, recent).tail(1).reset_index(drop=True)
-    return with_interval(forecasts, metrics)
+    return with_interval(forecast_frame(model, bundle, series_id, recent, newest=True), metrics)
 
 
 def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

@@ -28,11 +28,11 @@ from movavg.config import PipelineConfig, build_config
 from movavg.evaluation import evaluate_series, metrics_record
 from movavg.forecast import forecast_frame, newest_forecast, rows_read, with_interval
 from movavg.model import model_groups, train_model
-from movavg.registry import series_key
+from movavg.registry import read_record, series_key
 from movavg.schema import ROW, SERIES, TIMESTAMP, SeriesMetrics, UnusableSeries
 from movavg.series import PreparedSeries, choose_series, fill_gaps, prepare_series, select_series
 from movavg.session import keras_session
-from movavg.storage import atomic_directory, atomic_write_json, atomic_write_parquet, read_json
+from movavg.storage import atomic_directory, atomic_write_json, atomic_write_parquet
 from movavg.validation import validate_rows
 from movavg.windowing import locate_windows
 
@@ -172,7 +172,7 @@ class Forecaster:
     def load(cls, path: str | Path) -> Forecaster:
         """A forecaster saved by `save`; its models load in Keras' safe mode."""
         folder = Path(path)
-        index = read_json(folder / INDEX_FILE)
+        index = read_record(folder / INDEX_FILE)
         if index.get("format", 0) > SAVED_FORMAT:
             raise ValueError(f"{folder} was saved by a newer movavg (format {index['format']}): upgrade movavg")
         forecaster = cls(PipelineConfig.model_validate(index["config"]))
@@ -184,7 +184,7 @@ class Forecaster:
                 if bundle_folder not in loaded:
                     loaded[bundle_folder] = (
                         *load_bundle(folder / bundle_folder),
-                        read_json(folder / bundle_folder / "metrics.json"),
+                        read_record(folder / bundle_folder / "metrics.json"),
                     )
                 model, bundle, metrics = loaded[bundle_folder]
                 frame = data[data[SERIES] == name].reset_index(drop=True)
@@ -261,11 +261,8 @@ def write_bundle(folder: Path, fitted: dict[str, FittedSeries]) -> None:
     """One bundle folder: `model.keras` (none for a naive forecast), `bundle.json` and `metrics.json`."""
     first = next(iter(fitted.values()))
     folder.mkdir(parents=True)
-    if first.model is not None:
-        with keras_session():
-            save_bundle(first.model, first.bundle, folder)
-    else:
-        atomic_write_json(folder / "bundle.json", first.bundle.model_dump(mode="json"))
+    with keras_session():
+        save_bundle(first.model, first.bundle, folder)
     atomic_write_json(folder / "metrics.json", {name: f.metrics.model_dump() for name, f in fitted.items()})
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, load_bundle, read_spec
+from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, load_bundle, read_spec, save_bundle
 from movavg.config import PublishConfig
 from movavg.evaluation import metrics_record
 from movavg.forecast import newest_forecast
@@ -129,7 +129,7 @@ def publish_baselines(
         pending,
         run,
         config,
-        lambda tmp: atomic_write_json(tmp / BUNDLE_FILE, spec.model_dump(mode="json")),
+        lambda tmp: save_bundle(None, spec, tmp),
         baseline=True,
     )
 

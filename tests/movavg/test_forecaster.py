@@ -120,3 +120,14 @@ def test_predicting_before_fitting_says_so() -> None:
 def test_predicting_a_series_it_was_not_fitted_on_says_so(fitted: Forecaster) -> None:
     with pytest.raises(ValueError, match="series 'other' has no forecaster"):
         fitted.predict(synthetic_series(300).assign(series_id="other"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damaged", ["forecaster.json", "metrics.json"])
+def test_a_damaged_saved_record_ends_with_one_line_naming_it(fitted: Forecaster, tmp_path: Path, damaged: str) -> None:
+    folder = fitted.save(tmp_path / "saved")
+    path = folder / damaged if damaged == "forecaster.json" else next(folder.glob(f"*/{damaged}"))
+    path.write_text(path.read_text()[:40])  # torn by a crash or a copy
+    with pytest.raises(ValueError, match=rf"{damaged} cannot be read \(JSONDecodeError\)") as raised:
+        Forecaster.load(folder)
+    assert "\n" not in str(raised.value)
