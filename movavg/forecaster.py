@@ -151,8 +151,11 @@ class Forecaster:
 
     def save(self, path: str | Path) -> Path:
         """Write every serving bundle (the registry's format), the config and the fitted rows into the folder
-        `path`, in one rename (an existing folder is replaced)."""
+        `path`, in one rename. An earlier save there is replaced; anything else at `path` is refused (ValueError),
+        never deleted."""
         final = Path(path)
+        if final.exists() and not (final / INDEX_FILE).is_file():
+            raise ValueError(f"{final} exists and is not a saved forecaster: save into a new folder")
         with atomic_directory(final) as tmp:
             index: dict[str, Any] = {
                 "format": SAVED_FORMAT,

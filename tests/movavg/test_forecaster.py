@@ -131,3 +131,16 @@ def test_a_damaged_saved_record_ends_with_one_line_naming_it(fitted: Forecaster,
     with pytest.raises(ValueError, match=rf"{damaged} cannot be read \(JSONDecodeError\)") as raised:
         Forecaster.load(folder)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.slow
+def test_save_replaces_an_earlier_save_but_never_anything_else(fitted: Forecaster, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "saved")
+    fitted.save(tmp_path / "saved")  # a second save replaces the first
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    (tmp_path / "file.csv").write_text("a,b\n")
+    for taken in ("notes", "file.csv"):
+        with pytest.raises(ValueError, match="exists and is not a saved forecaster: save into a new folder"):
+            fitted.save(tmp_path / taken)
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me" and (tmp_path / "file.csv").exists()
