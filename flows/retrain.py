@@ -1,4 +1,9 @@
-"""The retraining flow: ingest -> normalize -> window -> train (and backtest) -> evaluate -> publish.
+"""The retraining flow: ingest -> normalize -> (monitor) -> window -> train (and backtest) -> evaluate -> publish
+-> health.
+
+Before retraining, `monitor` scores each series' champion on the rows that came true since (its live log);
+after publishing, `health` records each series' state for the champion serving it then, emits the alerts and
+shows both in the UI.
 
 Wiring only. Each stage after ingest is mapped over typed per-series records (`NormalizeInput`, the windows,
 `TrainInput`, `BacktestInput`, `EvaluateInput`), one task run per batch of them (`run.series_per_task`; one
@@ -26,6 +31,7 @@ from movavg.flows.runners import runs_on, task_runner_for
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.model import model_groups
+from movavg.monitor import fall_back
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
 from movavg.schema import (
@@ -44,6 +50,7 @@ from movavg.series import choose_series
 from movavg.tasks.backtest import backtest
 from movavg.tasks.evaluate import evaluate
 from movavg.tasks.ingest import ingest
+from movavg.tasks.monitor import health, monitor
 from movavg.tasks.normalize import normalize
 from movavg.tasks.publish import publish
 from movavg.tasks.train import train
@@ -67,6 +74,7 @@ def retrain(
     data_dir: str = "data",
     artifacts_dir: str = "artifacts",
     lock_wait_seconds: float = 0.0,
+    retrain_series: list[str] | None = None,
 ) -> RunSummary:
     """One retraining pass over every series in `data_dir`, publishing into `artifacts_dir`.
 
@@ -75,10 +83,12 @@ def retrain(
         data_dir: holds incoming/, raw/, processed/, quarantine/ and the stage cache.
         artifacts_dir: holds the published models, the champions per series and the forecasts.
         lock_wait_seconds: how long to wait when another run holds the folders' lock before failing.
+        retrain_series: series to retrain cold (not from their champion's weights), new rows or not: what the
+            automation for degraded series passes.
     """
     if not runs_on(FlowRunContext.get().task_runner, config.run):  # e.g. a deployment whose parameters ask for Dask
         state = retrain.with_options(task_runner=task_runner_for(config.run))(
-            config, data_dir, artifacts_dir, lock_wait_seconds, return_state=True
+            config, data_dir, artifacts_dir, lock_wait_seconds, retrain_series, return_state=True
         )
         return completed(state.result()) if state.is_completed() else incomplete(state.message or "the subflow failed")
     if not Path(data_dir).is_dir():
@@ -112,11 +122,17 @@ def retrain(
             columns=config.ingest.model_columns,
             config=config.normalize,
         ).results(skipped)
+        monitoring = submit(
+            monitor, normalized, size, artifacts_dir=artifacts_dir, raw_dir=ingested.raw_dir, config=config.monitor
+        )
         windows = submit(window, normalized, size, cache_dir=cache_dir, config=config.window).results(skipped)
+        healths = monitoring.results([])  # a series that could not be monitored is still retrained
 
         champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
         groups = model_groups(list(windows), config.train.scope)
-        warm_from = champions if config.train.scope == "per-series" else {}  # a global model starts cold
+        cold = set(retrain_series or [])
+        warm_from = {name: champions[name] for name in champions if name not in cold}
+        warm_from = warm_from if config.train.scope == "per-series" else {}  # a global model starts cold
         to_train = {
             group: training_input(group, members, windows, normalized, warm_from) for group, members in groups.items()
         }
@@ -140,10 +156,18 @@ def retrain(
         evaluations = submit(evaluate, to_evaluate, size, cache_dir=cache_dir, config=config.evaluate).results(skipped)
 
         modelled = [
-            ModelledSeries(normalized=normalized[name], trained=trained[name], evaluation=evaluations[name])
+            ModelledSeries(
+                normalized=normalized[name],
+                trained=trained[name],
+                evaluation=fall_back(evaluations[name], healths.get(name), config.monitor.on_degraded),
+            )
             for name in evaluations
         ]
-        summary = publish(artifacts_dir, ingested, modelled, skipped, config.model_dump(mode="json"), config.publish)
+        margins = {name: (h.version, h.interval_margin) for name, h in healths.items() if h.version}
+        summary = publish(
+            artifacts_dir, ingested, modelled, skipped, config.model_dump(mode="json"), config.publish, margins
+        )
+        health(artifacts_dir, list(healths.values()), summary, config.monitor)
         if problem := run_problem(modelled, skipped):
             return incomplete(problem)
         return completed(summary)

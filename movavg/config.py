@@ -298,6 +298,64 @@ class PublishConfig(Section):
     plot: bool = Field(True, description="Save a PNG of forecast vs actual on the test slice with each model.")
 
 
+class MonitorConfig(Section):
+    window: int = Field(
+        100,
+        ge=1,
+        description="Scored live origins per series that its health is computed over, whatever version served.",
+    )
+    min_windows: int = Field(
+        10,
+        ge=1,
+        description="Scored live origins a series needs in its window before it can be called degraded.",
+    )
+    stale_after_steps: float = Field(
+        3,
+        ge=0,
+        description=(
+            "A series whose newest row is more than this many of its steps older than the newest row of the whole "
+            "store is 'stale'."
+        ),
+    )
+    degraded_factor: float = Field(
+        1.5,
+        gt=1,
+        description="'degraded' when the live MAE over the window exceeds this many times the MAE at publish.",
+    )
+    max_live_ratio: float = Field(
+        1.2,
+        gt=0,
+        description=(
+            "'degraded' when the live MAE over the window exceeds this many times the live MAE of the naive forecast "
+            "that was best when the champion was published (on the same origins)."
+        ),
+    )
+    coverage_tolerance: float = Field(
+        0.15,
+        gt=0,
+        lt=1,
+        description="'degraded' when live interval coverage falls more than this under evaluate.interval_level.",
+    )
+    adaptive_rate: float = Field(
+        0.05,
+        ge=0,
+        description=(
+            "Step of the adaptive conformal update of each series' interval between retrains (0: intervals stay as "
+            "calibrated): each side moves out by rate x level x the calibrated width after a miss, and in by "
+            "rate x (1 - level) x that width after a hit."
+        ),
+    )
+    on_degraded: Literal["retrain", "fallback", "alert"] = Field(
+        "retrain",
+        description=(
+            "What a degraded series gets besides its movavg.series.degraded event: 'retrain' (the automation "
+            "`movavg serve` creates runs the on-data deployment, retraining it cold), 'fallback' (the naive "
+            "forecast that beat it over the window serves it, recorded in its history), 'alert' (the event only)."
+        ),
+    )
+    latest_plots: int = Field(6, ge=0, description="Series plotted in the movavg-latest artifact, worst first.")
+
+
 class RunConfig(Section):
     task_runner: Literal["threads", "dask"] = Field(
         "threads",
@@ -341,6 +399,9 @@ class PipelineConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Model architecture and training.")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="Scoring and the publish gate.")
     publish: PublishConfig = Field(default_factory=PublishConfig, description="What a published model carries.")
+    monitor: MonitorConfig = Field(
+        default_factory=MonitorConfig, description="Live accuracy of the served forecasts, health states, alerts."
+    )
     run: RunConfig = Field(default_factory=RunConfig, description="Where and how the per-series tasks run.")
 
 

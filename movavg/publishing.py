@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, load_bundle, read_spec, save_bundle
 from movavg.config import PublishConfig
@@ -166,8 +167,24 @@ def _publish_version(
     failpoint("publish:before-champion")
     for candidate in pending:
         evaluation = candidate.evaluation
-        set_champion(artifacts_dir, evaluation.series, version, evaluation.reason, evaluation.champion_version)
+        set_champion(
+            artifacts_dir,
+            evaluation.series,
+            version,
+            evaluation.reason,
+            evaluation.champion_version,
+            newest_row(candidate),
+        )
     return version
+
+
+def newest_row(candidate: ModelledSeries) -> str | None:
+    """The timestamp of the series' newest row: the first origin a champion published now serves."""
+    try:
+        stamps = pq.read_table(candidate.normalized.path, columns=[TIMESTAMP]).column(TIMESTAMP)
+    except Exception:  # the live scores then start where latest.parquet's forecast does
+        return None
+    return pd.Timestamp(stamps[len(stamps) - 1].as_py()).isoformat() if len(stamps) else None
 
 
 def _served_by(artifacts_dir: Path, candidate: ModelledSeries) -> str | None:
@@ -224,8 +241,12 @@ def plot_or_skip(
     return True
 
 
-def write_forecast(artifacts_dir: Path, candidate: ModelledSeries, fingerprint: str) -> pd.DataFrame | None:
-    """The champion's forecast for the newest window of one series, written once per (champion, data).
+def write_forecast(
+    artifacts_dir: Path, candidate: ModelledSeries, fingerprint: str, margin: tuple[str, float] | None = None
+) -> pd.DataFrame | None:
+    """The champion's forecast for the newest window of one series, written once per (champion, data), its
+    interval widened on each side by `margin` = (version, margin) times its width when that version is the
+    champion (the adaptive margin live monitoring found; column `margin`).
 
     None when the series has no champion or its files are unreadable (the run reports that instead).
     """
@@ -239,7 +260,14 @@ def write_forecast(artifacts_dir: Path, candidate: ModelledSeries, fingerprint: 
     except Exception as error:  # damaged champion files stop this series' forecast, never the run
         log.warning("series %r: no forecast written (%s: %s)", series, type(error).__name__, error)
         return None
-    return latest.assign(forecast_path=str(path))
+    extra = margin[1] if margin is not None and margin[0] == champion.version else 0.0
+    width = latest["upper"] - latest["lower"]
+    return latest.assign(
+        lower=latest["lower"] - extra * width,
+        upper=latest["upper"] + extra * width,
+        margin=extra,
+        forecast_path=str(path),
+    )
 
 
 def _forecast_once(path: Path, champion: ChampionRef, candidate: ModelledSeries) -> pd.DataFrame:
@@ -385,8 +413,10 @@ def publish_run(
     skipped: list[Skipped],
     run_config: dict[str, Any],
     config: PublishConfig,
+    margins: dict[str, tuple[str, float]] | None = None,
 ) -> PublishOutcome:
-    """Publish every model that passed its series' gate, write the latest forecasts, and report the run."""
+    """Publish every model that passed its series' gate, write the latest forecasts (intervals widened by the
+    adaptive `margins` of the champions they belong to), and report the run."""
     remove_stale_temp(artifacts_dir)
     problems = {c.evaluation.series: champion_problem(artifacts_dir, c.evaluation.series) for c in candidates}
     for series in [name for name, problem in problems.items() if problem]:
@@ -408,7 +438,9 @@ def publish_run(
     outcomes, forecasts = [], []
     for candidate in candidates:
         series = candidate.evaluation.series
-        forecast = write_forecast(artifacts_dir, candidate, ingested.series.get(series, ingested.fingerprint))
+        forecast = write_forecast(
+            artifacts_dir, candidate, ingested.series.get(series, ingested.fingerprint), (margins or {}).get(series)
+        )
         if forecast is not None:
             forecasts.append(forecast)
         champion = current_champion(artifacts_dir, series)

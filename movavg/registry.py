@@ -171,14 +171,21 @@ def repair_pointer(artifacts_dir: Path, series: str) -> bool:
         line = next(h for h in reversed(read_jsonl(target / HISTORY)) if h.get("version") == champion.version)
         atomic_write_json(
             target / POINTER,
-            {key: line[key] for key in ("series", "version", "model_key", "since", "reason") if key in line},
+            {
+                key: line[key]
+                for key in ("series", "version", "model_key", "since", "reason", "first_origin")
+                if key in line
+            },
         )
     return True
 
 
-def set_champion(artifacts_dir: Path, series: str, version: str, reason: str, expected: str | None) -> None:
+def set_champion(
+    artifacts_dir: Path, series: str, version: str, reason: str, expected: str | None, first_origin: str | None = None
+) -> None:
     """Point `series` at `version` if its champion is still `expected` (compare-and-swap), atomically, and
-    record the change in its history. A promote of the current champion changes nothing."""
+    record the change in its history. A promote of the current champion changes nothing. `first_origin` is the
+    newest row of the series when the switch happened: the first origin the new champion serves (live scores)."""
     folder = models_dir(artifacts_dir) / check_version(version)
     if not (folder / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
@@ -198,14 +205,22 @@ def set_champion(artifacts_dir: Path, series: str, version: str, reason: str, ex
             "model_key": read_record(folder / "run.json")["model_key"],
             "since": utc_now(),
             "reason": reason,
+            **({"first_origin": first_origin} if first_origin else {}),
         }
         atomic_write_json(target / POINTER, record)
         append_jsonl(target / HISTORY, {**record, "previous": now})
 
 
-def promote(artifacts_dir: Path, version: str, series: str | None = None, wait_seconds: float = 60.0) -> list[str]:
+def promote(
+    artifacts_dir: Path,
+    version: str,
+    series: str | None = None,
+    wait_seconds: float = 60.0,
+    newest: dict[str, str] | None = None,
+) -> list[str]:
     """Make `version` champion of `series` (default: every series it was published for), under the run
-    lock so a promote never interleaves with a run's publish; returns the series switched."""
+    lock so a promote never interleaves with a run's publish; returns the series switched. `newest` (per series,
+    its newest row) marks where the promoted version's live scores start."""
     if not (models_dir(artifacts_dir) / check_version(version) / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
     names = [series] if series is not None else sorted(version_metrics(artifacts_dir, version))
@@ -213,7 +228,12 @@ def promote(artifacts_dir: Path, version: str, series: str | None = None, wait_s
         for name in names:
             current = current_champion(artifacts_dir, name)
             set_champion(
-                artifacts_dir, name, version, f"promoted by hand to {version}", current.version if current else None
+                artifacts_dir,
+                name,
+                version,
+                f"promoted by hand to {version}",
+                current.version if current else None,
+                (newest or {}).get(name),
             )
     return names
 

@@ -12,7 +12,16 @@ from typing import Any
 import pandas as pd
 
 from movavg.naive import describe_naive
-from movavg.schema import Backtest, EpochHook, ModelledSeries, RunSummary, SeriesOutcome, Skipped, TrainResult
+from movavg.schema import (
+    Backtest,
+    EpochHook,
+    ModelledSeries,
+    RunSummary,
+    SeriesHealth,
+    SeriesOutcome,
+    Skipped,
+    TrainResult,
+)
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
@@ -342,3 +351,99 @@ def backtest_line(backtest: Backtest | None) -> str:
 
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
+
+
+def health_rows(healths: list[SeriesHealth]) -> list[dict[str, Any]]:
+    """The `movavg-health` table, worst first: series, state, what serves it, live ratio to the naive forecast,
+    interval coverage, data age in steps, then why."""
+    return [
+        {
+            "series": h.series,
+            "state": h.state,
+            "served_by": short_kind(h.served_by) if h.served_by else "-",
+            "live_ratio": round(h.live_ratio, 3) if h.live_ratio is not None else None,
+            "coverage": round(h.live_coverage, 3) if h.live_coverage is not None else None,
+            "age_steps": round(h.age_steps, 1) if h.age_steps is not None else None,
+            "why": "; ".join(h.reasons),
+        }
+        for h in healths
+    ]
+
+
+def plot_live(live: pd.DataFrame, health: SeriesHealth, path: Path | None = None) -> bytes:
+    """PNG of one series' recent served forecasts against the moving averages that came true (the newest 200
+    scored origins, at their target times, with the served interval), and the forward forecast serving now."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recent = live.tail(200)
+    figure, axes = plt.subplots(figsize=(10, 3.6), dpi=90)
+    if len(recent):
+        times = pd.DatetimeIndex(recent["target_time"])
+        axes.fill_between(
+            times, recent["lower"], recent["upper"], color="tab:blue", alpha=0.15, linewidth=0, label="served interval"
+        )
+        axes.plot(times, recent["actual"], color="black", linewidth=1.4, label="actual MA")
+        axes.plot(times, recent["predicted_ma"], color="tab:blue", linewidth=1.1, label="served forecast")
+        axes.plot(times, recent["naive_ma"], color="tab:gray", linewidth=1, linestyle=":", label="naive")
+    if health.forecast:
+        when, value = pd.Timestamp(health.forecast["target_time"]), float(health.forecast["predicted_ma"])
+        low, high = health.forecast.get("lower"), health.forecast.get("upper")
+        error = None
+        if low is not None and high is not None and pd.notna(low) and pd.notna(high):
+            error = [[max(value - float(low), 0.0)], [max(float(high) - value, 0.0)]]
+        axes.errorbar([when], [value], yerr=error, fmt="o", color="tab:red", capsize=4, label="forecast now")
+    ratio = f"{health.live_ratio:.2f}x naive" if health.live_ratio is not None else "not scored yet"
+    axes.set_title(
+        f"{health.series}: {health.state}, served by {health.version or 'nothing'} — live MAE {ratio} over "
+        f"{health.live_windows} origins",
+        fontsize=10,
+    )
+    axes.set_xlabel("end of the averaged span")
+    axes.legend(loc="best", fontsize=8)
+    axes.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    if path is not None:
+        path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def latest_markdown(artifacts_dir: Path, healths: list[SeriesHealth], plots: int) -> str:
+    """The `movavg-latest` artifact: a line per state count, then for the `plots` worst series (`healths` is
+    worst first) what serves them, their live figures and a plot of the served forecasts."""
+    from movavg.monitor import read_live
+
+    counts = ", ".join(f"{sum(h.state == s for h in healths)} {s}" for s in ("degraded", "stale", "no champion", "ok"))
+    lines = [f"# What serves each series now, worst first\n\n{len(healths)} series: {counts}.\n"]
+    for one in healths[:plots]:
+        figures = ", ".join(
+            part
+            for part in (
+                f"live MAE {_fmt(one.live_mae)} vs naive {_fmt(one.live_baseline_mae)}" if one.live_windows else "",
+                f"coverage {one.live_coverage:.0%}" if one.live_coverage is not None else "",
+                f"MAE at publish {_fmt(one.publish_mae)}" if one.publish_mae is not None else "",
+                f"age {one.age_steps:.0f} steps" if one.age_steps is not None else "",
+            )
+            if part
+        )
+        forward = ""
+        if one.forecast:
+            forward = (
+                f"; forecast now: MA {float(one.forecast['predicted_ma']):.4g} at "
+                f"{str(one.forecast['target_time'])[:16]}"
+            )
+        lines.append(f"## {one.series}: {one.state}\n\n{figures}{forward}. {'; '.join(one.reasons)}\n")
+        try:
+            image = base64.b64encode(plot_live(read_live(artifacts_dir, one.series), one)).decode()
+            lines.append(f"![{one.series}](data:image/png;base64,{image})\n")
+        except Exception as error:  # a plot is a picture of the figures above, never a reason to lose them
+            lines.append(f"(plot skipped: {type(error).__name__})\n")
+    return "\n".join(lines)

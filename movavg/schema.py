@@ -22,7 +22,9 @@ SPLITS = ("train", "val", "test")
 # Who serves a series after a run's gate: the LSTM trained this run, the best naive forecast, or the champion.
 Winner = Literal["lstm", "naive", "champion"]
 # The stages a series goes through, as named in skips, task runs and cache folders.
-Stage = Literal["ingest", "normalize", "window", "train", "backtest", "evaluate", "publish"]
+Stage = Literal["ingest", "normalize", "monitor", "window", "train", "backtest", "evaluate", "publish"]
+# A series' health over its newest scored live origins (`movavg.monitor`), worst first.
+HealthState = Literal["degraded", "stale", "no champion", "ok"]
 # What a run did for one series, and for the run as a whole.
 OutcomeStatus = Literal["published", "kept", "unchanged", "skipped", "failed"]
 RunStatus = Literal["published", "kept", "unchanged", "incomplete"]
@@ -388,3 +390,29 @@ class EvaluateInput(BaseModel):
     normalized: NormalizeResult
     champion: ChampionRef | None
     backtest: Backtest | None = None
+
+
+class SeriesHealth(BaseModel):
+    """How one series' served forecasts fared live, over its newest `monitor.window` scored origins whatever
+    version served them, and how old its data is; `state` by the rule in `movavg.monitor.health_state`."""
+
+    series: str
+    state: HealthState
+    version: str | None = None  # the champion serving now
+    served_by: str = ""  # "lstm" or "baseline:<naive forecast>"
+    live_mae: float | None = None
+    live_baseline_mae: float | None = None  # the naive forecast best at publish, on the same origins
+    live_ratio: float | None = None
+    live_coverage: float | None = None
+    live_windows: int = 0
+    publish_mae: float | None = None  # test MAE of the champion serving now, when it was published
+    window_publish_mae: float | None = None  # mean test MAE at publish of the versions that served the window
+    level: float | None = None  # the interval's nominal coverage
+    naive: str | None = None
+    age_steps: float | None = None
+    age: str | None = None  # wall-clock time since the newest row's timestamp, e.g. "3 d 4 h"
+    newest: str | None = None
+    interval_margin: float = 0.0  # adaptive widening of the current champion's interval, per side, x its width
+    scored: int = 0  # origins scored in this run
+    reasons: list[str] = []
+    forecast: dict[str, Any] | None = None  # the forward forecast serving now (latest.parquet's row)

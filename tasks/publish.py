@@ -24,9 +24,11 @@ def publish(
     skipped: list[Skipped],
     run_config: dict[str, Any],
     config: PublishConfig,
+    margins: dict[str, tuple[str, float]] | None = None,
 ) -> RunSummary:
-    """Not cached (it is the side effect); idempotent, so a retry never publishes twice."""
-    outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config)
+    """Not cached (it is the side effect); idempotent, so a retry never publishes twice. `margins`: per series,
+    (champion, adaptive interval margin) from live monitoring, applied to that champion's forecast."""
+    outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config, margins)
     complete = run_problem(candidates, skipped) is None
     key = run_key(run_config, Path(ingested.raw_dir), Path(artifacts_dir)) if complete else None
     record_run(Path(artifacts_dir), outcome.summary, key)

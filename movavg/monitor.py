@@ -1,0 +1,516 @@
+"""Live monitoring: score each series' served forecasts against the moving averages that came true, keep a
+per-series live log, and condense its newest origins into a health state.
+
+An origin is a row t of a series; the forecast from it (the MA ending at row t + horizon) is scored once that
+row exists, with only rows up to t as input (windows look back only), by the champion that served the series
+at t: the one whose `first_origin` (the newest row when it became champion) is the newest at or before t.
+The first origin a champion serves is that newest row, the one `forecasts/latest.parquet` then held.
+
+    artifacts/live/<series key>.parquet   one row per scored origin (LIVE_COLUMNS), oldest first
+    artifacts/live/health.json            each series' last health record, to tell state changes
+
+Both are derived: the log from the champions and the data (a damaged one is set aside and scored again from
+the current champion's first origin), health.json from the log.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movavg.bundle import load_bundle
+from movavg.config import MonitorConfig
+from movavg.forecast import forecast_frame, rows_read
+from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
+from movavg.rawstore import index_summary
+from movavg.registry import DamagedState, champion_state, history, metrics_of, read_record, series_key
+from movavg.schema import SERIES, TIMESTAMP, Evaluation, HealthState, SeriesHealth
+from movavg.series import human_duration
+from movavg.session import keras_session
+from movavg.storage import atomic_write_json, atomic_write_parquet, safe_name, sha256_bytes, utc_now
+
+LIVE_DIR = "live"
+HEALTH_FILE = "health.json"
+MAX_MARGIN = 5.0  # the adaptive interval is at most 11 times as wide as calibrated
+LIVE_COLUMNS = [
+    SERIES,
+    "origin",  # the last input row's timestamp
+    "target_time",  # when the averaged span ends (row origin + horizon)
+    "horizon",
+    "version",  # the champion that served the origin
+    "served_by",  # "lstm" or "baseline:<naive forecast>"
+    "predicted_ma",
+    "lower",  # the served interval: the calibrated one widened on each side by margin x its width
+    "upper",
+    "margin",
+    "actual",  # the moving average that came true
+    "abs_error",
+    "naive",  # the naive forecast that was best when `version` was published
+    "naive_ma",
+    "naive_abs_error",
+    "covered",  # 1.0 when lower <= actual <= upper, NaN without a calibrated interval
+    "level",
+    "publish_mae",  # `version`'s test MAE at publish
+    "scored_at",
+]
+STATE_ORDER: dict[str, int] = {"degraded": 0, "stale": 1, "no champion": 2, "ok": 3}
+log = logging.getLogger("movavg.monitor")
+
+
+def project_slug(artifacts_dir: Path | str) -> str:
+    """A short name for the project an artifacts folder belongs to, for Prefect artifact keys and event
+    resources: its folder (the parent's when it is called `artifacts`) plus a hash of its path, e.g.
+    `demand-3fa2c1`; lowercase letters, digits and dashes only."""
+    folder = Path(artifacts_dir).resolve()
+    name = folder.parent.name if folder.name == "artifacts" and folder.parent.name else folder.name
+    readable = "".join(c if c.isalnum() else "-" for c in safe_name(name, limit=30).lower()).strip("-") or "project"
+    return f"{readable}-{sha256_bytes(str(folder).encode())[:6]}"
+
+
+def live_dir(artifacts_dir: Path) -> Path:
+    return artifacts_dir / LIVE_DIR
+
+
+def live_path(artifacts_dir: Path, series: str) -> Path:
+    """The live log of one series."""
+    return live_dir(artifacts_dir) / f"{series_key(series)}.parquet"
+
+
+def read_live(artifacts_dir: Path, series: str) -> pd.DataFrame:
+    """The series' live log (empty with LIVE_COLUMNS before its first scored origin). A log that cannot be read
+    is set aside (`.damaged`, kept) and started again: it is derived from the champions and the data."""
+    path = live_path(artifacts_dir, series)
+    if not path.exists():
+        return pd.DataFrame(columns=LIVE_COLUMNS)
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:
+        path.replace(path.with_suffix(".parquet.damaged"))
+        log.warning("series %r: live log %s unreadable (%s): set aside, scored again", series, path, error)
+        return pd.DataFrame(columns=LIVE_COLUMNS)
+
+
+def serving_timeline(artifacts_dir: Path, series: str, fallback_origin: pd.Timestamp | None) -> list[tuple[str, Any]]:
+    """[(version, first origin it served)] of the series' champions in the order they served. A switch recorded
+    without its first origin (a promote without data, artifacts from before live scoring) takes over from the
+    switch before it; when none has one, the current champion serves from `fallback_origin` (the origin of the
+    forecast `latest.parquet` holds)."""
+    timeline: list[tuple[str, Any]] = []
+    for line in history(artifacts_dir, series):
+        start = pd.Timestamp(line["first_origin"]) if line.get("first_origin") else None
+        if start is None and timeline:
+            start = timeline[-1][1]
+        timeline.append((str(line.get("version")), start))
+    if timeline and all(start is None for _, start in timeline):
+        timeline = [(timeline[-1][0], fallback_origin)]
+    return [(version, start) for version, start in timeline if start is not None]
+
+
+def version_at(timeline: list[tuple[str, Any]], origins: pd.DatetimeIndex) -> np.ndarray:
+    """For each origin, the version serving it ("" before the first champion's first origin)."""
+    served = np.full(len(origins), "", dtype=object)
+    for version, start in timeline:  # later switches overwrite earlier ones from their first origin on
+        served[np.asarray(origins >= start)] = version
+    return served
+
+
+class Champions:
+    """Bundles, metrics and kinds of the versions a series' origins are scored with, each loaded once."""
+
+    def __init__(self, artifacts_dir: Path) -> None:
+        self.artifacts_dir = artifacts_dir
+        self.loaded: dict[str, Any] = {}
+
+    def get(self, version: str) -> tuple[Any, Any, dict[str, Any]] | None:
+        """(model, bundle, {series: metrics}) of `version`, or None when its files cannot be read."""
+        if version not in self.loaded:
+            folder = self.artifacts_dir / "models" / version
+            try:
+                self.loaded[version] = (*load_bundle(folder), metrics_of(folder))
+            except Exception as error:
+                log.warning(
+                    "version %s cannot be loaded for live scoring (%s: %s)", version, type(error).__name__, error
+                )
+                self.loaded[version] = None
+        return self.loaded[version]
+
+
+def score_origins(
+    rows: pd.DataFrame, series: str, version: str, loaded: tuple[Any, Any, dict[str, Any]], at: np.ndarray
+) -> pd.DataFrame:
+    """The forecasts of `version` from the origins at row positions `at` of `rows` (one series, sorted by time,
+       original units) next to the moving averages that came true, with the calibrated interval (`margin`
+    0) and the naive forecast that was best when it was published. Each forecast reads only rows up to its
+       origin. Returns one row per origin with enough history (LIVE_COLUMNS but `scored_at`)."""
+    model, bundle, metrics = loaded
+    record = metrics.get(series, {})
+    spec = bundle.window_for(series)
+    first = rows_read(bundle, series) - 1
+    at = at[at >= max(first, spec.lookback)]
+    if len(at) == 0:
+        return pd.DataFrame(columns=LIVE_COLUMNS[:-1])
+    start = int(at.min()) - max(first, spec.lookback)  # enough rows before the first origin for its window and scale
+    part = rows.iloc[start : int(at.max()) + 1].reset_index(drop=True)
+    forecasts = forecast_frame(model, bundle, series, part).iloc[at - start - first]
+    target = rows[bundle.columns[0]].to_numpy(dtype="float64")
+    actual = moving_average(target, spec.ma_window)[at + spec.horizon]
+    naive_name = str(record.get("best_baseline") or "naive_last")
+    naive = NaiveForecast(NaiveSpec.parse(naive_name), spec).predict(target, at)
+    interval = record.get("interval") or {}
+    scale = forecasts["scale"].to_numpy()
+    predicted = forecasts["predicted_ma"].to_numpy()
+    low, high = interval.get("lower_factor", math.nan), interval.get("upper_factor", math.nan)
+    return pd.DataFrame(
+        {
+            SERIES: series,
+            "origin": forecasts[TIMESTAMP].to_numpy(),
+            "target_time": rows[TIMESTAMP].to_numpy()[at + spec.horizon],
+            "horizon": spec.horizon,
+            "version": version,
+            "served_by": str(record.get("kind", "lstm")),
+            "predicted_ma": predicted,
+            "lower": predicted + low * scale,
+            "upper": predicted + high * scale,
+            "margin": 0.0,
+            "actual": actual,
+            "abs_error": np.abs(predicted - actual),
+            "naive": naive_name,
+            "naive_ma": naive,
+            "naive_abs_error": np.abs(naive - actual),
+            "covered": np.nan,
+            "level": float(interval.get("level", math.nan)),
+            "publish_mae": float(record.get("mae", math.nan)),
+        }
+    )
+
+
+def adapt_intervals(scored: pd.DataFrame, earlier: pd.DataFrame, rate: float) -> pd.DataFrame:
+    """Adaptive conformal inference (online quantile tracking) on the served interval of one version's origins
+    (`scored`, oldest first; `earlier`: its origins scored before). Each origin's interval is the calibrated one
+    widened on each side by `margin` times its calibrated width, margin = rate * S, S the sum of
+    (miss - (1 - level)) over the earlier origins whose actual MA was known at this origin (target_time <=
+    origin), clipped to -0.5 .. MAX_MARGIN: misses widen it, hits narrow it, so coverage tracks the level when
+    the noise changes. Fills `lower`, `upper`, `margin` and `covered` in place of the calibrated ones."""
+    if scored.empty:
+        return scored
+    level = float(scored["level"].iloc[0])
+    alpha = 1.0 - level if math.isfinite(level) else math.nan
+    known = earlier[["target_time", "covered"]].dropna()
+    origins = pd.DatetimeIndex(scored["origin"]).asi8
+    done = pd.DatetimeIndex(known["target_time"]).asi8
+    misses = 1.0 - known["covered"].to_numpy(dtype="float64")
+    total = float((misses[done <= origins[0]] - alpha).sum())
+    pending = [(int(t), float(m)) for t, m in zip(done, misses, strict=True) if t > origins[0]]
+    heapq.heapify(pending)
+    targets = pd.DatetimeIndex(scored["target_time"]).asi8
+    lower, upper, actual = (scored[c].to_numpy(dtype="float64").copy() for c in ("lower", "upper", "actual"))
+    margins, covered = np.zeros(len(scored)), np.full(len(scored), np.nan)
+    for i, origin in enumerate(origins):
+        while pending and pending[0][0] <= origin:
+            total += heapq.heappop(pending)[1] - alpha
+        if not (math.isfinite(alpha) and math.isfinite(lower[i]) and math.isfinite(upper[i])):
+            covered[i] = float(lower[i] <= actual[i] <= upper[i]) if math.isfinite(alpha) else math.nan
+            continue
+        margins[i] = clip_margin(rate * total)
+        width = upper[i] - lower[i]
+        lower[i], upper[i] = lower[i] - margins[i] * width, upper[i] + margins[i] * width
+        covered[i] = float(lower[i] <= actual[i] <= upper[i])
+        heapq.heappush(pending, (int(targets[i]), 1.0 - covered[i]))
+    return scored.assign(lower=lower, upper=upper, margin=margins, covered=covered)
+
+
+def clip_margin(margin: float) -> float:
+    """An adaptive margin kept between -0.5 (the interval shrunk to its centre) and MAX_MARGIN."""
+    return min(max(margin, -0.5), MAX_MARGIN)
+
+
+def score_series(
+    artifacts_dir: Path,
+    series: str,
+    rows: pd.DataFrame,
+    champions: Champions,
+    rate: float,
+    fallback_origin: pd.Timestamp | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(live log, origins newly scored): every origin after the log's newest whose averaged span is complete in
+    `rows`, each scored by the version that served it, appended to the log (written atomically). An origin is
+    never scored twice; one whose version cannot be loaded is passed over."""
+    earlier = read_live(artifacts_dir, series)
+    stamps = pd.DatetimeIndex(rows[TIMESTAMP])
+    timeline = serving_timeline(artifacts_dir, series, fallback_origin)
+    if not timeline or len(rows) == 0:
+        return earlier, earlier.iloc[0:0]
+    newest_scored = pd.Timestamp(earlier["origin"].max()) if len(earlier) else None
+    served = version_at(timeline, stamps)
+    fresh = []
+    for version in dict.fromkeys(v for v in served if v):
+        loaded = champions.get(version)
+        if loaded is None or series not in loaded[2]:
+            continue
+        horizon = loaded[1].window_for(series).horizon
+        at = np.flatnonzero((served == version) & (np.arange(len(rows)) + horizon < len(rows)))
+        if newest_scored is not None:
+            at = at[np.asarray(stamps[at] > newest_scored)]
+        if len(at):
+            prior = earlier[earlier["version"] == version]
+            fresh.append(adapt_intervals(score_origins(rows, series, version, loaded, at), prior, rate))
+    new = pd.concat([f for f in fresh if len(f)], ignore_index=True) if any(len(f) for f in fresh) else None
+    if new is None:
+        return earlier, earlier.iloc[0:0]
+    new = new.assign(scored_at=utc_now()).sort_values("origin", kind="stable")
+    combined = new if earlier.empty else pd.concat([earlier, new], ignore_index=True)
+    atomic_write_parquet(live_path(artifacts_dir, series), combined)
+    return combined, new
+
+
+def window_figures(live: pd.DataFrame, window: int) -> dict[str, Any]:
+    """Live MAE, the naive's MAE, their ratio, coverage and count over the newest `window` scored origins."""
+    recent = live.tail(window)
+    if recent.empty:
+        return {"live_windows": 0}
+    mae, naive = float(recent["abs_error"].mean()), float(recent["naive_abs_error"].mean())
+    covered = recent["covered"].dropna()
+    return {
+        "live_mae": mae,
+        "live_baseline_mae": naive,
+        "live_ratio": mae / naive if naive > 0 else None,
+        "live_coverage": float(covered.mean()) if len(covered) else None,
+        "live_windows": len(recent),
+        "window_publish_mae": float(recent["publish_mae"].mean()),
+        "level": float(recent["level"].iloc[-1]) if math.isfinite(recent["level"].iloc[-1]) else None,
+        "naive": str(recent["naive"].iloc[-1]),
+    }
+
+
+def degraded_reasons(figures: dict[str, Any], config: MonitorConfig) -> list[str]:
+    """Why the window's figures call the series degraded (empty: they do not). With at least `min_windows`
+    scored origins: live MAE over `degraded_factor` x the MAE at publish, live MAE over `max_live_ratio` x the
+    naive's, or coverage more than `coverage_tolerance` under the interval's level."""
+    if figures.get("live_windows", 0) < config.min_windows:
+        return []
+    reasons = []
+    mae, publish = figures["live_mae"], figures.get("window_publish_mae")
+    if publish and math.isfinite(publish) and mae > config.degraded_factor * publish:
+        reasons.append(f"live MAE {mae:.4g} is {mae / publish:.1f}x the MAE at publish ({publish:.4g})")
+    if figures.get("live_ratio") is not None and figures["live_ratio"] > config.max_live_ratio:
+        reasons.append(f"live MAE {figures['live_ratio']:.2f}x the naive forecast's")
+    level, coverage = figures.get("level"), figures.get("live_coverage")
+    if level is not None and coverage is not None and coverage < level - config.coverage_tolerance:
+        reasons.append(f"interval covered {coverage:.0%} (level {level:.0%})")
+    return reasons
+
+
+def data_age(newest: pd.Timestamp, store_newest: pd.Timestamp, step: pd.Timedelta | None) -> float | None:
+    """Steps of the series between its newest row and the newest row of the whole store."""
+    if step is None or step <= pd.Timedelta(0):
+        return None
+    return max((store_newest - newest) / step, 0.0)
+
+
+def health_state(
+    champion: bool, figures: dict[str, Any], age_steps: float | None, config: MonitorConfig
+) -> tuple[HealthState, list[str]]:
+    """The state and its reasons: `no champion`; `degraded` (`degraded_reasons`); `stale` (no new rows for more
+    than `stale_after_steps` of its steps); else `ok`."""
+    if not champion:
+        return "no champion", ["nothing serves it yet"]
+    if reasons := degraded_reasons(figures, config):
+        return "degraded", reasons
+    if age_steps is not None and age_steps > config.stale_after_steps:
+        return "stale", [f"no new rows for {age_steps:.0f} steps"]
+    return "ok", []
+
+
+def series_health(
+    artifacts_dir: Path,
+    series: str,
+    live: pd.DataFrame,
+    newest: pd.Timestamp | None,
+    step: pd.Timedelta | None,
+    store_newest: pd.Timestamp | None,
+    config: MonitorConfig,
+    now: pd.Timestamp | None = None,
+) -> SeriesHealth:
+    """One series' health from its live log and the age of its data, for the champion serving it now."""
+    champion, _ = champion_state(artifacts_dir, series)
+    figures = window_figures(live, config.window)
+    age_steps = data_age(newest, store_newest, step) if newest is not None and store_newest is not None else None
+    state, reasons = health_state(champion is not None, figures, age_steps, config)
+    health = SeriesHealth(series=series, state=state, reasons=reasons, age_steps=age_steps, **figures)
+    if newest is not None:
+        now = now or pd.Timestamp.now(tz="UTC")
+        stamp = newest if newest.tzinfo else newest.tz_localize("UTC")
+        health.newest, health.age = stamp.isoformat(), human_duration(max(now - stamp, pd.Timedelta(0)))
+    if champion is not None:
+        health.version = champion.version
+        try:
+            record = metrics_of(Path(champion.path))[series]
+            health.served_by, health.publish_mae = str(record.get("kind", "lstm")), float(record["mae"])
+        except (DamagedState, KeyError, TypeError, ValueError):
+            pass
+        own = live[live["version"] == champion.version]
+        if len(own):
+            health.interval_margin = next_margin(own, config.adaptive_rate)
+    return health
+
+
+def next_margin(own: pd.DataFrame, rate: float) -> float:
+    """The adaptive margin the champion's next forecast gets: from every scored origin of it so far."""
+    covered = own["covered"].dropna()
+    level = float(own["level"].iloc[-1])
+    if covered.empty or not math.isfinite(level):
+        return 0.0
+    return clip_margin(rate * float(((1.0 - covered.to_numpy()) - (1.0 - level)).sum()))
+
+
+def series_step(stamps: pd.Series) -> pd.Timedelta | None:
+    """The series' usual step: the median of its newest 200 steps."""
+    steps = pd.Series(pd.DatetimeIndex(stamps[-201:])).diff().dropna()
+    return pd.Timedelta(steps.median()) if len(steps) else None
+
+
+def monitor_series(
+    artifacts_dir: Path,
+    series: str,
+    processed: Path,
+    columns: list[str],
+    store_newest: pd.Timestamp | None,
+    config: MonitorConfig,
+    champions: Champions,
+    latest: pd.DataFrame | None = None,
+) -> SeriesHealth:
+    """Score the series' served forecasts up to its newest complete origin and return its health.
+
+    `processed`: the series' normalized rows (original units, sorted); `latest`: `forecasts/latest.parquet`,
+    whose origin is where the current champion's live scores start when its history does not say.
+    """
+    rows = pd.read_parquet(processed, columns=[TIMESTAMP, *columns])
+    fallback = None
+    if latest is not None and len(mine := latest[latest[SERIES] == series]):
+        fallback = pd.Timestamp(mine[TIMESTAMP].iloc[0])
+    with keras_session():
+        live, new = score_series(artifacts_dir, series, rows, champions, config.adaptive_rate, fallback)
+    newest = pd.Timestamp(rows[TIMESTAMP].iloc[-1]) if len(rows) else None
+    health = series_health(
+        artifacts_dir, series, live, newest, series_step(rows[TIMESTAMP]), store_newest, config, now=None
+    )
+    health.scored = len(new)
+    return health
+
+
+def read_latest(artifacts_dir: Path) -> pd.DataFrame | None:
+    """`forecasts/latest.parquet`, or None without (a readable) one."""
+    path = artifacts_dir / "forecasts" / "latest.parquet"
+    try:
+        return pd.read_parquet(path) if path.exists() else None
+    except Exception:
+        return None
+
+
+def previous_health(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each series' last health record ({} before the first, or when it cannot be read: it is derived)."""
+    path = live_dir(artifacts_dir) / HEALTH_FILE
+    try:
+        record = read_record(path) if path.exists() else {}
+    except DamagedState:
+        return {}
+    series = record.get("series", {})
+    return series if isinstance(series, dict) else {}
+
+
+def record_health(
+    artifacts_dir: Path, healths: list[SeriesHealth], refresh: Callable[[SeriesHealth], SeriesHealth]
+) -> tuple[list[SeriesHealth], list[tuple[SeriesHealth, str | None]]]:
+    """After publish: each health `refresh`ed to the champion serving now (its state kept: the window is what
+    was served), saved in health.json (series not in `healths` keep their record); returns the refreshed
+    healths, worst first, and the state changes [(health, previous state or None)]."""
+    earlier = previous_health(artifacts_dir)
+    fresh = sorted((refresh(h) for h in healths), key=worst_first)
+    changes = [(h, earlier.get(h.series, {}).get("state")) for h in fresh]
+    changes = [(h, before) for h, before in changes if before != h.state]
+    records = {**earlier, **{h.series: h.model_dump(mode="json") for h in fresh}}
+    atomic_write_json(live_dir(artifacts_dir) / HEALTH_FILE, {"at": utc_now(), "series": records})
+    return fresh, changes
+
+
+def worst_first(health: SeriesHealth) -> tuple[int, float, str]:
+    """Sort key: degraded, stale, no champion, ok; within a state the highest live ratio first."""
+    ratio = health.live_ratio if health.live_ratio is not None else -1.0
+    return STATE_ORDER[health.state], -ratio, health.series
+
+
+def with_champion(artifacts_dir: Path, health: SeriesHealth, forecast: dict[str, Any] | None) -> SeriesHealth:
+    """`health` for the champion serving now (after a publish), with the forward forecast serving it."""
+    champion, _ = champion_state(artifacts_dir, health.series)
+    update: dict[str, Any] = {"forecast": forecast}
+    if champion is None:
+        return health.model_copy(update={**update, "version": None, "served_by": "", "publish_mae": None})
+    if champion.version != health.version:
+        update["interval_margin"] = 0.0  # a new champion's interval starts as calibrated
+        update["version"] = champion.version
+        try:
+            record = metrics_of(Path(champion.path))[health.series]
+            update["served_by"], update["publish_mae"] = str(record.get("kind", "lstm")), float(record["mae"])
+        except (DamagedState, KeyError, TypeError, ValueError):
+            update["served_by"], update["publish_mae"] = "", None
+    if health.state == "no champion":
+        update |= {"state": "ok", "reasons": []}
+    return health.model_copy(update=update)
+
+
+def event_name(state: HealthState, previous: str | None) -> str | None:
+    """The event a state change emits: `movavg.series.degraded` / `.stale` on entering those states,
+    `movavg.series.recovered` on leaving one of them for `ok`; None otherwise."""
+    if state in ("degraded", "stale"):
+        return f"movavg.series.{state}"
+    if state == "ok" and previous in ("degraded", "stale"):
+        return "movavg.series.recovered"
+    return None
+
+
+def event_payload(health: SeriesHealth, previous: str | None) -> dict[str, Any]:
+    """The figures an event carries."""
+    keys = ("series", "state", "version", "served_by", "live_mae", "live_baseline_mae", "live_ratio")
+    more = ("live_coverage", "live_windows", "publish_mae", "age_steps", "reasons", "naive")
+    record = health.model_dump(mode="json")
+    return {"previous": previous, **{key: record[key] for key in keys + more}}
+
+
+def series_resource(artifacts_dir: Path, series: str) -> dict[str, str]:
+    """The event resource of one series of this artifacts folder."""
+    return {
+        "prefect.resource.id": f"movavg.series.{project_slug(artifacts_dir)}.{series_key(series)}",
+        "prefect.resource.name": series,
+        "movavg.series": series,
+        "movavg.artifacts-dir": str(Path(artifacts_dir).resolve()),
+    }
+
+
+def newest_in_store(raw_dir: Path) -> pd.Timestamp | None:
+    """The newest row of the whole raw store (what each series' age is measured against)."""
+    newest = [pd.Timestamp(last) for _, last in index_summary(raw_dir).values() if last]
+    return max(newest) if newest else None
+
+
+def fall_back(evaluation: Evaluation, health: SeriesHealth | None, on_degraded: str) -> Evaluation:
+    """With `on_degraded=fallback`, a degraded champion that lost to the naive forecast over the live window and
+    that the gate would keep is replaced by the best naive forecast on the test windows (published like any
+    naive champion: a compare-and-swap from the champion, recorded in the series' history)."""
+    if on_degraded != "fallback" or health is None or evaluation.winner != "champion":
+        return evaluation
+    if health.state != "degraded" or health.live_ratio is None or health.live_ratio <= 1.0:
+        return evaluation
+    if health.served_by.startswith("baseline") or not evaluation.best_baseline:
+        return evaluation
+    reason = (
+        f"fallback: champion {health.version} degraded ({'; '.join(health.reasons)}), so the naive "
+        f"{describe_naive(evaluation.best_baseline)} serves"
+    )
+    return evaluation.model_copy(update={"winner": "naive", "reason": reason})
