@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import prefect
 import yaml
@@ -28,8 +29,10 @@ from prefect.events import DeploymentEventTrigger
 from movavg.config import PipelineConfig
 from movavg.flows.retrain import RUN_TAG, retrain
 from movavg.flows.runners import task_runner_for
+from movavg.monitor import project_slug
 
 DATA_ARRIVED = "movavg.data.arrived"
+DEGRADED = "movavg.series.degraded"
 LOCK_WAIT_SECONDS = 3600.0
 DEFAULT_INTERVAL = 3600.0
 ENTRYPOINT = "flows/retrain.py:retrain"
@@ -94,6 +97,48 @@ def build_deployments(
     ]
 
 
+def degraded_automation_name(artifacts_dir: Path) -> str:
+    """The automation of one project that retrains its degraded series."""
+    return f"movavg-retrain-degraded-{project_slug(artifacts_dir)}"
+
+
+def ensure_degraded_automation(artifacts_dir: Path, on_data: UUID) -> str:
+    """Make sure the automation exists that runs the `on-data` deployment (id `on_data`) when a
+    `movavg.series.degraded` event names a series of `artifacts_dir`, retraining that series cold
+    (`retrain_series`). Idempotent: an existing one is kept, with any action a user added (a notification),
+    its run action pointed at this deployment. Returns "created" or "updated"."""
+    from prefect.automations import Automation
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    trigger = EventTrigger(
+        expect={DEGRADED},
+        match={"prefect.resource.id": f"movavg.series.{project_slug(artifacts_dir)}.*"},
+        posture=Posture.Reactive,
+        threshold=1,
+    )
+    run = RunDeployment(
+        source="selected",
+        deployment_id=on_data,
+        parameters={"retrain_series": ["{{ event.resource['movavg.series'] }}"]},
+    )
+    name = degraded_automation_name(artifacts_dir)
+    try:
+        existing = Automation.read(name=name)
+    except ValueError:  # none yet
+        Automation(
+            name=name,
+            description=f"Retrain a degraded series of {artifacts_dir.resolve()} cold (created by movavg serve).",
+            trigger=trigger,
+            actions=[run],
+        ).create()
+        return "created"
+    existing.trigger = trigger
+    existing.actions = [run, *(action for action in existing.actions if not isinstance(action, RunDeployment))]
+    existing.update()
+    return "updated"
+
+
 def prefect_yaml() -> dict[str, Any]:
     """The same deployments for `prefect deploy --all` on a process work pool (the content of prefect.yaml)."""
     parameters = {"data_dir": "data", "artifacts_dir": "artifacts", "lock_wait_seconds": LOCK_WAIT_SECONDS}
@@ -145,9 +190,14 @@ def _not_shutdown_cancellation(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
-def serve_until_stopped(deployments: list[RunnerDeployment], report: Callable[[str], None] | None = None) -> None:
+def serve_until_stopped(
+    deployments: list[RunnerDeployment],
+    report: Callable[[str], None] | None = None,
+    registered: Callable[[dict[str, UUID]], None] | None = None,
+) -> None:
     """Serve in the foreground; SIGTERM stops it the way Ctrl-C does (schedules paused, no traceback). With
-    `report`, each run of these deployments that ends is reported in one line (its state and message)."""
+    `report`, each run of these deployments that ends is reported in one line (its state and message);
+    `registered` is called with {deployment name: id} once they are registered, before serving starts."""
     from prefect.runner import Runner
 
     stop = threading.Event()
@@ -160,8 +210,9 @@ def serve_until_stopped(deployments: list[RunnerDeployment], report: Callable[[s
             raise KeyboardInterrupt
 
     runner = QuietRunner(pause_on_shutdown=True)
-    for deployment in deployments:
-        runner.add_deployment(deployment)
+    ids = {deployment.name: runner.add_deployment(deployment) for deployment in deployments}
+    if registered is not None:
+        registered(ids)
     logging.getLogger("asyncio").addFilter(_not_shutdown_cancellation)
     try:
         asyncio.run(runner.start())

@@ -11,6 +11,7 @@ import pandas as pd
 
 from movavg.bundle import bundle_intact
 from movavg.ingest import partial_download, pending_files, waiting_reason
+from movavg.monitor import STATE_ORDER, previous_health
 from movavg.naive import describe_naive
 from movavg.rawstore import fingerprint, index_summary
 from movavg.registry import (
@@ -74,12 +75,54 @@ def data_summary(raw_dir: Path) -> pd.DataFrame:
 
 
 def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
-    """One entry per series with data or a champion: rows, newest data, champion version and kind, its test
-    MAE vs the better naive baseline, when it was published, and the last run's outcome."""
+    """One entry per series with data or a champion, worst health first: rows, newest data, champion version
+    and kind, its test MAE vs the better naive baseline, when it was published, the last run's outcome and its
+    live health (`health`)."""
     data = data_summary(data_dir / "raw")
     last = last_outcomes(artifacts_dir)
+    healths = previous_health(artifacts_dir)
     names = sorted(set(data.index) | set(last)) if series is None else [series]
-    return [_one(name, data, last.get(name), artifacts_dir) for name in names]
+    rows = [_one(name, data, last.get(name), artifacts_dir) for name in names]
+    for row in rows:
+        row["health"] = health_entry(row, healths.get(row["series"]))
+    return sorted(rows, key=lambda row: (STATE_ORDER[row["health"]["state"]], -(row["health"]["live_ratio"] or 0)))
+
+
+HEALTH_FIELDS = (
+    "live_mae",
+    "live_baseline_mae",
+    "live_ratio",
+    "live_coverage",
+    "live_windows",
+    "age_steps",
+    "age",
+    "newest",
+    "naive",
+    "interval_margin",
+    "reasons",
+)
+
+
+def health_entry(row: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """A series' `health` in `status`: its state and live figures as the last run recorded them (`at`), for
+    the champion serving it now (`publish_mae` is that champion's test MAE); a series no run has monitored
+    yet is `ok` with no live figures, or `no champion`."""
+    recorded = recorded if isinstance(recorded, dict) else {}
+    state = recorded.get("state") if recorded.get("state") in STATE_ORDER else "ok"
+    if row["champion"] is None:
+        state = "no champion"
+    elif state == "no champion":
+        state = "ok"
+    entry: dict[str, Any] = {"state": state, "publish_mae": row["mae"]}
+    entry |= {
+        key: recorded.get(key, 0 if key == "live_windows" else [] if key == "reasons" else None)
+        for key in HEALTH_FIELDS
+    }
+    if recorded.get("version") not in (None, row["champion"]):  # promoted since: the figures are of the window
+        entry["reasons"] = [*entry["reasons"], f"window scored before {row['champion']} became champion"]
+    if state == "no champion":
+        entry["reasons"] = entry["reasons"] or ["nothing serves it yet"]
+    return entry
 
 
 def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_dir: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Publish stage: register the model when the gate said so, write the forecast, and show the run in the
-Prefect UI as artifacts with stable keys (so they trend across runs)."""
+Prefect UI as artifacts with stable keys per project (so they trend across runs, each project on its own)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from movavg.config import PublishConfig
-from movavg.publishing import publish_run, run_problem
+from movavg.monitor import project_slug
+from movavg.publishing import PublishOutcome, publish_run, run_problem
 from movavg.schema import IngestResult, ModelledSeries, RunSummary, Skipped
 from movavg.status import record_run, run_key
 from movavg.tasks.policies import transient_io
@@ -33,13 +34,25 @@ def publish(
     key = run_key(run_config, Path(ingested.raw_dir), Path(artifacts_dir)) if complete else None
     record_run(Path(artifacts_dir), outcome.summary, key)
     logger = get_run_logger()
-    try:
-        create_table_artifact(key="movavg-metrics", table=outcome.metrics, description="Test-slice metrics per series")
-        create_table_artifact(key="movavg-registry", table=outcome.registry, description="Champion of every series")
-        create_markdown_artifact(key="movavg-report", markdown=outcome.report, description=outcome.summary.message)
-    except Exception as error:  # what was published stays published; the UI just misses this run's tables
-        logger.warning("artifacts not created (%s: %s)", type(error).__name__, error)
+    show(artifacts_dir, outcome, logger)
     for series in outcome.summary.series:
         logger.info("%s: %s", series.series, series.message)
     logger.info(outcome.summary.message)
     return outcome.summary
+
+
+def show(artifacts_dir: str, outcome: PublishOutcome, logger: Any) -> None:
+    """The run's artifacts, keyed per project so projects sharing a server keep their own timelines."""
+    slug = project_slug(artifacts_dir)
+    try:
+        create_table_artifact(
+            key=f"movavg-metrics-{slug}", table=outcome.metrics, description="Test-slice metrics per series"
+        )
+        create_table_artifact(
+            key=f"movavg-registry-{slug}", table=outcome.registry, description="Champion of every series"
+        )
+        create_markdown_artifact(
+            key=f"movavg-report-{slug}", markdown=outcome.report, description=outcome.summary.message
+        )
+    except Exception as error:  # what was published stays published; the UI just misses this run's tables
+        logger.warning("artifacts not created (%s: %s)", type(error).__name__, error)

@@ -373,8 +373,9 @@ def status(
     series: SeriesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
-    """Where every series stands: rows and newest data, champion and its kind, test MAE vs the better naive
-    baseline, when it was published, and what the last run did with it."""
+    """Where every series stands, worst health first: its health (ok, stale, degraded, no champion) and why,
+    what serves it, its live MAE vs the naive forecast's on the origins served since, its test MAE vs naive at
+    publish, what the last run did with it, its data's age, champion, rows and newest data."""
     from movavg.status import series_status
 
     if data_dir.exists() and not data_dir.is_dir():
@@ -392,13 +393,17 @@ def status(
         return
     columns = [
         Col("series", key=True),
-        Col("last run", key=True),
+        Col("health", key=True),
         Col("served by", key=True),
-        Col("MAE", key=True, right=True),
-        Col("vs naive", key=True, right=True),
+        Col("live", key=True, right=True),
+        Col("test", key=True, right=True),
+        Col("MAE", right=True),
+        Col("last run"),
+        Col("age", right=True),
         Col("champion"),
         Col("rows", right=True),
         Col("newest data"),
+        Col("why"),
     ]
     print_table(
         console,
@@ -406,17 +411,23 @@ def status(
         [
             [
                 r["series"],
-                (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
+                r["health"]["state"],
                 served_label(r),
-                _number(r["mae"]),
+                _ratio(r["health"]["live_mae"], r["health"]["live_baseline_mae"]),
                 _ratio(r["mae"], r["baseline_mae"]),
+                _number(r["mae"]),
+                (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
+                "-" if r["health"]["age_steps"] is None else f"{r['health']['age_steps']:.0f}",
                 r["champion"] or "-",
                 str(r["rows"]),
                 (r["newest"] or "-")[:16].replace("T", " "),
+                "; ".join(r["health"]["reasons"]),
             ]
             for r in rows
         ],
     )
+    if console.is_terminal:
+        console.print("live, test: MAE / naive MAE on the origins served, at publish; age: steps", style="dim")
     for r in rows:
         if r["problem"]:
             err.print(
@@ -450,18 +461,24 @@ def _number(value: Any) -> str:
 def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion, e.g. v1.")],
     artifacts_dir: ArtifactsDir = Path("artifacts"),
-    data_dir: UnusedDataDir = Path("data"),
+    data_dir: DataDir = Path("data"),
     series: SeriesOption = None,
 ) -> None:
     """Make a published version champion again (a rollback, or forward) of one series (--series) or of every
-    series it was published for; recorded in that series' history. Waits for a running run to finish."""
+    series it was published for; recorded in that series' history, its live scores starting at the newest row
+    in --data-dir. Waits for a running run to finish."""
     from movavg.lock import RunLockedError
+    from movavg.rawstore import index_summary
     from movavg.registry import ChampionChangedError
     from movavg.registry import promote as promote_version
 
     require_artifacts_dir(artifacts_dir)
     try:
-        switched = promote_version(artifacts_dir, version, series)
+        newest = {name: last for name, (_, last) in index_summary(data_dir / "raw").items()}
+    except Exception:  # no data folder here: the promoted version's live scores start where the next run finds
+        newest = {}
+    try:
+        switched = promote_version(artifacts_dir, version, series, newest=newest)
     except (ValueError, RunLockedError, ChampionChangedError) as error:
         fail(str(error))
     console.print(
@@ -623,11 +640,20 @@ def serve(
     overrides: Overrides = None,
     task_runner: TaskRunnerOption = None,
     dask_address: DaskAddress = None,
+    automations: Annotated[
+        bool,
+        typer.Option(
+            "--automations/--no-automations",
+            help="Create (once) the automation that retrains a series cold when it turns degraded "
+            "(with monitor.on_degraded=retrain, the default).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the `scheduled` and `on-data` retraining deployments until SIGTERM or Ctrl-C.
 
     Start a server first (`movavg ui`) and export PREFECT_API_URL so the runs show in its UI. The config
-    (task runner included) becomes the deployments' default parameters, editable per run in the UI.
+    (task runner included) becomes the deployments' default parameters, editable per run in the UI. With
+    monitor.on_degraded=retrain, a `movavg.series.degraded` event starts an on-data run retraining that series.
     """
     import os
 
@@ -642,7 +668,13 @@ def serve(
             "movavg: PREFECT_API_URL is not set: serving on a temporary local API that has no UI and no "
             "scheduler; start `movavg ui` and export PREFECT_API_URL first."
         )
-    from movavg.flows.deployments import build_deployments, serve_until_stopped
+    from movavg.flows.deployments import (
+        DEGRADED,
+        build_deployments,
+        degraded_automation_name,
+        ensure_degraded_automation,
+        serve_until_stopped,
+    )
 
     schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
     console.print(
@@ -650,9 +682,26 @@ def serve(
         "stop with Ctrl-C or SIGTERM",
         highlight=False,
     )
+
+    def registered(ids: dict[str, Any]) -> None:
+        if not automations or config.monitor.on_degraded != "retrain":
+            return
+        try:
+            done = ensure_degraded_automation(artifacts_dir, ids["on-data"])
+        except Exception as error:  # serving goes on; degraded series still raise their events
+            err.print(f"movavg: automation not set up ({type(error).__name__}: {cell(error)})", highlight=False)
+            return
+        console.print(
+            f"movavg: automation {degraded_automation_name(artifacts_dir)} {done}: a {DEGRADED} event of this "
+            "project starts an on-data run retraining that series",
+            highlight=False,
+            soft_wrap=True,
+        )
+
     serve_until_stopped(
         build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron),
         report=lambda line: console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True),
+        registered=registered,
     )
     console.print("movavg: stopped; schedules paused")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from movavg.localserver import api, chromium_page, latest_artifact
+from movavg.monitor import project_slug
 from movavg.samples import synthetic_series
 from tests.helpers import client_env, movavg_command, tiny_args, write_csv
 
@@ -35,8 +36,8 @@ def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_p
     )
     run = next(r for r in finished if r["parameters"].get("data_dir") == str(tmp_path / "data"))
     metrics, report = (
-        latest_artifact(prefect_server, "movavg-metrics"),
-        latest_artifact(prefect_server, "movavg-report"),
+        latest_artifact(prefect_server, f"movavg-metrics-{project_slug(tmp_path / 'artifacts')}"),
+        latest_artifact(prefect_server, f"movavg-report-{project_slug(tmp_path / 'artifacts')}"),
     )
     assert metrics["flow_run_id"] == report["flow_run_id"] == run["id"]
 

@@ -17,6 +17,7 @@ from movavg.bundle import MODEL_FILE, read_spec
 from movavg.cli import app
 from movavg.config import PipelineConfig, build_config
 from movavg.flows.retrain import retrain
+from movavg.monitor import project_slug
 from movavg.naive import NaiveSpec
 from movavg.registry import current_champion, listing, series_files
 from movavg.samples import synthetic_series
@@ -141,9 +142,11 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     again = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
     assert again.status == "unchanged" and current_champion(art, "load").version == "v1"  # type: ignore[union-attr]
     assert again.series[0].served_by == metrics["kind"]  # a rerun still names the naive forecast that serves
-    [row] = latest_artifact_data("movavg-metrics")
+    [row] = latest_artifact_data(f"movavg-metrics-{project_slug(art)}")
     assert row["served_by"].startswith("naive: seas") and row["champion"] == "v1" and row["outcome"] == "unchanged"
-    assert f"| load | unchanged | {row['served_by']} | v1 |" in latest_artifact_data("movavg-report")
+    assert f"| load | unchanged | {row['served_by']} | v1 |" in latest_artifact_data(
+        f"movavg-report-{project_slug(art)}"
+    )
     shown = CliRunner().invoke(app, ["models", "--artifacts-dir", str(art), "--json"])
     assert json.loads(shown.stdout)[0]["metrics"]["kind"].startswith("baseline:seasonal")
 

@@ -11,6 +11,7 @@ import pytest
 
 from movavg.config import PipelineConfig, build_config
 from movavg.flows.retrain import retrain
+from movavg.monitor import project_slug
 from movavg.publishing import RunIncomplete
 from movavg.registry import champion_dir, current_champion, series_files, series_key
 from movavg.samples import synthetic_series
@@ -205,7 +206,7 @@ def test_the_report_of_a_no_new_data_run_says_so(tmp_path: Path, tiny_config: Pi
         retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     with get_client(sync_client=True) as client:
         report = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["movavg-report"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"movavg-report-{project_slug(art)}"])),
             sort=ArtifactSort.CREATED_DESC,
             limit=1,
         )[0]
