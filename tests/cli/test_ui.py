@@ -35,11 +35,13 @@ def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_p
         },
     )
     run = next(r for r in finished if r["parameters"].get("data_dir") == str(tmp_path / "data"))
-    metrics, report = (
-        latest_artifact(prefect_server, f"movavg-metrics-{project_slug(tmp_path / 'artifacts')}"),
-        latest_artifact(prefect_server, f"movavg-report-{project_slug(tmp_path / 'artifacts')}"),
+    slug = project_slug(tmp_path / "artifacts")  # artifact keys carry the project
+    metrics, report, health, latest = (
+        latest_artifact(prefect_server, f"movavg-{view}-{slug}") for view in ("metrics", "report", "health", "latest")
     )
-    assert metrics["flow_run_id"] == report["flow_run_id"] == run["id"]
+    assert (
+        metrics["flow_run_id"] == report["flow_run_id"] == health["flow_run_id"] == latest["flow_run_id"] == run["id"]
+    )
 
     with chromium_page() as page:
         page.goto(f"{prefect_server}/runs")
@@ -62,3 +64,15 @@ def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_p
         image = page.locator("img[src^='data:image/png']").first
         image.wait_for(timeout=60_000)
         assert image.evaluate("element => element.complete && element.naturalWidth") >= 800
+
+        page.goto(f"{prefect_server}/artifacts/artifact/{health['id']}")
+        page.get_by_text("live_ratio").first.wait_for(timeout=60_000)
+        for column in ("series", "state", "served_by", "live_ratio", "coverage"):  # in view without scrolling
+            box = page.get_by_text(column, exact=True).first.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 1400, (column, box)
+
+        page.goto(f"{prefect_server}/artifacts/artifact/{latest['id']}")
+        page.get_by_text("What serves each series now").first.wait_for(timeout=60_000)
+        plot = page.locator("img[src^='data:image/png']").first
+        plot.wait_for(timeout=60_000)
+        assert plot.evaluate("element => element.complete && element.naturalWidth") >= 800

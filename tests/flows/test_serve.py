@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from movavg.config import build_config
+from movavg.flows.deployments import degraded_automation_name
 from movavg.localserver import api, deployment_runs
+from movavg.monitor import project_slug
 from movavg.registry import current_champion
 from movavg.samples import synthetic_series
 from tests.helpers import TINY, client_env, movavg_command, tiny_args, write_csv
@@ -112,6 +114,41 @@ def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> N
         "a completed on-data run",
     )
     assert new[0]["parameters"]["data_dir"] == str((served / "data").resolve())
+
+
+def test_a_degraded_series_raises_an_event_and_its_automation_retrains_it(prefect_server: str, served: Path) -> None:
+    name = degraded_automation_name(served / "artifacts")
+    [automation] = [a for a in api(prefect_server, "/automations/filter", {}) if a["name"] == name]
+    assert automation["trigger"]["expect"] == ["movavg.series.degraded"]
+    before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
+    shifted = synthetic_series(800, seed=8)[700:]
+    write_csv(shifted.assign(value=shifted["value"] + 200), served / "data" / "incoming", "c.csv")  # a level shift
+    ingest = subprocess.run(
+        movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
+        env=client_env(prefect_server, served / "home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+
+    def degraded_events() -> list[dict[str, Any]]:
+        feed = api(prefect_server, "/events/filter", {"filter": {"event": {"prefix": ["movavg.series.degraded"]}}})
+        return [e for e in feed["events"] if e["resource"]["movavg.series"] == "default"]
+
+    [event, *_] = wait_for(degraded_events, 240, "a movavg.series.degraded event")
+    assert event["resource"]["prefect.resource.id"].startswith(f"movavg.series.{project_slug(served / 'artifacts')}.")
+    assert event["payload"]["state"] == "degraded" and event["payload"]["live_windows"] > 0
+    retrained = wait_for(
+        lambda: [
+            r
+            for r in completed(prefect_server, "on-data")
+            if r["id"] not in before and r["parameters"].get("retrain_series") == ["default"]
+        ],
+        300,
+        "the automation's on-data run retraining the degraded series",
+    )
+    assert retrained[0]["parameters"]["data_dir"] == str((served / "data").resolve())
 
 
 def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str, served: Path) -> None:
