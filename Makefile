@@ -38,7 +38,7 @@ postgres:  ## Debian's PostgreSQL for the test of a Prefect server on PostgreSQL
 test-fast: $(STAMP)  ## unit tests only (no training, no flows)
 	$(BIN)/python -m pytest -m 'not slow'
 
-screenshots: $(STAMP) browser  ## refresh docs/ui-*.png from a real server and the demo run
+screenshots: $(STAMP) browser  ## refresh docs/ui-*.png from a real server and two runs over twelve series
 	$(BIN)/python scripts/screenshots.py
 
 bench: $(STAMP)
@@ -49,7 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_forecast.py
 	$(BIN)/python benchmarks/bench_warm_start.py
+	$(BIN)/python benchmarks/bench_monitor.py
 
 clean:  ## remove what the pipeline wrote (keeps the venv)
 	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \
-	       artifacts/forecasts artifacts/champion.json artifacts/history.jsonl
+	       artifacts/forecasts artifacts/live artifacts/champion.json artifacts/history.jsonl

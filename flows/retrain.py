@@ -167,7 +167,7 @@ def retrain(
         summary = publish(
             artifacts_dir, ingested, modelled, skipped, config.model_dump(mode="json"), config.publish, margins
         )
-        health(artifacts_dir, list(healths.values()), summary, config.monitor)
+        health(artifacts_dir, list(healths.values()), summary, config.monitor, return_state=True)  # never fails a run
         if problem := run_problem(modelled, skipped):
             return incomplete(problem)
         return completed(summary)

@@ -74,6 +74,27 @@ def window_batches(
     return positions.map(gather).prefetch(2)
 
 
+def window_array(
+    values: np.ndarray,
+    starts: np.ndarray,
+    lookback: int,
+    per_window: bool,
+    lags: Sequence[int] = (),
+    shifted: int | None = None,
+) -> np.ndarray:
+    """The windows `window_batches` yields, as one array (m, lookback, channels) float32 built in numpy with the
+    same float32 arithmetic: for a few windows (a forecast, a live score), where building a `tf.data` pipeline
+    (its map function traced on every call) costs far more than the windows."""
+    data = np.ascontiguousarray(values, dtype="float32")
+    shifted = data.shape[1] if shifted is None else shifted
+    rows = np.asarray(starts, dtype="int64")[:, None] + np.arange(lookback)
+    x = data[rows]
+    main, rest = x[:, :, :shifted], x[:, :, shifted:]
+    last = main[:, -1:, :] if per_window else np.zeros_like(main[:, -1:, :])
+    seasonal = [data[:, 0][rows - lag][:, :, None] - last[:, :, :1] for lag in lags]
+    return np.concatenate([main - last, *seasonal, rest], axis=2)
+
+
 def steps_per_pass(count: int, batch_size: int) -> int:
     """Batches in one pass over `count` windows."""
     return math.ceil(count / batch_size)

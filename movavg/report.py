@@ -404,7 +404,8 @@ def plot_live(live: pd.DataFrame, health: SeriesHealth, path: Path | None = None
         fontsize=10,
     )
     axes.set_xlabel("end of the averaged span")
-    axes.legend(loc="best", fontsize=8)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best", fontsize=8)
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()
     figure.tight_layout()

@@ -41,15 +41,15 @@ def monitor(
     results: list[SeriesHealth | Skipped] = []
     for member in batch.members:
         try:
-            health = monitor_series(
+            scored = monitor_series(
                 folder, member.series, Path(member.path), member.columns, store_newest, config, champions, latest
             )
         except Exception as error:  # health is a view of the served forecasts, never a reason to stop one
             logger.warning("series %r: not monitored (%s: %s)", member.series, type(error).__name__, error)
             results.append(Skipped(series=member.series, stage="monitor", reason=str(error), failed=True))
             continue
-        logger.info("series %r: %s; %d origin(s) scored", member.series, health.state, health.scored)
-        results.append(health)
+        logger.info("series %r: %s; %d origin(s) scored", member.series, scored.state, scored.scored)
+        results.append(scored)
     return results
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movavg.feed import steps_per_pass, window_batches
+from movavg.feed import steps_per_pass, window_array, window_batches
 from movavg.naive import naive_forecasts, naive_names
 from movavg.scaling import ScalerStats, to_model_space
 from movavg.schema import SPLITS, GapReport, UnusableSeries, WindowSpec
@@ -197,6 +197,19 @@ def test_the_lazy_feed_gives_exactly_the_batches_of_make_windows(tmp_path: Path)
     first, second = np.split(epochs[0], 2)
     assert not np.array_equal(first, want_y) and not np.array_equal(first, second)  # each epoch its own order
     assert np.allclose(np.sort(first), np.sort(want_y), atol=1e-6) and np.array_equal(np.sort(first), np.sort(second))
+
+
+@pytest.mark.parametrize(("per_window", "lags", "shifted"), [(True, (), None), (False, (), None), (True, (24, 48), 3)])
+def test_the_small_predict_array_equals_the_lazy_feed(
+    per_window: bool, lags: tuple[int, ...], shifted: int | None
+) -> None:
+    values = np.random.default_rng(3).normal(size=(300, 5))
+    starts = np.arange(100, 140)
+    from_feed = [
+        x.numpy() for x in window_batches(values, starts, None, 24, 16, per_window, lags=lags, shifted=shifted)
+    ]
+    array = window_array(values, starts, 24, per_window, lags, shifted)
+    np.testing.assert_array_equal(array, np.concatenate(from_feed))  # the same float32 arithmetic, bit for bit
 
 
 def test_short_split_error_names_the_split() -> None:
