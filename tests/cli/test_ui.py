@@ -50,9 +50,9 @@ def test_run_metrics_and_report_are_visible_in_the_ui(prefect_server: str, tmp_p
         page.goto(f"{prefect_server}/runs/flow-run/{run['id']}")
         page.get_by_text("epoch 2/2").first.wait_for(timeout=60_000)  # training loss in the run's logs
         page.get_by_text("Task Runs", exact=True).first.click()
-        for stage in ("ingest", "normalize", "window", "train", "evaluate", "publish"):
+        for stage in ("ingest", "normalize", "monitor", "window", "train", "evaluate", "publish", "health"):
             page.get_by_text(f"{stage}-").first.wait_for(timeout=30_000)
-        page.get_by_text("(6 Completed)").first.wait_for(timeout=30_000)
+        page.get_by_text("(8 Completed)").first.wait_for(timeout=30_000)
 
         page.goto(f"{prefect_server}/artifacts/artifact/{metrics['id']}")
         page.get_by_text("best_naive_mae").first.wait_for(timeout=60_000)  # one row per series
