@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import load_bundle
+from movavg.bundle import BundleSpec, load_bundle, read_spec
 from movavg.config import MonitorConfig
 from movavg.forecast import forecast_frame, rows_read
 from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
@@ -122,24 +122,30 @@ def version_at(timeline: list[tuple[str, Any]], origins: pd.DatetimeIndex) -> np
 
 
 class Champions:
-    """Bundles, metrics and kinds of the versions a series' origins are scored with, each loaded once."""
+    """The versions a series' origins are scored with: each one's spec and metrics read once, its model
+    loaded once and only when an origin needs it (a run with nothing to score never imports TensorFlow)."""
 
     def __init__(self, artifacts_dir: Path) -> None:
         self.artifacts_dir = artifacts_dir
-        self.loaded: dict[str, Any] = {}
+        self.records: dict[str, tuple[BundleSpec, dict[str, Any]] | None] = {}
+        self.models: dict[str, Any] = {}
 
-    def get(self, version: str) -> tuple[Any, Any, dict[str, Any]] | None:
-        """(model, bundle, {series: metrics}) of `version`, or None when its files cannot be read."""
-        if version not in self.loaded:
+    def record(self, version: str) -> tuple[BundleSpec, dict[str, Any]] | None:
+        """(bundle spec, {series: metrics}) of `version`, or None when its files cannot be read."""
+        if version not in self.records:
             folder = self.artifacts_dir / "models" / version
             try:
-                self.loaded[version] = (*load_bundle(folder), metrics_of(folder))
+                self.records[version] = (read_spec(folder), metrics_of(folder))
             except Exception as error:
-                log.warning(
-                    "version %s cannot be loaded for live scoring (%s: %s)", version, type(error).__name__, error
-                )
-                self.loaded[version] = None
-        return self.loaded[version]
+                log.warning("version %s cannot be read for live scoring (%s: %s)", version, type(error).__name__, error)
+                self.records[version] = None
+        return self.records[version]
+
+    def model(self, version: str) -> Any:
+        """The Keras model of `version` (None for a naive one); call inside `keras_session()`."""
+        if version not in self.models:
+            self.models[version] = load_bundle(self.artifacts_dir / "models" / version)[0]
+        return self.models[version]
 
 
 def score_origins(
@@ -251,16 +257,22 @@ def score_series(
     served = version_at(timeline, stamps)
     fresh = []
     for version in dict.fromkeys(v for v in served if v):
-        loaded = champions.get(version)
-        if loaded is None or series not in loaded[2]:
+        record = champions.record(version)
+        if record is None or series not in record[1]:
             continue
-        horizon = loaded[1].window_for(series).horizon
-        at = np.flatnonzero((served == version) & (np.arange(len(rows)) + horizon < len(rows)))
+        spec, metrics = record
+        at = np.flatnonzero((served == version) & (np.arange(len(rows)) + spec.window_for(series).horizon < len(rows)))
         if newest_scored is not None:
             at = at[np.asarray(stamps[at] > newest_scored)]
-        if len(at):
-            prior = earlier[earlier["version"] == version]
-            fresh.append(adapt_intervals(score_origins(rows, series, version, loaded, at), prior, rate))
+        if len(at) == 0:
+            continue
+        try:
+            with keras_session():
+                scored = score_origins(rows, series, version, (champions.model(version), spec, metrics), at)
+        except Exception as error:  # a champion that cannot be loaded: its origins are passed over
+            log.warning("series %r: %s cannot score live (%s: %s)", series, version, type(error).__name__, error)
+            continue
+        fresh.append(adapt_intervals(scored, earlier[earlier["version"] == version], rate))
     new = pd.concat([f for f in fresh if len(f)], ignore_index=True) if any(len(f) for f in fresh) else None
     if new is None:
         return earlier, earlier.iloc[0:0]
@@ -395,8 +407,7 @@ def monitor_series(
     fallback = None
     if latest is not None and len(mine := latest[latest[SERIES] == series]):
         fallback = pd.Timestamp(mine[TIMESTAMP].iloc[0])
-    with keras_session():
-        live, new = score_series(artifacts_dir, series, rows, champions, config.adaptive_rate, fallback)
+    live, new = score_series(artifacts_dir, series, rows, champions, config.adaptive_rate, fallback)
     newest = pd.Timestamp(rows[TIMESTAMP].iloc[-1]) if len(rows) else None
     health = series_health(
         artifacts_dir, series, live, newest, series_step(rows[TIMESTAMP]), store_newest, config, now=None

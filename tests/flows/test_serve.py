@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from movavg.config import build_config
-from movavg.flows.deployments import degraded_automation_name
+from movavg.flows.deployments import degraded_automation_name, ensure_degraded_automation
 from movavg.localserver import api, deployment_runs
 from movavg.monitor import project_slug
 from movavg.registry import current_champion
@@ -97,9 +98,8 @@ def when(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
-def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> None:
-    before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
-    write_csv(synthetic_series(700, seed=8)[500:], served / "data" / "incoming", "b.csv")
+def ingest_served(prefect_server: str, served: Path) -> subprocess.CompletedProcess[str]:
+    """`movavg ingest` on the served data folder (it sends movavg.data.arrived), asserted to succeed."""
     ingest = subprocess.run(
         movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
         env=client_env(prefect_server, served / "home"),
@@ -107,7 +107,15 @@ def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> N
         text=True,
         timeout=120,
     )
-    assert ingest.returncode == 0 and "sent movavg.data.arrived" in ingest.stdout, ingest.stdout + ingest.stderr
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    return ingest
+
+
+def test_data_arrived_event_starts_a_run(prefect_server: str, served: Path) -> None:
+    before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
+    write_csv(synthetic_series(700, seed=8)[500:], served / "data" / "incoming", "b.csv")
+    ingest = ingest_served(prefect_server, served)
+    assert "sent movavg.data.arrived" in ingest.stdout, ingest.stdout + ingest.stderr
     new = wait_for(
         lambda: [r for r in completed(prefect_server, "on-data") if r["id"] not in before],
         180,
@@ -123,14 +131,7 @@ def test_a_degraded_series_raises_an_event_and_its_automation_retrains_it(prefec
     before = {run["id"] for run in deployment_runs(prefect_server, "on-data")}
     shifted = synthetic_series(800, seed=8)[700:]
     write_csv(shifted.assign(value=shifted["value"] + 200), served / "data" / "incoming", "c.csv")  # a level shift
-    ingest = subprocess.run(
-        movavg_command("ingest", "-d", str(served / "data"), *tiny_args()),
-        env=client_env(prefect_server, served / "home"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    ingest_served(prefect_server, served)
 
     def degraded_events() -> list[dict[str, Any]]:
         feed = api(prefect_server, "/events/filter", {"filter": {"event": {"prefix": ["movavg.series.degraded"]}}})
@@ -149,6 +150,26 @@ def test_a_degraded_series_raises_an_event_and_its_automation_retrains_it(prefec
         "the automation's on-data run retraining the degraded series",
     )
     assert retrained[0]["parameters"]["data_dir"] == str((served / "data").resolve())
+
+
+def test_serving_again_keeps_one_automation_and_the_actions_added_to_it(prefect_server: str, served: Path) -> None:
+    from prefect.events.actions import DoNothing
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    [on_data] = api(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["on-data"]}}})
+    name = degraded_automation_name(served / "artifacts")
+    [automation] = [a for a in api(prefect_server, "/automations/filter", {}) if a["name"] == name]
+    with temporary_settings({PREFECT_API_URL: f"{prefect_server}/api"}):
+        from prefect.automations import Automation
+
+        added = Automation.read(name=name)
+        added.actions = [*added.actions, DoNothing()]  # what a user adds in the UI (a notification, say)
+        added.update()
+        assert ensure_degraded_automation(served / "artifacts", UUID(on_data["id"])) == "updated"
+    [again] = [a for a in api(prefect_server, "/automations/filter", {}) if a["name"] == name]
+    assert again["id"] == automation["id"]
+    assert [a["type"] for a in again["actions"]] == ["run-deployment", "do-nothing"]
+    assert again["actions"][0]["deployment_id"] == on_data["id"]
 
 
 def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str, served: Path) -> None:

@@ -14,6 +14,7 @@ from movavg.bundle import baseline_bundle, save_bundle
 from movavg.config import MonitorConfig
 from movavg.monitor import (
     Champions,
+    event_name,
     fall_back,
     live_path,
     monitor_series,
@@ -179,3 +180,11 @@ def test_fallback_replaces_only_a_degraded_model_that_lost_to_naive() -> None:
     assert fall_back(evaluation, degraded.model_copy(update={"live_ratio": 0.9}), "fallback") is evaluation
     naive = degraded.model_copy(update={"served_by": "baseline:naive_ma"})
     assert fall_back(evaluation, naive, "fallback") is evaluation
+
+
+def test_events_fire_on_entering_degraded_or_stale_and_on_recovering() -> None:
+    assert event_name("degraded", None) == "movavg.series.degraded"
+    assert event_name("stale", "ok") == "movavg.series.stale"
+    assert event_name("ok", "degraded") == event_name("ok", "stale") == "movavg.series.recovered"
+    assert event_name("ok", None) is None and event_name("ok", "no champion") is None
+    assert event_name("no champion", None) is None
