@@ -430,7 +430,7 @@ def latest_markdown(artifacts_dir: Path, healths: list[SeriesHealth], plots: int
             for part in (
                 f"live MAE {_fmt(one.live_mae)} vs naive {_fmt(one.live_baseline_mae)}" if one.live_windows else "",
                 f"coverage {one.live_coverage:.0%}" if one.live_coverage is not None else "",
-                f"MAE at publish {_fmt(one.publish_mae)}" if one.publish_mae is not None else "",
+                f"{one.version}'s test MAE at publish {_fmt(one.publish_mae)}" if one.publish_mae is not None else "",
                 f"age {one.age_steps:.0f} steps" if one.age_steps is not None else "",
             )
             if part

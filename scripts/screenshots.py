@@ -84,8 +84,10 @@ def main() -> None:
                 "ui-latest.png": f"{base}/artifacts/artifact/{latest_artifact(base, f'movavg-latest-{slug}')['id']}",
                 "ui-report.png": f"{base}/artifacts/artifact/{latest_artifact(base, f'movavg-report-{slug}')['id']}",
                 "ui-metrics.png": f"{base}/artifacts/artifact/{latest_artifact(base, f'movavg-metrics-{slug}')['id']}",
-                "ui-events.png": f"{base}/events",
+                "ui-events.png": f"{base}/events?events=movavg.series.degraded",
             }
+            feed = api(base, "/events/filter", {"filter": {"event": {"name": ["movavg.series.degraded"]}}})
+            event = feed["events"][0]
             with chromium_page(1400, 900) as page:
                 for name, url in shots.items():
                     page.goto(url)
@@ -93,6 +95,11 @@ def main() -> None:
                     page.wait_for_timeout(3000)
                     page.screenshot(path=str(DOCS / name))
                     print(f"wrote docs/{name}")
+                page.goto(f"{base}/events/event/{event['occurred'][:10]}/{event['id']}")  # one event, its payload
+                page.get_by_text("Raw", exact=True).first.click()
+                page.wait_for_timeout(2000)
+                page.screenshot(path=str(DOCS / "ui-event.png"))
+                print("wrote docs/ui-event.png")
 
 
 if __name__ == "__main__":

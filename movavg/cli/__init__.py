@@ -170,7 +170,7 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
         console.print(f"[bold green]movavg:[/] {cell(line)}", highlight=False, soft_wrap=True)
         return None
     err.print(
-        f"movavg: running ingest, normalize, window, train, evaluate, publish on {cell(data_dir)} "
+        f"movavg: running ingest, normalize, monitor, window, train, evaluate, publish on {cell(data_dir)} "
         + (
             "(starting Prefect's local API first: about 20 s)"
             if ephemeral
@@ -427,7 +427,9 @@ def status(
         ],
     )
     if console.is_terminal:
-        console.print("live, test: MAE / naive MAE on the origins served, at publish; age: steps", style="dim")
+        console.print(
+            "live, test: MAE / naive MAE on the origins served, at publish; age: steps", style="dim", highlight=False
+        )
     for r in rows:
         if r["problem"]:
             err.print(

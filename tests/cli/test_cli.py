@@ -146,7 +146,7 @@ def test_demo_seeds_once_then_reruns_without_new_data(tmp_path: Path) -> None:
         lines[0]
         == f"movavg: demo: copied the synthetic sample to {tmp_path / 'data' / 'incoming' / 'synthetic_3_features.csv'}"
     )
-    assert lines[1].startswith("movavg: running ingest, normalize, window, train, evaluate, publish on ")
+    assert lines[1].startswith("movavg: running ingest, normalize, monitor, window, train, evaluate, publish on ")
     trained = next(line for line in lines if line.startswith("trained series 'default': "))
     assert "/40 epochs" in trained and "(stopped early at epoch " in trained and "best val_loss at epoch" in trained
     served = lines[-1]
