@@ -10,7 +10,7 @@ The first origin a champion serves is that newest row, the one `forecasts/latest
     artifacts/live/health.json            each series' last health record, to tell state changes
 
 Both are derived: the log from the champions and the data (a damaged one is set aside and scored again from
-the current champion's first origin), health.json from the log.
+the first origin of the champions in the series' history), health.json from the log.
 """
 
 from __future__ import annotations
@@ -152,9 +152,9 @@ def score_origins(
     rows: pd.DataFrame, series: str, version: str, loaded: tuple[Any, Any, dict[str, Any]], at: np.ndarray
 ) -> pd.DataFrame:
     """The forecasts of `version` from the origins at row positions `at` of `rows` (one series, sorted by time,
-       original units) next to the moving averages that came true, with the calibrated interval (`margin`
-    0) and the naive forecast that was best when it was published. Each forecast reads only rows up to its
-       origin. Returns one row per origin with enough history (LIVE_COLUMNS but `scored_at`)."""
+    original units) next to the moving averages that came true, with the calibrated interval (`margin` 0) and
+    the naive forecast that was best when it was published. Each forecast reads only rows up to its origin.
+    Returns one row per origin with enough history (LIVE_COLUMNS but `scored_at`)."""
     model, bundle, metrics = loaded
     record = metrics.get(series, {})
     spec = bundle.window_for(series)
@@ -200,41 +200,52 @@ def score_origins(
 def adapt_intervals(scored: pd.DataFrame, earlier: pd.DataFrame, rate: float) -> pd.DataFrame:
     """Adaptive conformal inference (online quantile tracking) on the served interval of one version's origins
     (`scored`, oldest first; `earlier`: its origins scored before). Each origin's interval is the calibrated one
-    widened on each side by `margin` times its calibrated width, margin = rate * S, S the sum of
-    (miss - (1 - level)) over the earlier origins whose actual MA was known at this origin (target_time <=
-    origin), clipped to -0.5 .. MAX_MARGIN: misses widen it, hits narrow it, so coverage tracks the level when
-    the noise changes. Fills `lower`, `upper`, `margin` and `covered` in place of the calibrated ones."""
+    widened on each side by `margin` times its calibrated width. The margin starts at 0 and, as each earlier
+    origin's outcome becomes known (its target_time, up to this origin), moves by rate * (miss - (1 - level)),
+    kept within -0.5 .. MAX_MARGIN (so a long run of misses cannot wind it up): misses widen the interval, hits
+    narrow it, and coverage tracks the level when the noise changes. Fills `lower`, `upper`, `margin` and
+    `covered` in place of the calibrated ones."""
     if scored.empty:
         return scored
     level = float(scored["level"].iloc[0])
     alpha = 1.0 - level if math.isfinite(level) else math.nan
-    known = earlier[["target_time", "covered"]].dropna()
     origins = pd.DatetimeIndex(scored["origin"]).asi8
-    done = pd.DatetimeIndex(known["target_time"]).asi8
-    misses = 1.0 - known["covered"].to_numpy(dtype="float64")
-    total = float((misses[done <= origins[0]] - alpha).sum())
-    pending = [(int(t), float(m)) for t, m in zip(done, misses, strict=True) if t > origins[0]]
+    outcomes = known_outcomes(earlier)
+    margin = replay_margin(0.0, [miss for t, miss in outcomes if t <= origins[0]], alpha, rate)
+    pending = [(t, miss) for t, miss in outcomes if t > origins[0]]
     heapq.heapify(pending)
     targets = pd.DatetimeIndex(scored["target_time"]).asi8
     lower, upper, actual = (scored[c].to_numpy(dtype="float64").copy() for c in ("lower", "upper", "actual"))
     margins, covered = np.zeros(len(scored)), np.full(len(scored), np.nan)
     for i, origin in enumerate(origins):
         while pending and pending[0][0] <= origin:
-            total += heapq.heappop(pending)[1] - alpha
+            margin = replay_margin(margin, [heapq.heappop(pending)[1]], alpha, rate)
         if not (math.isfinite(alpha) and math.isfinite(lower[i]) and math.isfinite(upper[i])):
             covered[i] = float(lower[i] <= actual[i] <= upper[i]) if math.isfinite(alpha) else math.nan
             continue
-        margins[i] = clip_margin(rate * total)
+        margins[i] = margin
         width = upper[i] - lower[i]
-        lower[i], upper[i] = lower[i] - margins[i] * width, upper[i] + margins[i] * width
+        lower[i], upper[i] = lower[i] - margin * width, upper[i] + margin * width
         covered[i] = float(lower[i] <= actual[i] <= upper[i])
         heapq.heappush(pending, (int(targets[i]), 1.0 - covered[i]))
     return scored.assign(lower=lower, upper=upper, margin=margins, covered=covered)
 
 
-def clip_margin(margin: float) -> float:
-    """An adaptive margin kept between -0.5 (the interval shrunk to its centre) and MAX_MARGIN."""
-    return min(max(margin, -0.5), MAX_MARGIN)
+def known_outcomes(scored: pd.DataFrame) -> list[tuple[int, float]]:
+    """(target_time in ns, miss 0/1) of scored origins with an interval, in the order their outcomes came."""
+    known = scored[["target_time", "covered"]].dropna()
+    times = pd.DatetimeIndex(known["target_time"]).asi8
+    misses = 1.0 - known["covered"].to_numpy(dtype="float64")
+    return sorted(zip((int(t) for t in times), (float(m) for m in misses), strict=True))
+
+
+def replay_margin(margin: float, misses: list[float], alpha: float, rate: float) -> float:
+    """The adaptive margin after the outcomes `misses` (in order), each step kept within -0.5 .. MAX_MARGIN."""
+    if not math.isfinite(alpha):
+        return 0.0
+    for miss in misses:
+        margin = min(max(margin + rate * (miss - alpha), -0.5), MAX_MARGIN)
+    return margin
 
 
 def score_series(
@@ -374,12 +385,10 @@ def series_health(
 
 
 def next_margin(own: pd.DataFrame, rate: float) -> float:
-    """The adaptive margin the champion's next forecast gets: from every scored origin of it so far."""
-    covered = own["covered"].dropna()
+    """The adaptive margin the champion's next forecast gets: every scored origin of it replayed in order."""
     level = float(own["level"].iloc[-1])
-    if covered.empty or not math.isfinite(level):
-        return 0.0
-    return clip_margin(rate * float(((1.0 - covered.to_numpy()) - (1.0 - level)).sum()))
+    alpha = 1.0 - level if math.isfinite(level) else math.nan
+    return replay_margin(0.0, [miss for _, miss in known_outcomes(own)], alpha, rate)
 
 
 def series_step(stamps: pd.Series) -> pd.Timedelta | None:
@@ -409,9 +418,7 @@ def monitor_series(
         fallback = pd.Timestamp(mine[TIMESTAMP].iloc[0])
     live, new = score_series(artifacts_dir, series, rows, champions, config.adaptive_rate, fallback)
     newest = pd.Timestamp(rows[TIMESTAMP].iloc[-1]) if len(rows) else None
-    health = series_health(
-        artifacts_dir, series, live, newest, series_step(rows[TIMESTAMP]), store_newest, config, now=None
-    )
+    health = series_health(artifacts_dir, series, live, newest, series_step(rows[TIMESTAMP]), store_newest, config)
     health.scored = len(new)
     return health
 

@@ -370,7 +370,7 @@ def health_rows(healths: list[SeriesHealth]) -> list[dict[str, Any]]:
     ]
 
 
-def plot_live(live: pd.DataFrame, health: SeriesHealth, path: Path | None = None) -> bytes:
+def plot_live(live: pd.DataFrame, health: SeriesHealth) -> bytes:
     """PNG of one series' recent served forecasts against the moving averages that came true (the newest 200
     scored origins, at their target times, with the served interval), and the forward forecast serving now."""
     import io
@@ -412,8 +412,6 @@ def plot_live(live: pd.DataFrame, health: SeriesHealth, path: Path | None = None
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
-    if path is not None:
-        path.write_bytes(buffer.getvalue())
     return buffer.getvalue()
 
 
@@ -437,10 +435,8 @@ def latest_markdown(artifacts_dir: Path, healths: list[SeriesHealth], plots: int
         )
         forward = ""
         if one.forecast:
-            forward = (
-                f"; forecast now: MA {float(one.forecast['predicted_ma']):.4g} at "
-                f"{str(one.forecast['target_time'])[:16]}"
-            )
+            when = pd.Timestamp(one.forecast["target_time"])
+            forward = f"; forecast now: MA {float(one.forecast['predicted_ma']):.4g} at {when:%Y-%m-%d %H:%M}"
         lines.append(f"## {one.series}: {one.state}\n\n{figures}{forward}. {'; '.join(one.reasons)}\n")
         try:
             image = base64.b64encode(plot_live(read_live(artifacts_dir, one.series), one)).decode()
