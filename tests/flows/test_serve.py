@@ -185,26 +185,20 @@ def test_run_form_explains_itself_and_changed_parameters_run(prefect_server: str
     )
 
     config = build_config("default", None, [*TINY, "window.horizon=3"]).model_dump(mode="json")
-    wait_for(
-        lambda: all(
-            r["state_type"] in TERMINAL
-            for r in deployment_runs(prefect_server, "scheduled")
-            if r["state_type"] != "SCHEDULED"
-        ),
-        240,
-        "the deployment to be idle",
-    )
-    run = api(prefect_server, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {"config": config}})
+    # on the on-data deployment, which queues a run that collides with another (the scheduled one, every 20 s
+    # here, cancels it: that is its collision strategy, tested above)
+    [on_data] = api(prefect_server, "/deployments/filter", {"deployments": {"name": {"any_": ["on-data"]}}})
+    run = api(prefect_server, f"/deployments/{on_data['id']}/create_flow_run", {"parameters": {"config": config}})
     done = wait_for(
         lambda: next(
             (
                 r
-                for r in deployment_runs(prefect_server, "scheduled")
+                for r in deployment_runs(prefect_server, "on-data")
                 if r["id"] == run["id"] and r["state_type"] in TERMINAL
             ),
             None,
         ),
-        240,
+        300,
         "the manual run",
     )
     assert done["state_type"] == "COMPLETED"
