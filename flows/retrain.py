@@ -130,9 +130,8 @@ def retrain(
 
         champions = {name: current_champion(artifacts_dir, name) for name in windows}  # for warm starts and the gate
         groups = model_groups(list(windows), config.train.scope)
-        cold = set(retrain_series or [])
-        warm_from = {name: champions[name] for name in champions if name not in cold}
-        warm_from = warm_from if config.train.scope == "per-series" else {}  # a global model starts cold
+        cold = set(retrain_series or []) if config.train.scope == "per-series" else set(champions)
+        warm_from = {name: champion for name, champion in champions.items() if name not in cold}  # global: cold
         to_train = {
             group: training_input(group, members, windows, normalized, warm_from) for group, members in groups.items()
         }

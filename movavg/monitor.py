@@ -34,7 +34,7 @@ from movavg.registry import DamagedState, champion_state, history, metrics_of, r
 from movavg.schema import SERIES, TIMESTAMP, Evaluation, HealthState, SeriesHealth
 from movavg.series import human_duration
 from movavg.session import keras_session
-from movavg.storage import atomic_write_json, atomic_write_parquet, safe_name, sha256_bytes, utc_now
+from movavg.storage import atomic_write_json, atomic_write_parquet, safe_name, set_aside, sha256_bytes, utc_now
 
 LIVE_DIR = "live"
 HEALTH_FILE = "health.json"
@@ -90,10 +90,15 @@ def read_live(artifacts_dir: Path, series: str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=LIVE_COLUMNS)
     try:
-        return pd.read_parquet(path)
+        if not path.is_file():
+            raise ValueError("not a regular file")
+        live = pd.read_parquet(path)
+        if missing := [column for column in LIVE_COLUMNS if column not in live.columns]:
+            raise ValueError(f"no column(s) {missing}")
+        return live
     except Exception as error:
-        path.replace(path.with_suffix(".parquet.damaged"))
-        log.warning("series %r: live log %s unreadable (%s): set aside, scored again", series, path, error)
+        aside = set_aside(path)
+        log.warning("series %r: live log %s unreadable (%s): set aside as %s, scored again", series, path, error, aside)
         return pd.DataFrame(columns=LIVE_COLUMNS)
 
 
@@ -432,15 +437,23 @@ def read_latest(artifacts_dir: Path) -> pd.DataFrame | None:
         return None
 
 
-def previous_health(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
-    """Each series' last health record ({} before the first, or when it cannot be read: it is derived)."""
+def read_health(artifacts_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """(each series' last health record, what is wrong with health.json or None). Before the first run, or when
+    it cannot be read, the records are {}: they are derived from the live logs, and the next run writes them."""
     path = live_dir(artifacts_dir) / HEALTH_FILE
     try:
         record = read_record(path) if path.exists() else {}
-    except DamagedState:
-        return {}
+    except DamagedState as problem:
+        return {}, str(problem)
     series = record.get("series", {})
-    return series if isinstance(series, dict) else {}
+    if not isinstance(series, dict):
+        return {}, f"{path} holds no health records"
+    return series, None
+
+
+def previous_health(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each series' last health record ({} before the first, or when it cannot be read: see `read_health`)."""
+    return read_health(artifacts_dir)[0]
 
 
 def record_health(
@@ -449,8 +462,10 @@ def record_health(
     """After publish: each health `refresh`ed to the champion serving now (its state kept: the window is what
     was served), saved in health.json (series not in `healths` keep their record); returns the refreshed
     healths, worst first, and the state changes [(health, previous state or None)]."""
-    earlier = previous_health(artifacts_dir)
-    fresh = sorted((refresh(h) for h in healths), key=worst_first)
+    earlier, problem = read_health(artifacts_dir)
+    if problem:  # the previous states are lost: every series not ok announces its state again
+        log.warning("%s: written anew; the states it held are announced again", problem)
+    fresh = sorted((refresh(h) for h in healths), key=lambda h: (*worst_first(h.state, h.live_ratio), h.series))
     changes = [(h, earlier.get(h.series, {}).get("state")) for h in fresh]
     changes = [(h, before) for h, before in changes if before != h.state]
     records = {**earlier, **{h.series: h.model_dump(mode="json") for h in fresh}}
@@ -458,10 +473,9 @@ def record_health(
     return fresh, changes
 
 
-def worst_first(health: SeriesHealth) -> tuple[int, float, str]:
-    """Sort key: degraded, stale, no champion, ok; within a state the highest live ratio first."""
-    ratio = health.live_ratio if health.live_ratio is not None else -1.0
-    return STATE_ORDER[health.state], -ratio, health.series
+def worst_first(state: str, live_ratio: float | None) -> tuple[int, float]:
+    """Sort key: degraded, stale, no champion, ok; within a state the highest live ratio first (unscored last)."""
+    return STATE_ORDER[state], -(live_ratio if live_ratio is not None else -1.0)
 
 
 def with_champion(artifacts_dir: Path, health: SeriesHealth, forecast: dict[str, Any] | None) -> SeriesHealth:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from movavg.bundle import bundle_intact
 from movavg.ingest import partial_download, pending_files, waiting_reason
-from movavg.monitor import STATE_ORDER, previous_health
+from movavg.monitor import STATE_ORDER, previous_health, worst_first
 from movavg.naive import describe_naive
 from movavg.rawstore import fingerprint, index_summary
 from movavg.registry import (
@@ -85,7 +85,7 @@ def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None
     rows = [_one(name, data, last.get(name), artifacts_dir) for name in names]
     for row in rows:
         row["health"] = health_entry(row, healths.get(row["series"]))
-    return sorted(rows, key=lambda row: (STATE_ORDER[row["health"]["state"]], -(row["health"]["live_ratio"] or 0)))
+    return sorted(rows, key=lambda row: worst_first(row["health"]["state"], row["health"]["live_ratio"]))
 
 
 HEALTH_FIELDS = (
@@ -104,7 +104,7 @@ HEALTH_FIELDS = (
 
 
 def health_entry(row: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
-    """A series' `health` in `status`: its state and live figures as the last run recorded them (`at`), for
+    """A series' `health` in `status`: its state and live figures as the last run recorded them, for
     the champion serving it now (`publish_mae` is that champion's test MAE); a series no run has monitored
     yet is `ok` with no live figures, or `no champion`."""
     recorded = recorded if isinstance(recorded, dict) else {}

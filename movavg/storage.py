@@ -51,6 +51,17 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{uuid.uuid4().hex}")
 
 
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file or folder to `<name>.damaged` (`.damaged-2`, ... when that name is taken), so it is
+    kept for a person to look at and never read again; returns the new path."""
+    target, number = path.with_name(f"{path.name}.damaged"), 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.damaged-{number}")
+    path.replace(target)
+    return target
+
+
 def remove_stale_temp(folder: Path, depth: int = 2) -> list[Path]:
     """Delete temp files and folders left by a crashed run (call under the run lock); return them."""
     if not folder.exists():

@@ -57,7 +57,7 @@ def monitor(
 def health(artifacts_dir: str, healths: list[SeriesHealth], summary: RunSummary, config: MonitorConfig) -> None:
     """Record each series' health for the champion serving it after publish, emit `movavg.series.<state>` on
     a state change and `movavg.run.completed`, and create the `movavg-health` and `movavg-latest` artifacts."""
-    logger, folder = get_run_logger(), Path(artifacts_dir)
+    logger, folder, slug = get_run_logger(), Path(artifacts_dir), project_slug(artifacts_dir)
     latest = read_latest(folder)
     forward = {} if latest is None else {str(r["series_id"]): r for r in latest.to_dict("records")}
     refreshed, changes = record_health(folder, healths, lambda h: with_champion(folder, h, forward.get(h.series)))
@@ -68,10 +68,9 @@ def health(artifacts_dir: str, healths: list[SeriesHealth], summary: RunSummary,
     counts = {state: sum(h.state == state for h in refreshed) for state in ("ok", "degraded", "stale", "no champion")}
     emit_event(
         event=RUN_COMPLETED,
-        resource={"prefect.resource.id": f"movavg.project.{project_slug(folder)}", "movavg.artifacts-dir": str(folder)},
+        resource={"prefect.resource.id": f"movavg.project.{slug}", "movavg.artifacts-dir": str(folder)},
         payload={"status": summary.status, "message": summary.message, "health": counts, "series": len(summary.series)},
     )
-    slug = project_slug(folder)
     try:
         create_table_artifact(
             key=f"movavg-health-{slug}", table=health_rows(refreshed), description="Live health per series"

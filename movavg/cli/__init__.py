@@ -376,12 +376,15 @@ def status(
     """Where every series stands, worst health first: its health (ok, stale, degraded, no champion) and why,
     what serves it, its live MAE vs the naive forecast's on the origins served since, its test MAE vs naive at
     publish, what the last run did with it, its data's age, champion, rows and newest data."""
+    from movavg.monitor import read_health
     from movavg.status import series_status
 
     if data_dir.exists() and not data_dir.is_dir():
         fail(f"--data-dir {data_dir} is a file, not a folder: pass the folder that holds raw/")
     require_artifacts_dir(artifacts_dir)
     rows = series_status(data_dir, artifacts_dir, series)
+    if problem := read_health(artifacts_dir)[1]:
+        err.print(f"movavg: {cell(problem)}: health is shown again after the next run", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return

@@ -19,7 +19,9 @@ from movavg.monitor import (
     live_path,
     monitor_series,
     project_slug,
+    read_health,
     read_live,
+    record_health,
     score_series,
     series_health,
 )
@@ -146,6 +148,31 @@ def test_a_damaged_live_log_is_set_aside_and_scored_again(tmp_path: Path) -> Non
     again, _ = score(tmp_path, rows)
     assert path.with_suffix(".parquet.damaged").read_bytes() == b"not parquet"
     pd.testing.assert_frame_equal(again.drop(columns="scored_at"), live.drop(columns="scored_at"))
+
+    path.unlink()
+    path.mkdir()  # not a regular file: set aside too (beside the first), never read as a dataset
+    assert read_live(tmp_path, "s").empty and path.with_suffix(".parquet.damaged-2").is_dir() and not path.exists()
+    pd.DataFrame({"x": [1]}).to_parquet(path)  # a Parquet file that is not a live log
+    assert read_live(tmp_path, "s").empty and path.with_suffix(".parquet.damaged-3").is_file()
+    assert path.with_suffix(".parquet.damaged").read_bytes() == b"not parquet"  # nothing set aside is lost
+
+
+def test_a_torn_health_record_is_named_in_one_line_and_rebuilt(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from movavg.cli import app
+
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "health.json").write_text('{"at": "2026", "ser')
+    records, problem = read_health(tmp_path)
+    assert records == {} and "health.json cannot be read" in (problem or "")
+    status = CliRunner().invoke(app, ["status", "-d", str(tmp_path / "data"), "-a", str(tmp_path)])
+    [line] = status.stderr.strip().splitlines()
+    assert status.exit_code == 0 and line.endswith("health is shown again after the next run")
+    publish_naive(tmp_path, "s", "naive_last", 1.0, None)
+    fresh, changes = record_health(tmp_path, [SeriesHealth(series="s", state="stale")], lambda h: h)
+    assert [(h.series, before) for h, before in changes] == [("s", None)]  # announced again
+    assert read_health(tmp_path) == ({"s": fresh[0].model_dump(mode="json")}, None)
 
 
 def test_health_without_a_champion_and_the_project_slug(tmp_path: Path) -> None:
