@@ -69,7 +69,28 @@ def local_dask_cluster(run: RunConfig) -> Iterator[tuple[TaskRunner, str]]:
             f"the series' stages run on a local Dask cluster at {cluster.scheduler_address}: {run.dask_workers} "
             f"worker process(es), 1 thread each; dashboard: {link or 'none (pip install bokeh for one)'}"
         )
-        yield DaskTaskRunner(address=cluster.scheduler_address), line
+        try:
+            yield DaskTaskRunner(address=cluster.scheduler_address), line
+        finally:
+            quiet_workers(cluster)
+
+
+def quiet_workers(cluster: Any) -> None:
+    """Before a local cluster closes: its worker processes stop logging, so a heartbeat that meets the closing
+    scheduler prints no traceback (best effort: a cluster that cannot be reached closes as it is)."""
+    from distributed import Client
+
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            client.run(_silence_distributed)
+    except Exception:
+        pass
+
+
+def _silence_distributed() -> None:
+    """Run in each worker process: the `distributed` loggers say nothing more."""
+    for name in ("distributed", "distributed.worker", "distributed.core", "distributed.comm", "distributed.nanny"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def runs_on(current: TaskRunner, run: RunConfig) -> bool:
