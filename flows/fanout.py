@@ -12,6 +12,7 @@ from typing import Any
 from prefect import Task, unmapped
 from prefect.futures import PrefectFuture, wait
 
+from movavg.config import RunConfig, TrainConfig
 from movavg.schema import Batch, Skipped
 
 MAX_TASK_RUNS_PER_STAGE = 100
@@ -21,6 +22,15 @@ def series_per_task(count: int, configured: int | None) -> int:
     """Series per task run: as configured, or one each up to 100 series and then as many as keep a stage at
     100 task runs (Prefect spends ~16 ms and an API record per task run)."""
     return configured or max(1, math.ceil(count / MAX_TASK_RUNS_PER_STAGE))
+
+
+def models_per_task(count: int, size: int, train: TrainConfig, run: RunConfig) -> int:
+    """Series per task run of the train and backtest stages: enough for a full stack (`train.stack`) of
+    per-series models, spread over the Dask workers when there are fewer series than stacks can hold."""
+    if train.stack <= 1 or train.scope != "per-series":
+        return size
+    workers = run.dask_workers if run.task_runner == "dask" else 1
+    return max(size, min(train.stack, math.ceil(count / workers)))
 
 
 def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:

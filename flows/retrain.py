@@ -26,7 +26,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from movavg.config import PipelineConfig
-from movavg.flows.fanout import per_series, series_per_task, submit
+from movavg.flows.fanout import models_per_task, per_series, series_per_task, submit
 from movavg.flows.runners import runs_on, task_runner_for
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
@@ -135,11 +135,12 @@ def retrain(
         to_train = {
             group: training_input(group, members, windows, normalized, warm_from) for group, members in groups.items()
         }
-        training = submit(train, to_train, size, cache_dir=cache_dir, config=config.train)
+        stacked = models_per_task(len(to_train), size, config.train, config.run)  # a stack's models in one task
+        training = submit(train, to_train, stacked, cache_dir=cache_dir, config=config.train)
         backtesting = None
         if folds := config.evaluate.backtest_folds:
             to_backtest = {name: BacktestInput(windows=windows[name], normalized=normalized[name]) for name in windows}
-            backtesting = submit(backtest, to_backtest, size, cache_dir=cache_dir, config=config.train, folds=folds)
+            backtesting = submit(backtest, to_backtest, stacked, cache_dir=cache_dir, config=config.train, folds=folds)
         trained = per_series(groups, training.results(skipped), skipped)
         backtests = backtesting.results([]) if backtesting else {}  # a failed backtest: "no backtest", not a skip
 

@@ -9,6 +9,7 @@ origin reaches it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.forecast import score_frame
-from movavg.model import train_model
+from movavg.model import TrainedModel, train_models
 from movavg.naive import naive_errors
 from movavg.scaling import ScalerStats, fit_stats
 from movavg.schema import (
@@ -65,17 +66,22 @@ def fold_frame(
     return frame, stats
 
 
-def run_fold(
-    frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, config: TrainConfig, series: str
-) -> BacktestFold:
-    """Train on a fold's train rows (early stopping on its val rows); score it and the naive forecasts on its block."""
+def fold_series(
+    frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, series: str
+) -> PreparedSeries:
+    """A fold's rows as a located series: its own split bounds, and the residual baseline chosen again on its
+    own train windows. Raises UnusableSeries when a split has no window."""
     bounds = split_bounds(frame, spec)
-    if spec.residual is not None:  # chosen again on the fold's own train windows
+    if spec.residual is not None:
         spec = with_best_residual(spec, frame[z_columns(columns)[0]].to_numpy(), bounds)
-    fold = PreparedSeries(series=series, frame=frame, columns=columns, stats=stats, spec=spec, bounds=bounds)
-    trained = train_model([fold], config)  # the series' own seed, as its main model
+    return PreparedSeries(series=series, frame=frame, columns=columns, stats=stats, spec=spec, bounds=bounds)
+
+
+def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
+    """A fold's model and the naive forecasts scored on its block (its test rows)."""
+    frame, spec, columns = fold.frame, located(fold)[0], fold.columns
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
-    windows = score_frame(trained.model, trained.spec, series, block)
+    windows = score_frame(trained.model, trained.spec, fold.series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
     errors = naive_errors(
         block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec
@@ -90,30 +96,57 @@ def run_fold(
     )
 
 
-def backtest_series(prepared: PreparedSeries, config: TrainConfig, folds: int) -> Backtest:
-    """The rolling-origin folds of one located series (per-series models of `config`); folds too short to train
-    are left out and counted in `note`."""
+def series_folds(prepared: PreparedSeries, folds: int) -> list[PreparedSeries]:
+    """The rolling-origin folds of one located series that have a window in every split, oldest first."""
     columns, spec, rows = prepared.columns, located(prepared)[0], prepared.rows
     series = prepared.frame[[TIMESTAMP, *columns]]
     share = rows["train"] / (rows["train"] + rows["val"])
-    results = []
+    out = []
+    for origin in fold_origins(rows, folds):
+        frame, stats = fold_frame(series, columns, origin, rows["test"], share, prepared.stats.per_window)
+        try:
+            out.append(fold_series(frame, stats, columns, spec, prepared.series))
+        except UnusableSeries:  # too few rows before this origin for one window per split
+            continue
+    return out
+
+
+def backtest_many(prepared: list[PreparedSeries], config: TrainConfig, folds: int) -> list[Backtest]:
+    """The rolling-origin folds of located series (per-series models of `config`, each fold with its series'
+    own seed, all folds trained together `train.stack` at a time); folds too short to train are left out and
+    counted in `note`."""
+    per_series = [series_folds(p, folds) for p in prepared]
+    everything = [fold for chosen in per_series for fold in chosen]
+    trained = iter(train_models([[fold] for fold in everything], config))
+    out = []
     with keras_session():
-        for origin in fold_origins(rows, folds):
-            frame, stats = fold_frame(series, columns, origin, rows["test"], share, prepared.stats.per_window)
-            try:
-                results.append(run_fold(frame, stats, columns, spec, config, prepared.series))
-            except UnusableSeries:  # too few rows before this origin for one window per split
-                continue
-    missing = folds - len(results)
-    note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
-    return Backtest(series=prepared.series, folds=results, note=note)
+        for series, chosen in zip(prepared, per_series, strict=True):
+            results = [score_fold(fold, next(trained)) for fold in chosen]
+            missing = folds - len(results)
+            note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
+            out.append(Backtest(series=series.series, folds=results, note=note))
+    return out
+
+
+def backtest_series(prepared: PreparedSeries, config: TrainConfig, folds: int) -> Backtest:
+    """`backtest_many` of one series."""
+    return backtest_many([prepared], config, folds)[0]
 
 
 def run_backtest(
     windows: WindowResult, normalized: NormalizeResult, config: TrainConfig, folds: int, out_dir: Path
 ) -> Backtest:
     """`backtest_series` of one cached series, written to `out_dir/backtest.json` atomically."""
-    backtest = backtest_series(load_prepared(normalized, windows), config, folds)
-    with stage_output(out_dir) as tmp:
-        atomic_write_json(tmp / "backtest.json", backtest.model_dump())
-    return backtest
+    return run_backtests([(windows, normalized, out_dir)], config, folds)[0]
+
+
+def run_backtests(
+    series: Sequence[tuple[WindowResult, NormalizeResult, Path]], config: TrainConfig, folds: int
+) -> list[Backtest]:
+    """`backtest_many` of cached series, each written to its (windows, normalized, output folder)'s
+    `backtest.json` atomically."""
+    backtests = backtest_many([load_prepared(n, w) for w, n, _ in series], config, folds)
+    for backtest, (*_, out_dir) in zip(backtests, series, strict=True):
+        with stage_output(out_dir) as tmp:
+            atomic_write_json(tmp / "backtest.json", backtest.model_dump())
+    return backtests

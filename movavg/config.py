@@ -253,8 +253,17 @@ class TrainConfig(Section):
     jit_compile: bool | None = Field(
         None,
         description=(
-            "XLA-compile the model: a few seconds once per model, then epochs up to twice as fast. Empty: on when the "
-            "train slice has at least 10,000 windows, where it pays back within the first epochs."
+            "XLA-compile the training step. Empty: on for stacked models (compiled once per shape in a process); "
+            "with stack 1, on when the train slice has at least 10,000 windows, where its compile pays back."
+        ),
+    )
+    stack: int = Field(
+        16,
+        ge=1,
+        description=(
+            "Per-series models trained together in one compiled graph (the models of one task run, main models and "
+            "backtest folds), each with its own windows, seed, optimizer state and early stopping; 1 trains one at "
+            "a time through Keras' fit."
         ),
     )
 

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from movavg.backtest import backtest_series
+from movavg.backtest import backtest_many
 from movavg.bundle import BundleSpec, baseline_bundle, load_bundle, save_bundle
 from movavg.config import PipelineConfig, build_config
 from movavg.evaluation import evaluate_series, metrics_record
 from movavg.forecast import forecast_frame, newest_forecast, rows_read, with_interval
-from movavg.model import model_groups, train_model
+from movavg.model import TrainedModel, model_groups, train_models
 from movavg.registry import read_record, series_key
-from movavg.schema import ROW, SERIES, TIMESTAMP, SeriesMetrics, UnusableSeries
+from movavg.schema import ROW, SERIES, TIMESTAMP, Backtest, SeriesMetrics, UnusableSeries
 from movavg.series import PreparedSeries, choose_series, fill_gaps, prepare_series, select_series
 from movavg.session import keras_session
 from movavg.storage import atomic_directory, atomic_write_json, atomic_write_parquet
@@ -96,8 +96,16 @@ class Forecaster:
             raise ValueError(f"normalize.series names series the frame does not hold: {', '.join(missing)}")
         self.series_, self.skipped_ = {}, {}
         prepared = self._prepare(rows, names)
-        for members in model_groups(list(prepared), self.config.train.scope).values():
-            self._fit_group([prepared[name] for name in members])
+        groups = [
+            [prepared[name] for name in members]
+            for members in model_groups(list(prepared), self.config.train.scope).values()
+        ]
+        trained = train_models(groups, self.config.train)  # per-series models `train.stack` at a time
+        folds = self.config.evaluate.backtest_folds
+        backtests = backtest_many(list(prepared.values()), self.config.train, folds) if folds and prepared else []
+        by_series = {backtest.series: backtest for backtest in backtests}
+        for members, model in zip(groups, trained, strict=True):
+            self._decide(members, model, by_series)
         if not self.series_:
             reasons = "; ".join(f"{name}: {why}" for name, why in list(self.skipped_.items())[:3])
             raise ValueError(f"no series could be modelled: {reasons}")
@@ -208,15 +216,17 @@ class Forecaster:
             prepared[name] = replace(series, spec=spec, bounds=bounds)
         return prepared
 
-    def _fit_group(self, members: list[PreparedSeries]) -> None:
-        """Train one model on `members` and decide, per series, what serves it."""
-        config = self.config
-        trained = train_model(members, config.train)
+    def _decide(self, members: list[PreparedSeries], trained: TrainedModel, backtests: dict[str, Backtest]) -> None:
+        """Decide, per series of one model's `members`, what serves it."""
         for series in members:
-            folds = config.evaluate.backtest_folds
-            backtest = backtest_series(series, config.train, folds) if folds else None
             evaluation, _ = evaluate_series(
-                trained.model, trained.spec, trained.result.finite, series, config.evaluate, None, backtest
+                trained.model,
+                trained.spec,
+                trained.result.finite,
+                series,
+                self.config.evaluate,
+                None,
+                backtests.get(series.series),
             )
             frame = series.frame[[TIMESTAMP, SERIES, *series.columns]].reset_index(drop=True)
             if evaluation.winner == "lstm":

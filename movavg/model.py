@@ -10,7 +10,7 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,8 @@ from movavg.windowing import (
 if TYPE_CHECKING:
     import keras
 
+    from movavg.stacked import StackMember
+
 
 MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH = 256, 32, 24
 AUTO_JIT_WINDOWS = 10_000
@@ -57,6 +59,11 @@ def training_settings(config: TrainConfig, train_windows: int) -> tuple[int, boo
     return batch, jit
 
 
+def layer_seeds(config: TrainConfig, seed: int) -> Iterator[int]:
+    """The seeds of a model's initializers and dropout layers, in the order `build_model` draws them."""
+    return iter(int(s) for s in np.random.SeedSequence(seed).generate_state(3 * len(config.layers) + 1))
+
+
 def build_model(
     config: TrainConfig, lookback: int, features: int, jit_compile: bool = False, seed: int = 0
 ) -> keras.Model:
@@ -68,7 +75,7 @@ def build_model(
     """
     import keras
 
-    seeds = iter(int(s) for s in np.random.SeedSequence(seed).generate_state(3 * len(config.layers) + 1))
+    seeds = layer_seeds(config, seed)
     layers: list[Any] = [keras.Input(shape=(lookback, features))]
     lstm_indices = [i for i, spec in enumerate(config.layers) if spec.kind == "lstm"]
     for index, spec in enumerate(config.layers):
@@ -89,6 +96,32 @@ def build_model(
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", jit_compile=jit_compile)
     return model
+
+
+def initial_weights(config: TrainConfig, features: int, seed: int) -> list[np.ndarray]:
+    """The weights `build_model(config, ..., features, seed=seed)` starts from, in Keras order (per LSTM:
+    kernel (inputs, 4 units), recurrent kernel (units, 4 units), bias (4 units, the forget gate's at 1); then
+    the Dense kernel (units, 1) and bias (1,)), drawn without building a model."""
+    import keras
+
+    seeds, weights, inputs = layer_seeds(config, seed), [], features
+    for spec in config.layers:
+        if spec.kind == "lstm":
+            kernel = keras.initializers.GlorotUniform(next(seeds))((inputs, 4 * spec.units))
+            recurrent = keras.initializers.Orthogonal(seed=next(seeds))((spec.units, 4 * spec.units))
+            next(seeds)
+            bias = np.concatenate([np.zeros(spec.units), np.ones(spec.units), np.zeros(2 * spec.units)])
+            weights += [np.asarray(kernel), np.asarray(recurrent), bias.astype("float32")]
+            inputs = spec.units
+        else:
+            next(seeds)
+    dense = keras.initializers.GlorotUniform(next(seeds))((inputs, 1))
+    return [*weights, np.asarray(dense), np.zeros(1, "float32")]
+
+
+def architecture(config: TrainConfig) -> tuple[tuple[str, int, str, float], ...]:
+    """The layers as a hashable key: (kind, units, activation, dropout rate) each."""
+    return tuple((layer.kind, layer.units, layer.activation, layer.rate) for layer in config.layers)
 
 
 def make_callbacks(config: TrainConfig, on_epoch: EpochHook | None) -> list[keras.callbacks.Callback]:
@@ -232,39 +265,158 @@ class TrainedModel:
     result: TrainResult
 
 
+@dataclass
+class ModelPlan:
+    """What one model trains on: the spec that will feed it, its train and val windows (see
+    `WindowArrays`), its seed, and the champion it warm-starts from (None: its seeded initial weights)."""
+
+    spec: BundleSpec
+    train: WindowArrays
+    val: WindowArrays
+    per_window: bool
+    seed: int
+    initial: keras.Model | None
+
+    @property
+    def features(self) -> int:
+        return input_features(self.spec.window, self.train.values)
+
+
+def plan_model(prepared: list[PreparedSeries], config: TrainConfig, champion_dir: str | None = None) -> ModelPlan:
+    """The windows, spec and seed of one model of one located series (per-series scope) or of several
+    (global scope, each series scaled by its own train-slice statistics); a per-series model may start from
+    the weights of its champion in `champion_dir` (`warm_start_model`). Call inside `keras_session()`."""
+    series, specs = [p.series for p in prepared], [located(p)[0] for p in prepared]
+    arrays = split_arrays(prepared, ["train", "val"])
+    spec = BundleSpec(
+        series=series,
+        columns=prepared[0].columns,
+        stats={p.series: p.stats for p in prepared},
+        window=common_inputs(specs),
+        windows=dict(zip(series, specs, strict=True)),
+        train=config.model_dump(mode="json"),
+    )
+    initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
+    seed = series_seed(config.seed, series)
+    return ModelPlan(spec, arrays["train"], arrays["val"], prepared[0].stats.per_window, seed, initial)
+
+
 def train_model(
     prepared: list[PreparedSeries],
     config: TrainConfig,
     on_epoch: EpochHook | None = None,
     champion_dir: str | None = None,
 ) -> TrainedModel:
-    """Fit one model on the windows of one located series (per-series scope) or of several (global scope, each
-    series scaled by its own train-slice statistics), early-stopping on their validation windows.
+    """`train_models` for one model."""
+    return train_models([prepared], config, on_epoch, [champion_dir])[0]
 
-    With a per-series `champion_dir`, training may start from the champion's weights (`warm_start_model`).
+
+def train_models(
+    groups: Sequence[list[PreparedSeries]],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+    champion_dirs: Sequence[str | None] | None = None,
+) -> list[TrainedModel]:
+    """Fit one model per group of located series (`plan_model`), early-stopping on their validation windows.
+
+    With `train.stack` above 1, per-series models train `stack` at a time in one compiled graph
+    (`movavg.stacked`), each exactly as it would alone but for float rounding and dropout masks; otherwise
+    (or for a global model) one at a time through Keras' `fit`.
     """
-    series, specs = [p.series for p in prepared], [located(p)[0] for p in prepared]
-    arrays = split_arrays(prepared, ["train", "val"])
-    window = common_inputs(specs)
-    spec = BundleSpec(
-        series=series,
-        columns=prepared[0].columns,
-        stats={p.series: p.stats for p in prepared},
-        window=window,
-        windows=dict(zip(series, specs, strict=True)),
-        train=config.model_dump(mode="json"),
-    )
-    train, val = arrays["train"], arrays["val"]
+    dirs = list(champion_dirs or [None] * len(groups))
     with keras_session():
-        initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
+        plans = [plan_model(group, config, champion) for group, champion in zip(groups, dirs, strict=True)]
+        if config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
+            return train_stacked(plans, config, on_epoch)
+        return [train_alone(plan, config, on_epoch) for plan in plans]
+
+
+def train_alone(plan: ModelPlan, config: TrainConfig, on_epoch: EpochHook | None) -> TrainedModel:
+    """One model through Keras' `fit` (`fit_model`)."""
+    started = time.perf_counter()
+    window = plan.spec.window
+    model, history = fit_model(config, plan.train, plan.val, window, plan.per_window, on_epoch, plan.seed, plan.initial)
+    return trained_model(plan, model, history, config, time.perf_counter() - started)
+
+
+def trained_model(
+    plan: ModelPlan,
+    model: keras.Model,
+    history: dict[str, list[float]],
+    config: TrainConfig,
+    seconds: float,
+    stack: int = 1,
+) -> TrainedModel:
+    """A fitted model with the `TrainResult` of its history."""
+    count = len(plan.train.targets)
+    result = summarize_history(history, config.epochs, seconds, plan.spec.series, count)
+    result.batch_size, result.jit_compile = training_settings(config, count)
+    result.warm_start, result.stack = plan.initial is not None, stack
+    return TrainedModel(model=model, spec=plan.spec, history=history, result=result)
+
+
+def stacks(plans: Sequence[ModelPlan], size: int) -> list[list[int]]:
+    """Indices of `plans` in stacks of at most `size` models of one input shape (lookback, channels, per-window
+    shift), models of similar window counts together (less padding), stacks of near-equal size (fewer shapes
+    to compile)."""
+    shapes: dict[tuple[int, int, bool], list[int]] = {}
+    for index, plan in enumerate(plans):
+        shapes.setdefault((plan.spec.window.lookback, plan.features, plan.per_window), []).append(index)
+    out = []
+    for members in shapes.values():
+        members.sort(key=lambda i: len(plans[i].train.targets))
+        count = math.ceil(len(members) / size)
+        out += [list(chunk) for chunk in np.array_split(np.array(members), count)]
+    return out
+
+
+def train_stacked(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: EpochHook | None) -> list[TrainedModel]:
+    """Per-series models trained `train.stack` at a time (`movavg.stacked.fit_stack`), XLA-compiled unless
+    `train.jit_compile` is off; each then becomes a standard Keras model."""
+    from movavg.stacked import fit_stack
+
+    jit = config.jit_compile is not False
+    trained: dict[int, TrainedModel] = {}
+    for indices in stacks(plans, config.stack):
+        members = [stack_member(plans[i], config) for i in indices]
+        window = plans[indices[0]].spec.window
         started = time.perf_counter()
-        seed = series_seed(config.seed, series)
-        per_window = prepared[0].stats.per_window
-        model, history = fit_model(config, train, val, window, per_window, on_epoch, seed, initial)
-    result = summarize_history(history, config.epochs, time.perf_counter() - started, series, len(train.targets))
-    result.batch_size, result.jit_compile = training_settings(config, len(train.targets))
-    result.warm_start = initial is not None
-    return TrainedModel(model=model, spec=spec, history=history, result=result)
+        fits = fit_stack(
+            architecture(config),
+            members,
+            window.lookback,
+            plans[indices[0]].per_window,
+            config.epochs,
+            config.learning_rate,
+            config.early_stopping_patience,
+            on_epoch,
+            jit,
+        )
+        share = (time.perf_counter() - started) / len(indices)
+        for i, fit in zip(indices, fits, strict=True):
+            model = build_model(config, window.lookback, plans[i].features, seed=plans[i].seed)
+            model.set_weights(fit.weights)
+            trained[i] = trained_model(plans[i], model, fit.history, config, share, len(indices))
+    return [trained[i] for i in range(len(plans))]
+
+
+def stack_member(plan: ModelPlan, config: TrainConfig) -> StackMember:
+    """A plan as one member of a stack: its windows, batch size, seed and initial weights."""
+    from movavg.stacked import StackMember
+
+    batch_size, _ = training_settings(config, len(plan.train.targets))
+    start = (
+        plan.initial.get_weights() if plan.initial is not None else initial_weights(config, plan.features, plan.seed)
+    )
+    return StackMember(
+        values=plan.train.values,
+        train=(plan.train.starts, plan.train.targets),
+        val=(plan.val.starts, plan.val.targets),
+        batch_size=batch_size,
+        seed=plan.seed,
+        weights=start,
+        **feed_options(plan.spec.window, plan.train.values),
+    )
 
 
 def train_and_save(
@@ -276,14 +428,29 @@ def train_and_save(
     champion_dir: str | None = None,
 ) -> TrainResult:
     """`train_model` on the cached windows of one or more series; its bundle written to `out_dir` atomically."""
-    prepared = [load_prepared(n, w) for n, w in zip(normalized, windows, strict=True)]
-    trained = train_model(prepared, config, on_epoch, champion_dir)
-    result = trained.result.model_copy(update={"model_dir": str(out_dir), "model_key": out_dir.name})
-    with keras_session(), stage_output(out_dir) as tmp:
-        save_bundle(trained.model, trained.spec, tmp)
-        atomic_write_json(tmp / "history.json", trained.history)
-        atomic_write_json(tmp / "train.json", result.model_dump())
-    return result
+    return train_and_save_many([(windows, normalized, champion_dir, out_dir)], config, on_epoch)[0]
+
+
+def train_and_save_many(
+    models: Sequence[tuple[list[WindowResult], list[NormalizeResult], str | None, Path]],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+) -> list[TrainResult]:
+    """`train_models` on the cached windows of each (windows, normalized, champion folder, output folder);
+    each bundle written to its output folder atomically."""
+    groups = [
+        [load_prepared(n, w) for n, w in zip(normalized, windows, strict=True)] for windows, normalized, *_ in models
+    ]
+    trained = train_models(groups, config, on_epoch, [champion for *_, champion, _ in models])
+    results = []
+    for fitted, (*_, out_dir) in zip(trained, models, strict=True):
+        result = fitted.result.model_copy(update={"model_dir": str(out_dir), "model_key": out_dir.name})
+        with keras_session(), stage_output(out_dir) as tmp:
+            save_bundle(fitted.model, fitted.spec, tmp)
+            atomic_write_json(tmp / "history.json", fitted.history)
+            atomic_write_json(tmp / "train.json", result.model_dump())
+        results.append(result)
+    return results
 
 
 def best_epoch(model_dir: Path) -> int | None:

@@ -82,6 +82,16 @@ def stop_note(result: TrainResult, best_epoch: int | None) -> str:
     return "stopped: loss not finite" if result.stop_reason == "non-finite loss" else ""
 
 
+def trained_line(result: TrainResult) -> str:
+    """One log line for a trained model: epochs, time, why it stopped, warm start, stack, best val_loss."""
+    stack = f", one of {result.stack} trained together" if result.stack > 1 else ""
+    warm = ", warm start from the champion" if result.warm_start else ""
+    return (
+        f"trained {result.epochs_run} epoch(s) in {result.train_seconds:.1f} s ({result.stop_reason}{warm}{stack}); "
+        f"best val_loss {result.best_val_loss:.4g}"
+    )
+
+
 def baseline_columns(predictions: pd.DataFrame) -> list[str]:
     """The naive forecasts among a predictions frame's columns."""
     return [c for c in predictions.columns if c in ("naive_last", "naive_ma") or c.startswith("seasonal_")]

@@ -189,6 +189,7 @@ class TrainResult(BaseModel):
     batch_size: int | None = None  # as trained (chosen when the config leaves it empty)
     jit_compile: bool | None = None
     warm_start: bool = False  # started from the champion's weights
+    stack: int = 1  # models trained together in one graph (train.stack); train_seconds is this model's share
 
 
 class Scores(BaseModel):

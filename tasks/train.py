@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ from prefect import State, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from movavg.config import TrainConfig
-from movavg.model import best_epoch, train_and_save
-from movavg.report import progress_reporter, stop_note
+from movavg.model import best_epoch, train_and_save, train_and_save_many
+from movavg.report import progress_reporter, stop_note, trained_line
 from movavg.schema import Batch, Skipped, TrainInput, TrainResult
 from movavg.storage import sha256_bytes
 from movavg.tasks.policies import each_member, stage_task
@@ -24,6 +25,9 @@ def train(cache_dir: str, batch: Batch[TrainInput], config: TrainConfig) -> Stat
     config and the library code; a per-series model may warm-start from its series' champion (not part of
     the key: on unchanged data the cached model is reused whoever is champion)."""
     members = [(m.group, {**dict(m), "config": config}) for m in batch.members]
+    if config.stack > 1 and config.scope == "per-series":
+        together = partial(train_together, batch.label, config)
+        return each_member("train", train_and_save, cache_dir, members, unkeyed=("warm_from",), run_many=together)
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
 
@@ -31,6 +35,20 @@ def progress_key(label: str) -> str:
     """The training-progress artifact's key, which names the series in the UI: `movavg-training-<id>-<hash>`."""
     readable = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40]
     return f"movavg-training-{readable}-{sha256_bytes(label.encode())[:8]}"
+
+
+def train_together(label: str, config: TrainConfig, items: list[tuple[dict[str, Any], Path]]) -> list[TrainResult]:
+    """The models of a batch trained in stacks of `train.stack`, one progress bar and line per epoch of a stack."""
+    logger = get_run_logger()
+    show, close = progress_reporter(f"{label} ({len(items)} models)", logger.info)
+    try:
+        models = [(p["windows"], p["normalized"], p["warm_from"], out) for p, out in items]
+        results = train_and_save_many(models, config, show)
+    finally:
+        close()
+    for result in results:
+        logger.info("%s: %s", result.series[0], trained_line(result))
+    return results
 
 
 def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
@@ -48,13 +66,5 @@ def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
     finally:
         close(stop_note(result, best_epoch(out_dir)) if result is not None else "")
     update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
-    logger.info(
-        "%s: trained %d epoch(s) in %.1f s (%s%s); best val_loss %.4g",
-        label,
-        result.epochs_run,
-        result.train_seconds,
-        result.stop_reason,
-        ", warm start from the champion" if result.warm_start else "",
-        result.best_val_loss,
-    )
+    logger.info("%s: %s", label, trained_line(result))
     return result
