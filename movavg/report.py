@@ -82,6 +82,21 @@ def stop_note(result: TrainResult, best_epoch: int | None) -> str:
     return "stopped: loss not finite" if result.stop_reason == "non-finite loss" else ""
 
 
+def stack_note(results: list[TrainResult], best_epochs: list[int | None]) -> str:
+    """Why the bar of a batch of models trained together ended where it did: one model's `stop_note`, or how
+    many of them stopped how."""
+    if len(results) == 1:
+        return stop_note(results[0], best_epochs[0])
+    reasons = [r.stop_reason for r in results]
+    counts = {reason: reasons.count(reason) for reason in ("early stopping", "all epochs", "non-finite loss")}
+    said = {
+        "early stopping": "stopped early",
+        "all epochs": "ran every epoch",
+        "non-finite loss": "stopped: loss not finite",
+    }
+    return f"{len(results)} models: " + ", ".join(f"{n} {said[r]}" for r, n in counts.items() if n)
+
+
 def trained_line(result: TrainResult) -> str:
     """One log line for a trained model: epochs, time, why it stopped, warm start, stack, best val_loss."""
     stack = f", one of {result.stack} trained together" if result.stack > 1 else ""

@@ -45,6 +45,9 @@ def import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up lines (the absl pre-init warning, the oneDNN and CPU-feature
     notices) kept off the terminal: no environment variable silences them, since they are written to file
     descriptor 2 before TensorFlow's own logging starts. With MOVAVG_VERBOSE set they are shown."""
+    # Many models predicting in one process make tf.function warn about retracing; expected here. Set on every
+    # call: TensorFlow may have been imported elsewhere first.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if "tensorflow" in sys.modules or os.environ.get(VERBOSE):
         import tensorflow
 
@@ -58,5 +61,3 @@ def import_tensorflow() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
-    # Many models predicting in one process make tf.function warn about retracing; expected here.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -416,9 +416,10 @@ def _val_losses(
 
 
 def _epoch_logs(train_loss: np.ndarray, val: np.ndarray, running: np.ndarray) -> dict[str, float]:
-    """What an epoch of a stack reports: how many models trained in it and their mean losses."""
+    """What an epoch of a stack reports: their mean losses, and how many models trained in it (for a stack of
+    more than one)."""
     return {
-        "models": float(running.sum()),
+        **({"models": float(running.sum())} if len(running) > 1 else {}),
         "loss": float(np.nanmean(np.where(running, train_loss, np.nan))) if running.any() else math.nan,
         "val_loss": float(np.nanmean(np.where(running, val, np.nan))) if running.any() else math.nan,
     }

@@ -13,7 +13,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from movavg.config import TrainConfig
 from movavg.model import best_epoch, train_and_save, train_and_save_many
-from movavg.report import progress_reporter, stop_note, trained_line
+from movavg.report import progress_reporter, stack_note, stop_note, trained_line
 from movavg.schema import Batch, Skipped, TrainInput, TrainResult
 from movavg.storage import sha256_bytes
 from movavg.tasks.policies import each_member, stage_task
@@ -38,33 +38,44 @@ def progress_key(label: str) -> str:
 
 
 def train_together(label: str, config: TrainConfig, items: list[tuple[dict[str, Any], Path]]) -> list[TrainResult]:
-    """The models of a batch trained in stacks of `train.stack`, one progress bar and line per epoch of a stack."""
-    logger = get_run_logger()
-    show, close = progress_reporter(f"{label} ({len(items)} models)", logger.info)
+    """The models of a batch trained in stacks of `train.stack`: one progress bar, line and artifact update per
+    epoch of a stack."""
+    on_epoch, results = progress(label), []
     try:
         models = [(p["windows"], p["normalized"], p["warm_from"], out) for p, out in items]
-        results = train_and_save_many(models, config, show)
+        results = train_and_save_many(models, config, on_epoch)
     finally:
-        close()
+        on_epoch.close(stack_note(results, [best_epoch(out) for _, out in items]) if results else "", results)
     for result in results:
-        logger.info("%s: %s", result.series[0], trained_line(result))
+        get_run_logger().info("%s: %s", result.series[0], trained_line(result))
     return results
 
 
 def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
-    logger, label, config = get_run_logger(), member["group"], member["config"]
-    show, close = progress_reporter(label, logger.info)
+    label, config, result = member["group"], member["config"], None
+    on_epoch = progress(label)
+    try:
+        result = train_and_save(member["windows"], member["normalized"], config, out_dir, on_epoch, member["warm_from"])
+    finally:
+        on_epoch.close(stop_note(result, best_epoch(out_dir)) if result is not None else "", [result] if result else [])
+    get_run_logger().info("%s: %s", label, trained_line(result))
+    return result
+
+
+def progress(label: str) -> Any:
+    """An epoch hook showing a training's progress: a bar (or a line) in the terminal, a log line and the
+    progress artifact `progress_key(label)`; its `close(note, results)` ends both."""
+    show, end = progress_reporter(label, get_run_logger().info)
     artifact = create_progress_artifact(0.0, key=progress_key(label), description=f"training {label}: epochs done")
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         show(epoch, epochs, logs)
         update_progress_artifact(artifact, 100.0 * epoch / epochs)
 
-    result = None
-    try:
-        result = train_and_save(member["windows"], member["normalized"], config, out_dir, on_epoch, member["warm_from"])
-    finally:
-        close(stop_note(result, best_epoch(out_dir)) if result is not None else "")
-    update_progress_artifact(artifact, 100.0, description=f"done: {result.epochs_run} epochs ({result.stop_reason})")
-    logger.info("%s: %s", label, trained_line(result))
-    return result
+    def close(note: str, results: list[TrainResult]) -> None:
+        end(note)
+        done = f"{results[0].epochs_run} epochs ({results[0].stop_reason})" if len(results) == 1 else note
+        update_progress_artifact(artifact, 100.0, description=f"done: {done}")
+
+    on_epoch.close = close  # type: ignore[attr-defined]
+    return on_epoch
