@@ -93,6 +93,8 @@ def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
         baseline_mae=errors[best],
         baseline=best,
         windows=len(windows),
+        train_windows=trained.result.train_windows,
+        epochs_run=trained.result.epochs_run,
     )
 
 

@@ -229,6 +229,8 @@ class BacktestFold(BaseModel):
     baseline_mae: float  # the best naive forecast on the same windows
     baseline: str
     windows: int
+    train_windows: int | None = None  # the fold model's train windows and epochs (None in older records)
+    epochs_run: int | None = None
 
 
 class Backtest(BaseModel):

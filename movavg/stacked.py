@@ -28,6 +28,7 @@ from movavg.schema import EpochHook
 from movavg.windowing import PREDICT_BATCH
 
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # Keras' Adam defaults, as the one-model path uses
+LONE_WINDOWS = 10_000  # a lone model this large trains in a stack of one (see `slots_for`)
 Architecture = tuple[tuple[str, int, str, float], ...]  # per layer (kind, units, activation, dropout rate)
 
 
@@ -244,16 +245,20 @@ class Slots:
     steps: tf.Tensor
 
     @classmethod
-    def start(cls, weights: list[list[np.ndarray]]) -> Slots:
-        params = stacked(weights)
+    def start(cls, weights: list[list[np.ndarray]], least: int) -> Slots:
+        """Slots for members with these initial weights, padded to `least` slots."""
+        padded = [*weights, *[weights[0]] * (least - len(weights))]
+        params = stacked(padded)
         zeros = [tf.zeros_like(p) for p in params]
-        return cls(np.arange(len(weights)), params, list(params), zeros, list(zeros), tf.zeros([len(weights)]))
+        members = np.array([*range(len(weights)), *[-1] * (least - len(weights))])
+        return cls(members, params, list(params), zeros, list(zeros), tf.zeros([len(padded)]))
 
     def packed(self, running: np.ndarray) -> Slots:
-        """The slots of the running members only, padded to a power of two (so few shapes compile), once at most
-        half the slots still run; else these slots."""
+        """The slots of the running members only, padded to a power of two and to two slots at least (so few
+        shapes compile, and the arithmetic stays that of a stack: XLA computes a product batch of one otherwise),
+        once at most half the slots still run; else these slots."""
         keep = [i for i, member in enumerate(self.members) if member >= 0 and running[member]]
-        size = 2 ** math.ceil(math.log2(max(len(keep), 1)))
+        size = max(2, 2 ** math.ceil(math.log2(max(len(keep), 1))))
         if size == len(self.members) or 2 * len(keep) > len(self.members):
             return self
         picked = keep + [keep[0]] * (size - len(keep))
@@ -273,6 +278,14 @@ class Slots:
         return unstacked(self.best if best else self.params, int(np.flatnonzero(self.members == member)[0]))
 
 
+def slots_for(members: Sequence[StackMember]) -> int:
+    """The graph's model slots for a stack: its members, and two at least, so every model gets a stack's
+    arithmetic whatever it is stacked with (bit-identical results, measured), except a lone model of
+    LONE_WINDOWS train windows or more, which trains alone (a padding copy would double its cost)."""
+    alone = len(members) == 1 and len(members[0].train[0]) >= LONE_WINDOWS
+    return 1 if alone else max(2, len(members))
+
+
 def fit_stack(
     architecture: Architecture,
     members: Sequence[StackMember],
@@ -288,7 +301,7 @@ def fit_stack(
     val_loss, or a non-finite loss) and keeps its best weights when `patience` is set. Stopped members leave
     the graph once half of it has stopped (`Slots.packed`)."""
     k = len(members)
-    slots, stop = Slots.start([m.weights for m in members]), EarlyStop(patience, k)
+    slots, stop = Slots.start([m.weights for m in members], slots_for(members)), EarlyStop(patience, k)
     counts = np.array([len(m.train[0]) for m in members])
     running = counts > 0
     fits = [MemberFit([], {"loss": [], "val_loss": []}) for _ in members]
