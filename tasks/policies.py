@@ -77,7 +77,7 @@ def cached_records(stage: Stage, keys: list[str], outputs: list[Path], store: An
     """{index: recorded result} of the members whose record is committed and whose output folder is whole."""
     results = {}
     for index, key in enumerate(keys):
-        with transaction(key=f"{stage}-{key}", store=store) as txn:
+        with transaction(key=f"{stage}-{key}", store=store, write_on_commit=False) as txn:  # read only
             if txn.is_committed() and is_complete(outputs[index]) and (record := txn.read()) is not None:
                 results[index] = record.result
     return results

@@ -70,6 +70,37 @@ def test_each_member_is_cached_on_its_own_key_whatever_the_batch(tmp_path: Path)
     assert run_batches(str(cache), [["a", "b", "c"]])[0][0] == "Cached" and RUNS == []  # the records were replaced
 
 
+def write_markers_together(items: list[tuple[dict[str, Any], Path]]) -> list[dict[str, str]]:
+    """A stand-in stage run together (a stack): fails as a whole when any member is "bad"."""
+    if any(member["name"] == "bad" for member, _ in items):
+        raise ValueError("a member of the stack is bad")
+    RUNS.append("together:" + ",".join(member["name"] for member, _ in items))
+    return [write_marker(member, out) for member, out in items]
+
+
+@stage_task("window", task_run_name="window-{batch.label}")
+def stacked_stage(cache_dir: str, batch: Batch[str]) -> Any:
+    members = [(name, {"name": name}) for name in batch.members]
+    return each_member("window", write_marker, cache_dir, members, run_many=write_markers_together)
+
+
+@flow
+def run_stacked(cache_dir: str, names: list[str]) -> list[Any]:
+    return stacked_stage(cache_dir, Batch(label=names[0], members=names), return_state=True).result()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_members_run_together_and_one_bad_member_fails_only_itself(tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    RUNS.clear()
+    assert [r["name"] for r in run_stacked(cache, ["a", "b"])] == ["a", "b"] and RUNS == ["together:a,b", "a", "b"]
+    RUNS.clear()
+    results = run_stacked(cache, ["a", "c", "bad", "d"])  # a is a hit; c, bad, d fail together, then run alone
+    assert results[0]["name"] == "a" and results[1]["name"] == "c" and results[3]["name"] == "d"
+    assert results[2].failed and "bad" in results[2].reason and results[2].series == "bad"
+    assert RUNS == ["together:c", "c", "together:d", "d"]  # each alone, the same stage function
+
+
 @pytest.mark.parametrize(
     ("error", "retried"),
     [
