@@ -88,7 +88,9 @@ def flow_case(args: argparse.Namespace) -> dict[str, float]:
     walk(args.rows, 0).to_parquet(path := root / "data" / "incoming" / "big.parquet", index=False)
     settle(path)
     del path
-    config = build_config("default", None, ["train.epochs=1", f"evaluate.backtest_folds={args.folds}"])
+    config = build_config(
+        "default", None, ["train.epochs=1", f"evaluate.backtest_folds={args.folds}", f"train.stack={args.stack}"]
+    )
     with (
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
@@ -168,6 +170,20 @@ def run_child(case: str, **options: object) -> dict[str, float]:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def flow_runs(args: argparse.Namespace, cases: list[tuple[int, int]]) -> None:
+    """The 1e6-row flow for each (train.stack, backtest folds)."""
+    for stack, folds in cases:
+        flow = run_child("flow", rows=args.rows, folds=folds, stack=stack)
+        print(
+            f"one series of {args.rows:,} rows, 1 epoch, stack {stack}, whole flow with {folds} backtest folds: "
+            f"{flow['seconds']:.1f} s, peak RSS {flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} "
+            f"windows in {flow['train_seconds']:.1f} s ({flow['train_windows'] / flow['train_seconds']:,.0f} "
+            f"windows/s; batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and validation included); "
+            f"{flow['message']}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=50)
@@ -178,10 +194,15 @@ def main() -> None:
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--feed", help=argparse.SUPPRESS)
     parser.add_argument("--folds", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--stack", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--flow-only", action="store_true", help="only the 1e6-row flow runs (stacked path vs stack 1)")
     args = parser.parse_args()
     if args.case:
         case = {"ingest": ingest_case, "flow": flow_case, "throughput": throughput_case}[args.case]
         print(json.dumps(case(args)))
+        return
+    if args.flow_only:
+        flow_runs(args, [(16, 3), (1, 3), (16, 0)])
         return
     print(f"ingest: {args.files} files of 100 rows, one pass")
     empty = run_child("ingest", store="empty", files=args.files, rows=args.rows)
@@ -196,15 +217,7 @@ def main() -> None:
         )
     if args.skip_flow:
         return
-    for folds in (3, 0):
-        flow = run_child("flow", rows=args.rows, folds=folds)
-        print(
-            f"one series of {args.rows:,} rows, 1 epoch, whole flow with {folds} backtest folds: "
-            f"{flow['seconds']:.1f} s, "
-            f"peak RSS {flow['peak_gib']:.2f} GiB; training {flow['train_windows']:,} windows in "
-            f"{flow['train_seconds']:.1f} s (batch {flow['batch_size']}, XLA {flow['jit_compile']}, compile and "
-            f"validation included); {flow['message']}"
-        )
+    flow_runs(args, [(16, 3), (16, 0)])
     lazy, plain = (
         run_child("throughput", feed="lazy", rows=args.rows),
         run_child("throughput", feed="plain", rows=args.rows),

@@ -43,8 +43,8 @@ def flow_case(args: argparse.Namespace) -> dict[str, object]:
     from movavg.runtime import configure_environment
 
     configure_environment()
-    root = Path(args.workdir)
-    drop(pd.concat([make_series(i, args.points) for i in range(args.series)]), root / "data" / "incoming", "all.csv")
+    root, count = Path(args.workdir), args.series[0]
+    drop(pd.concat([make_series(i, args.points) for i in range(count)]), root / "data" / "incoming", "all.csv")
     config = build_config("default", None, [f"train.stack={args.stack}"])
     with (
         prefect_test_harness(server_startup_timeout=120),

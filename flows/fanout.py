@@ -26,11 +26,13 @@ def series_per_task(count: int, configured: int | None) -> int:
 
 def models_per_task(count: int, size: int, train: TrainConfig, run: RunConfig) -> int:
     """Series per task run of the train and backtest stages: enough for a full stack (`train.stack`) of
-    per-series models, spread over the Dask workers when there are fewer series than stacks can hold."""
+    per-series models, spread over the Dask workers when there are fewer series than stacks can hold, and the
+    series split evenly over the task runs (20 as 10 + 10, not 16 + 4)."""
     if train.stack <= 1 or train.scope != "per-series":
         return size
     workers = run.dask_workers if run.task_runner == "dask" else 1
-    return max(size, min(train.stack, math.ceil(count / workers)))
+    most = min(train.stack, math.ceil(count / workers))
+    return max(size, math.ceil(count / math.ceil(count / most))) if count else size  # even: 20 as 10 + 10
 
 
 def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:

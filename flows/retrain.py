@@ -7,7 +7,8 @@ shows both in the UI.
 
 Wiring only. Each stage after ingest is mapped over typed per-series records (`NormalizeInput`, the windows,
 `TrainInput`, `BacktestInput`, `EvaluateInput`), one task run per batch of them (`run.series_per_task`; one
-series per task up to 100 series), each series cached on its own inputs, so new rows for one series redo only
+series per task up to 100 series; the train and backtest stages hold up to `train.stack` series per task run,
+whose models train together), each series cached on its own inputs, so new rows for one series redo only
 that series' stages. A series that cannot be modelled is skipped with its reason; a failure on one series
 never stops the others. The mapped tasks run on the task runner `config.run` names (threads, or Dask); a flow
 run started with another one (a deployment whose parameters ask for Dask) runs itself again as a subflow on

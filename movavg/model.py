@@ -346,11 +346,14 @@ def trained_model(
     config: TrainConfig,
     seconds: float,
     stack: int = 1,
+    jit: bool | None = None,
 ) -> TrainedModel:
-    """A fitted model with the `TrainResult` of its history."""
+    """A fitted model with the `TrainResult` of its history (`jit`: whether XLA compiled it, when not by
+    `training_settings`' rule)."""
     count = len(plan.train.targets)
     result = summarize_history(history, config.epochs, seconds, plan.spec.series, count)
     result.batch_size, result.jit_compile = training_settings(config, count)
+    result.jit_compile = result.jit_compile if jit is None else jit
     result.warm_start, result.stack = plan.initial is not None, stack
     return TrainedModel(model=model, spec=plan.spec, history=history, result=result)
 
@@ -396,7 +399,7 @@ def train_stacked(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: Epo
         for i, fit in zip(indices, fits, strict=True):
             model = build_model(config, window.lookback, plans[i].features, seed=plans[i].seed)
             model.set_weights(fit.weights)
-            trained[i] = trained_model(plans[i], model, fit.history, config, share, len(indices))
+            trained[i] = trained_model(plans[i], model, fit.history, config, share, len(indices), jit)
     return [trained[i] for i in range(len(plans))]
 
 
