@@ -81,7 +81,7 @@ def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
     """A fold's model and the naive forecasts scored on its block (its test rows)."""
     frame, spec, columns = fold.frame, located(fold)[0], fold.columns
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
-    windows = score_frame(trained.model, trained.spec, fold.series, block)
+    windows = score_frame(trained.in_shared_model(), trained.spec, fold.series, block)
     windows = windows[block[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "test"]
     errors = naive_errors(
         block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec

@@ -12,6 +12,7 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,12 +258,43 @@ def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: Bundle
 @dataclass
 class TrainedModel:
     """A model fitted in memory, the spec that feeds it, and how its training went (`result.model_dir` is
-    empty until the bundle is saved)."""
+    empty until the bundle is saved). A stacked model holds its weights (Keras order) and builds its own Keras
+    model only when asked for one (`model`)."""
 
-    model: keras.Model
+    built: keras.Model | None
     spec: BundleSpec
     history: dict[str, list[float]]
     result: TrainResult
+    config: TrainConfig
+    weights: list[np.ndarray] | None = None
+
+    @property
+    def model(self) -> keras.Model:
+        """Its own Keras model."""
+        if self.built is None:
+            self.built = build_model(self.config, self.spec.window.lookback, len(self.weights[0]))
+            self.built.set_weights(self.weights)
+        return self.built
+
+    def in_shared_model(self) -> keras.Model:
+        """Its weights in the one Keras model per architecture and input shape that this process reuses (valid
+        until the next call): to save or score it without building a model per series and fold, each of which
+        leaves TensorFlow state behind."""
+        if self.built is not None:
+            return self.built
+        model = shared_model(
+            self.config.model_dump_json(include={"layers", "learning_rate"}),
+            self.spec.window.lookback,
+            len(self.weights[0]),
+        )
+        model.set_weights(self.weights)
+        return model
+
+
+@cache
+def shared_model(layers_json: str, lookback: int, features: int) -> keras.Model:
+    """One built model per architecture (the config's layers and learning rate, as JSON) and input shape."""
+    return build_model(TrainConfig.model_validate_json(layers_json), lookback, features)
 
 
 @dataclass
@@ -341,21 +373,22 @@ def train_alone(plan: ModelPlan, config: TrainConfig, on_epoch: EpochHook | None
 
 def trained_model(
     plan: ModelPlan,
-    model: keras.Model,
+    model: keras.Model | None,
     history: dict[str, list[float]],
     config: TrainConfig,
     seconds: float,
     stack: int = 1,
     jit: bool | None = None,
+    weights: list[np.ndarray] | None = None,
 ) -> TrainedModel:
-    """A fitted model with the `TrainResult` of its history (`jit`: whether XLA compiled it, when not by
-    `training_settings`' rule)."""
+    """A fitted model (or the `weights` of a stacked one) with the `TrainResult` of its history (`jit`: whether
+    XLA compiled it, when not by `training_settings`' rule)."""
     count = len(plan.train.targets)
     result = summarize_history(history, config.epochs, seconds, plan.spec.series, count)
     result.batch_size, result.jit_compile = training_settings(config, count)
     result.jit_compile = result.jit_compile if jit is None else jit
     result.warm_start, result.stack = plan.initial is not None, stack
-    return TrainedModel(model=model, spec=plan.spec, history=history, result=result)
+    return TrainedModel(built=model, spec=plan.spec, history=history, result=result, config=config, weights=weights)
 
 
 def stacks(plans: Sequence[ModelPlan], size: int) -> list[list[int]]:
@@ -397,9 +430,7 @@ def train_stacked(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: Epo
         )
         share = (time.perf_counter() - started) / len(indices)
         for i, fit in zip(indices, fits, strict=True):
-            model = build_model(config, window.lookback, plans[i].features, seed=plans[i].seed)
-            model.set_weights(fit.weights)
-            trained[i] = trained_model(plans[i], model, fit.history, config, share, len(indices), jit)
+            trained[i] = trained_model(plans[i], None, fit.history, config, share, len(indices), jit, fit.weights)
     return [trained[i] for i in range(len(plans))]
 
 
@@ -449,7 +480,7 @@ def train_and_save_many(
     for fitted, (*_, out_dir) in zip(trained, models, strict=True):
         result = fitted.result.model_copy(update={"model_dir": str(out_dir), "model_key": out_dir.name})
         with keras_session(), stage_output(out_dir) as tmp:
-            save_bundle(fitted.model, fitted.spec, tmp)
+            save_bundle(fitted.in_shared_model(), fitted.spec, tmp)
             atomic_write_json(tmp / "history.json", fitted.history)
             atomic_write_json(tmp / "train.json", result.model_dump())
         results.append(result)
