@@ -105,7 +105,7 @@ def run_child(case: str, **options: object) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", type=int, nargs="+", default=[200, 20])
-    parser.add_argument("--alone", type=int, default=20, help="series trained one at a time (train.stack=1)")
+    parser.add_argument("--alone", type=int, default=20, help="series trained one at a time (train.stack=1); 0: skip")
     parser.add_argument("--stack", type=int, default=16)
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=7, help="input channels of the default model here")
@@ -117,13 +117,13 @@ def main() -> None:
         print(json.dumps(flow_case(args) if args.case == "flow" else keras_case(args)))
         return
     keras_rate = float(run_child("keras", lookback=args.lookback, channels=args.channels)["windows_per_s"])
-    cases = [(n, args.stack) for n in args.series] + [(args.alone, 1)]
+    cases = [(n, args.stack) for n in args.series] + ([(args.alone, 1)] if args.alone else [])
     rows = []
     for series, stack in cases:
         row = run_child("flow", series=series, stack=stack, points=args.points)
         rows.append({"series": series, "stack": stack, **row})
         print(f"done: {series} series, stack {stack}: {row['seconds']:.0f} s", file=sys.stderr, flush=True)
-    alone = rows[-1]["seconds"] / rows[-1]["series"]
+    alone = rows[-1]["seconds"] / rows[-1]["series"] if args.alone else float("nan")  # --alone 0: not measured
     print(
         f"plain Keras, LSTM 32, {args.lookback} x {args.channels} inputs, batch 256, XLA: {keras_rate:,.0f} windows/s"
     )
