@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -160,8 +161,13 @@ def throughput_case(args: argparse.Namespace) -> dict[str, float]:
 
 
 def run_child(case: str, **options: object) -> dict[str, float]:
+    return run_script(__file__, case, **options)
+
+
+def run_script(script: str, case: str, **options: object) -> dict[str, Any]:
+    """`script --case case --workdir <temp> --option value ...` in a fresh process; its last stdout line as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, __file__, "--case", case, "--workdir", tmp]
+        command = [sys.executable, script, "--case", case, "--workdir", tmp]
         for name, value in options.items():
             command += [f"--{name.replace('_', '-')}", str(value)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

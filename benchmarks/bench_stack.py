@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_many_series import drop, make_series  # noqa: E402
+from bench_scale import run_script  # noqa: E402
 
 
 def flow_case(args: argparse.Namespace) -> dict[str, object]:
@@ -92,14 +91,7 @@ def keras_case(args: argparse.Namespace) -> dict[str, float]:
 
 
 def run_child(case: str, **options: object) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, __file__, "--case", case, "--workdir", tmp]
-        for name, value in options.items():
-            command += [f"--{name}", str(value)]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(f"{case} failed:\n{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(__file__, case, **options)
 
 
 def main() -> None:

@@ -83,8 +83,8 @@ def stop_note(result: TrainResult, best_epoch: int | None) -> str:
 
 
 def stack_note(results: list[TrainResult], best_epochs: list[int | None]) -> str:
-    """Why the bar of a batch of models trained together ended where it did: one model's `stop_note`, or how
-    many of them stopped how."""
+    """Why the bar of a batch of models trained together ended where it did: one model's `stop_note` (with its
+    best epoch, `best_epochs[0]`), or how many of them stopped how."""
     if len(results) == 1:
         return stop_note(results[0], best_epochs[0])
     reasons = [r.stop_reason for r in results]

@@ -45,7 +45,8 @@ def train_together(label: str, config: TrainConfig, items: list[tuple[dict[str, 
         models = [(p["windows"], p["normalized"], p["warm_from"], out) for p, out in items]
         results = train_and_save_many(models, config, on_epoch)
     finally:
-        on_epoch.close(stack_note(results, [best_epoch(out) for _, out in items]) if results else "", results)
+        best = [best_epoch(items[0][1])] if len(results) == 1 else []  # only a lone model's note names its best epoch
+        on_epoch.close(stack_note(results, best) if results else "", results)
     for result in results:
         get_run_logger().info("%s: %s", result.series[0], trained_line(result))
     return results
