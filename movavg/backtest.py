@@ -95,6 +95,7 @@ def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
         windows=len(windows),
         train_windows=trained.result.train_windows,
         epochs_run=trained.result.epochs_run,
+        warm_start=trained.result.warm_start,
     )
 
 
@@ -113,17 +114,32 @@ def series_folds(prepared: PreparedSeries, folds: int) -> list[PreparedSeries]:
     return out
 
 
+def train_folds(per_series: list[list[PreparedSeries]], config: TrainConfig) -> list[list[TrainedModel]]:
+    """The models of each series' folds (oldest first; each with its series' own seed), trained together
+    `train.stack` at a time: all at once, or, with `train.warm_start_folds`, round by round (every series'
+    oldest fold, then each next fold from the weights of the one before it)."""
+    if not config.warm_start_folds:
+        trained = iter(train_models([[fold] for chosen in per_series for fold in chosen], config))
+        return [[next(trained) for _ in chosen] for chosen in per_series]
+    out: list[list[TrainedModel]] = [[] for _ in per_series]
+    for round_ in range(max(map(len, per_series), default=0)):
+        members = [i for i, chosen in enumerate(per_series) if len(chosen) > round_]
+        starts = [out[i][-1].final_weights() if round_ else None for i in members]
+        trained = train_models([[per_series[i][round_]] for i in members], config, starts=starts)
+        for i, model in zip(members, trained, strict=True):
+            out[i].append(model)
+    return out
+
+
 def backtest_many(prepared: list[PreparedSeries], config: TrainConfig, folds: int) -> list[Backtest]:
-    """The rolling-origin folds of located series (per-series models of `config`, each fold with its series'
-    own seed, all folds trained together `train.stack` at a time); folds too short to train are left out and
-    counted in `note`."""
+    """The rolling-origin folds of located series (per-series models of `config`, `train_folds`); folds too
+    short to train are left out and counted in `note`."""
     per_series = [series_folds(p, folds) for p in prepared]
-    everything = [fold for chosen in per_series for fold in chosen]
-    trained = iter(train_models([[fold] for fold in everything], config))
+    models = train_folds(per_series, config)
     out = []
     with keras_session():
-        for series, chosen in zip(prepared, per_series, strict=True):
-            results = [score_fold(fold, next(trained)) for fold in chosen]
+        for series, chosen, trained in zip(prepared, per_series, models, strict=True):
+            results = [score_fold(fold, model) for fold, model in zip(chosen, trained, strict=True)]
             missing = folds - len(results)
             note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
             out.append(Backtest(series=series.series, folds=results, note=note))

@@ -250,6 +250,14 @@ class TrainConfig(Section):
             "data."
         ),
     )
+    warm_start_folds: bool = Field(
+        True,
+        description=(
+            "Start each backtest fold but a series' oldest from the weights of the fold before it (a model that saw "
+            "only rows before that earlier origin, so nothing leaks) instead of its seeded initial ones: ~18% fewer "
+            "epochs, the same accuracy on average (README, benchmarks)."
+        ),
+    )
     jit_compile: bool | None = Field(
         None,
         description=(

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec, bundle_intact, load_bundle
+from movavg.bundle import BundleSpec, bundle_intact
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
 from movavg.intervals import interval_scores
+from movavg.model import load_reused
 from movavg.naive import describe_naive, naive_forecasts, naive_names
 from movavg.registry import DamagedState, metrics_of, read_record, series_files
 from movavg.schema import (
@@ -150,7 +151,7 @@ def _score_champion(
     among them, or None with a note."""
     empty = pd.Series(np.nan, index=predictions.index)
     try:
-        model, champion_bundle = load_bundle(folder)
+        model, champion_bundle = load_reused(folder, "champion")
     except Exception as error:  # missing or corrupt files: the champion can no longer serve
         return None, f" (the champion's files are unreadable: {type(error).__name__}: {error})", empty
     if not champion_bundle.same_target(bundle):
@@ -241,7 +242,7 @@ def evaluate_candidate(
     if (same := already_champion(candidate, champion)) is not None:
         return same
     with keras_session():
-        model, bundle = load_bundle(Path(candidate.model_dir))
+        model, bundle = load_reused(Path(candidate.model_dir), "candidate")
         evaluation, predictions = evaluate_series(
             model, bundle, candidate.finite, load_prepared(normalized), config, champion, backtest
         )

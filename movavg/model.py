@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
+import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from movavg.bundle import BundleSpec, bundle_intact, load_bundle, read_spec, save_bundle
+from movavg.bundle import MODEL_FILE, BundleSpec, bundle_intact, load_bundle, read_spec, save_bundle
 from movavg.cache import stage_output
 from movavg.config import TrainConfig
 from movavg.schema import EpochHook, NormalizeResult, TrainResult, WindowResult, WindowSpec
@@ -153,11 +155,11 @@ def fit_model(
     per_window: bool,
     on_epoch: EpochHook | None = None,
     seed: int | None = None,
-    initial: keras.Model | None = None,
+    initial: list[np.ndarray] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Seed (`seed`, default `config.seed`), build and fit a model on windows in normalized units, fed batch by
     batch (`movavg.feed.window_batches`, train windows in a new order each epoch, drawn from the same seed),
-    starting from the weights of `initial` when given (a warm start).
+    starting from the weights `initial` when given (a warm start).
 
     Returns the model (best validation weights when early stopping is on) and the loss history.
     """
@@ -175,7 +177,7 @@ def fit_model(
     val_feed = window_batches(*val, spec.lookback, PREDICT_BATCH, per_window, **options)
     model = build_model(config, spec.lookback, input_features(spec, train.values), jit_compile, seed)
     if initial is not None:
-        model.set_weights(initial.get_weights())
+        model.set_weights(initial)
     history = model.fit(
         train_feed,
         validation_data=val_feed,
@@ -233,8 +235,8 @@ def common_inputs(specs: list[WindowSpec]) -> WindowSpec:
     return first
 
 
-def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: BundleSpec) -> keras.Model | None:
-    """The champion's model to start from, when `train.warm_start` allows and it has the candidate's
+def warm_start_weights(config: TrainConfig, champion_dir: str | None, spec: BundleSpec) -> list[np.ndarray] | None:
+    """The champion's weights to start from, when `train.warm_start` allows and it has the candidate's
     architecture and inputs; None otherwise (a cold start)."""
     if config.warm_start is False or champion_dir is None or not bundle_intact(Path(champion_dir)):
         return None
@@ -252,7 +254,7 @@ def warm_start_model(config: TrainConfig, champion_dir: str | None, spec: Bundle
                 "leave train.warm_start empty to start cold in that case"
             )
         return None
-    return load_bundle(Path(champion_dir))[0]
+    return load_reused(Path(champion_dir))[0].get_weights()
 
 
 @dataclass
@@ -282,42 +284,74 @@ class TrainedModel:
         leaves TensorFlow state behind."""
         if self.built is not None:
             return self.built
-        model = shared_model(
-            self.config.model_dump_json(include={"layers", "learning_rate"}),
-            self.spec.window.lookback,
-            len(self.weights[0]),
-        )
+        model = shared_model(architecture_json(self.config), self.spec.window.lookback, len(self.weights[0]))
         model.set_weights(self.weights)
         return model
 
+    def final_weights(self) -> list[np.ndarray]:
+        """Its weights, Keras order."""
+        return self.weights if self.weights is not None else self.built.get_weights()
+
+
+def architecture_json(config: TrainConfig) -> str:
+    """What `build_model` builds from, of a training config: its layers and learning rate, as JSON."""
+    return config.model_dump_json(include={"layers", "learning_rate"})
+
 
 @cache
-def shared_model(layers_json: str, lookback: int, features: int) -> keras.Model:
-    """One built model per architecture (the config's layers and learning rate, as JSON) and input shape."""
+def shared_model(layers_json: str, lookback: int, features: int, slot: str = "") -> keras.Model:
+    """One built model per architecture (`architecture_json`), input shape and `slot` (a use that needs two
+    at once, e.g. a candidate and its champion, takes two slots)."""
     return build_model(TrainConfig.model_validate_json(layers_json), lookback, features)
+
+
+def load_reused(folder: Path, slot: str = "") -> tuple[keras.Model | None, BundleSpec]:
+    """`load_bundle` without building a model: the bundle's weights read into the model this process reuses
+    for its architecture, input shape and `slot` (`shared_model`; valid until that slot's next use). A bundle
+    whose model is not one `build_model` makes from its recorded training settings is loaded whole. Building
+    a model per bundle costs ~5x the time and leaves TensorFlow state behind. Call inside `keras_session()`."""
+    spec = read_spec(folder)
+    if spec.kind == "baseline":
+        return None, spec
+    try:
+        with zipfile.ZipFile(folder / MODEL_FILE) as archive:
+            _, lookback, features = json.loads(archive.read("config.json"))["build_config"]["input_shape"]
+        model = shared_model(architecture_json(TrainConfig.model_validate(spec.train)), lookback, features, slot)
+        with warnings.catch_warnings():  # a bundle saved after `fit` also holds Adam's state, not needed here
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(folder / MODEL_FILE)
+    except Exception:  # another architecture or layout than `build_model` makes today
+        return load_bundle(folder)
+    return model, spec
 
 
 @dataclass
 class ModelPlan:
     """What one model trains on: the spec that will feed it, its train and val windows (see
-    `WindowArrays`), its seed, and the champion it warm-starts from (None: its seeded initial weights)."""
+    `WindowArrays`), its seed, and the weights it warm-starts from (None: its seeded initial weights)."""
 
     spec: BundleSpec
     train: WindowArrays
     val: WindowArrays
     per_window: bool
     seed: int
-    initial: keras.Model | None
+    initial: list[np.ndarray] | None
 
     @property
     def features(self) -> int:
         return input_features(self.spec.window, self.train.values)
 
 
-def plan_model(prepared: list[PreparedSeries], config: TrainConfig, champion_dir: str | None = None) -> ModelPlan:
+def plan_model(
+    prepared: list[PreparedSeries],
+    config: TrainConfig,
+    champion_dir: str | None = None,
+    start: list[np.ndarray] | None = None,
+) -> ModelPlan:
     """The windows, spec and seed of one model of one located series (per-series scope) or of several
-    (global scope, each series scaled by its own train-slice statistics); a per-series model may start from
-    the weights of its champion in `champion_dir` (`warm_start_model`). Call inside `keras_session()`."""
+    (global scope, each series scaled by its own train-slice statistics); a per-series model starts from the
+    weights `start` when given, else may start from those of its champion in `champion_dir`
+    (`warm_start_weights`). Call inside `keras_session()`."""
     series, specs = [p.series for p in prepared], [located(p)[0] for p in prepared]
     arrays = split_arrays(prepared, ["train", "val"])
     spec = BundleSpec(
@@ -328,7 +362,9 @@ def plan_model(prepared: list[PreparedSeries], config: TrainConfig, champion_dir
         windows=dict(zip(series, specs, strict=True)),
         train=config.model_dump(mode="json"),
     )
-    initial = warm_start_model(config, champion_dir, spec) if len(series) == 1 else None
+    initial = (
+        start if start is not None else warm_start_weights(config, champion_dir, spec) if len(series) == 1 else None
+    )
     seed = series_seed(config.seed, series)
     return ModelPlan(spec, arrays["train"], arrays["val"], prepared[0].stats.per_window, seed, initial)
 
@@ -348,16 +384,18 @@ def train_models(
     config: TrainConfig,
     on_epoch: EpochHook | None = None,
     champion_dirs: Sequence[str | None] | None = None,
+    starts: Sequence[list[np.ndarray] | None] | None = None,
 ) -> list[TrainedModel]:
-    """Fit one model per group of located series (`plan_model`), early-stopping on their validation windows.
+    """Fit one model per group of located series (`plan_model`: from its seeded initial weights, its start
+    in `starts`, or its champion in `champion_dirs`), early-stopping on their validation windows.
 
     With `train.stack` above 1, per-series models train `stack` at a time in one compiled graph
     (`movavg.stacked`), each exactly as it would alone but for float rounding and dropout masks; otherwise
     (or for a global model) one at a time through Keras' `fit`.
     """
-    dirs = list(champion_dirs or [None] * len(groups))
+    dirs, firsts = list(champion_dirs or [None] * len(groups)), list(starts or [None] * len(groups))
     with keras_session():
-        plans = [plan_model(group, config, champion) for group, champion in zip(groups, dirs, strict=True)]
+        plans = [plan_model(group, config, *start) for group, *start in zip(groups, dirs, firsts, strict=True)]
         if config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
             return train_stacked(plans, config, on_epoch)
         return [train_alone(plan, config, on_epoch) for plan in plans]
@@ -439,9 +477,7 @@ def stack_member(plan: ModelPlan, config: TrainConfig) -> StackMember:
     from movavg.stacked import StackMember
 
     batch_size, _ = training_settings(config, len(plan.train.targets))
-    start = (
-        plan.initial.get_weights() if plan.initial is not None else initial_weights(config, plan.features, plan.seed)
-    )
+    start = plan.initial if plan.initial is not None else initial_weights(config, plan.features, plan.seed)
     return StackMember(
         values=plan.train.values,
         train=(plan.train.starts, plan.train.targets),

@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, load_bundle, read_spec, save_bundle
+from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, read_spec, save_bundle
 from movavg.config import PublishConfig
 from movavg.evaluation import metrics_record
 from movavg.forecast import newest_forecast
+from movavg.model import load_reused
 from movavg.registry import (
     DamagedState,
     champion_problem,
@@ -279,7 +280,7 @@ def _forecast_once(path: Path, champion: ChampionRef, candidate: ModelledSeries)
         latest = None
     if latest is None:
         with keras_session():
-            model, bundle = load_bundle(Path(champion.path))
+            model, bundle = load_reused(Path(champion.path))
             columns = [TIMESTAMP, SERIES, *bundle.columns]
             frame = pd.read_parquet(candidate.normalized.path, columns=columns)
             metrics = metrics_of(Path(champion.path)).get(series, {})

@@ -231,6 +231,7 @@ class BacktestFold(BaseModel):
     windows: int
     train_windows: int | None = None  # the fold model's train windows and epochs (None in older records)
     epochs_run: int | None = None
+    warm_start: bool | None = None  # whether it started from the previous fold's weights (None in older records)
 
 
 class Backtest(BaseModel):

@@ -429,10 +429,15 @@ def _val_losses(
 
 
 def _epoch_logs(train_loss: np.ndarray, val: np.ndarray, running: np.ndarray) -> dict[str, float]:
-    """What an epoch of a stack reports: their mean losses, and how many models trained in it (for a stack of
-    more than one)."""
+    """What an epoch of a stack reports: the mean finite losses of the models that trained in it (NaN when none
+    has one), and how many trained (for a stack of more than one)."""
     return {
         **({"models": float(running.sum())} if len(running) > 1 else {}),
-        "loss": float(np.nanmean(np.where(running, train_loss, np.nan))) if running.any() else math.nan,
-        "val_loss": float(np.nanmean(np.where(running, val, np.nan))) if running.any() else math.nan,
+        "loss": _finite_mean(train_loss[running]),
+        "val_loss": _finite_mean(val[running]),
     }
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else math.nan

@@ -6,8 +6,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from movavg.config import PipelineConfig
+    from movavg.series import PreparedSeries
 
 CORPUS = Path(__file__).parent / "corpus"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -24,6 +29,22 @@ TINY = [
     "evaluate.require_beat_baseline=false",
     "evaluate.backtest_folds=0",
 ]
+
+
+def located_series(lengths: list[int], overrides: list[str]) -> tuple[PipelineConfig, list[PreparedSeries]]:
+    """Located series of `lengths` rows, of different kinds, under the default preset with `overrides`."""
+    from movavg.config import build_config
+    from movavg.forecaster import Forecaster, canonical_rows
+    from movavg.samples import synthetic_series
+
+    config = build_config("default", None, ["window.lookback=12", "window.seasons=[24]", *overrides])
+    kinds = ["sine", "walk", "seasonal"]
+    frame = pd.concat(
+        [synthetic_series(n, seed=i, kind=kinds[i % 3]).assign(series_id=f"s{i}") for i, n in enumerate(lengths)]
+    )
+    rows = canonical_rows(frame, config)
+    located = Forecaster(config)._prepare(rows, sorted(rows["series_id"].unique()))
+    return config, list(located.values())
 
 
 def settled(path: Path, text: str | None = None) -> Path:

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movavg.backtest import fold_frame, fold_origins, run_backtest
+from movavg.backtest import fold_frame, fold_origins, run_backtest, series_folds, train_folds
 from movavg.bundle import BundleSpec
 from movavg.config import LayerSpec, PipelineConfig, TrainConfig, WindowConfig
 from movavg.forecast import score_frame
 from movavg.ingest import ingest_files
-from movavg.model import build_model
+from movavg.model import build_model, train_models
 from movavg.samples import synthetic_series
 from movavg.schema import SPLIT
 from movavg.series import normalize_and_save, z_columns
 from movavg.windowing import build_windows, input_features, rows_for_targets, series_values, window_spec
-from tests.helpers import write_csv
+from tests.helpers import located_series, write_csv
 
 
 def test_folds_end_where_the_test_slice_starts_and_need_rows_before_them() -> None:
@@ -67,3 +67,34 @@ def test_the_backtest_writes_one_result_per_fold(tmp_path: Path, tiny_config: Pi
     for fold in backtest.folds:
         assert fold.windows > 0 and np.isfinite(fold.mae) and fold.baseline_mae > 0
     assert json.loads((tmp_path / "b" / "backtest.json").read_text())["series"] == "s"
+
+
+@pytest.mark.slow
+def test_warm_folds_start_from_the_fold_before_and_the_first_from_its_seed() -> None:
+    """Stacked (the default); how each training path starts from given weights is tested below."""
+    config, series = located_series([150, 900], ["train.epochs=4"])
+    per_series = [series_folds(s, 6) for s in series]
+    assert 1 < len(per_series[0]) < len(per_series[1])  # the shorter series' oldest folds have too few rows
+    cold = train_folds(per_series, config.train.model_copy(update={"warm_start_folds": False}))
+    warm_config = config.train.model_copy(update={"warm_start_folds": True})
+    warm = train_folds(per_series, warm_config)
+    for folds, cold_models, warm_models in zip(per_series, cold, warm, strict=True):
+        assert [m.result.warm_start for m in warm_models] == [False] + [True] * (len(warm_models) - 1)
+        assert not any(m.result.warm_start for m in cold_models)
+        for a, b in zip(cold_models[0].final_weights(), warm_models[0].final_weights(), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)  # the oldest fold trains as before
+        last = train_models([folds[-1:]], warm_config, starts=[warm_models[-2].final_weights()])[0]
+        for a, b in zip(last.final_weights(), warm_models[-1].final_weights(), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)  # the newest fold: from the weights of the one before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stack", [1, 16])
+def test_a_model_given_start_weights_trains_from_them(stack: int) -> None:
+    config, series = located_series([300], ["train.epochs=1", "train.learning_rate=1e-9", f"train.stack={stack}"])
+    seeded = train_models([series], config.train)[0].final_weights()
+    start = [w + 0.25 for w in seeded]
+    started = train_models([series], config.train, starts=[start])[0]
+    assert started.result.warm_start
+    for a, b in zip(started.final_weights(), start, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

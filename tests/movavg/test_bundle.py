@@ -42,11 +42,13 @@ def test_a_format_1_bundle_is_read_and_upgraded() -> None:
 
 
 @pytest.mark.slow
-def test_a_format_1_bundle_forecasts_exactly_as_when_it_was_published() -> None:
+@pytest.mark.parametrize("reused", [False, True], ids=["load_bundle", "load_reused"])
+def test_a_format_1_bundle_forecasts_exactly_as_when_it_was_published(reused: bool) -> None:
     from movavg.bundle import load_bundle
     from movavg.forecast import forecast_frame
+    from movavg.model import load_reused
 
-    model, loaded = load_bundle(LEGACY / "models" / "v1")
+    model, loaded = (load_reused if reused else load_bundle)(LEGACY / "models" / "v1")
     rows = pd.read_csv(FIXTURES / "legacy_input.csv").assign(series_id="default")
     rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
     expected = pd.read_csv(FIXTURES / "legacy_expected_forecasts.csv")
@@ -90,15 +92,47 @@ def test_bundle_intact_needs_a_zip_model_and_a_spec(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_models_load_in_keras_safe_mode(tmp_path: Path) -> None:
+def test_reused_models_hold_their_own_weights_per_slot_and_others_load_whole(tmp_path: Path) -> None:
+    """`load_reused` reads weights into one model per architecture, shape and slot; a bundle whose model is not
+    what its recorded settings build (here: recorded as the default LSTM, saved as LSTM 3) is loaded whole."""
+    from movavg.bundle import load_bundle, save_bundle
+    from movavg.config import LayerSpec, TrainConfig
+    from movavg.model import build_model, load_reused
+
+    inputs = np.random.default_rng(0).normal(size=(5, 4, 1)).astype("float32")
+    default, other = TrainConfig(), TrainConfig(layers=[LayerSpec(units=3)])
+    for name, built, recorded in [("a", default, default), ("b", default, default), ("odd", other, default)]:
+        seed = {"a": 1, "b": 2, "odd": 3}[name]
+        (tmp_path / name).mkdir()
+        save_bundle(
+            build_model(built, 4, 1, seed=seed),
+            spec().model_copy(update={"train": recorded.model_dump()}),
+            tmp_path / name,
+        )
+    expected = {name: load_bundle(tmp_path / name)[0].predict_on_batch(inputs) for name in ("a", "b", "odd")}
+    first, _ = load_reused(tmp_path / "a", "candidate")
+    second, _ = load_reused(tmp_path / "b", "champion")
+    odd, _ = load_reused(tmp_path / "odd", "candidate")
+    assert first is not second and odd is not first and len(odd.layers[0].get_weights()[1]) == 3
+    np.testing.assert_array_equal(first.predict_on_batch(inputs), expected["a"])
+    np.testing.assert_array_equal(second.predict_on_batch(inputs), expected["b"])
+    np.testing.assert_array_equal(odd.predict_on_batch(inputs), expected["odd"])
+    assert load_reused(tmp_path / "b", "candidate")[0] is first  # the slot's model, now with b's weights
+    np.testing.assert_array_equal(first.predict_on_batch(inputs), expected["b"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reused", [False, True], ids=["load_bundle", "load_reused"])
+def test_models_load_in_keras_safe_mode(tmp_path: Path, reused: bool) -> None:
     """A .keras file holding a Python lambda is refused: loading a model never runs code from it."""
     import keras
 
     from movavg.bundle import load_bundle, save_bundle
+    from movavg.model import load_reused
 
     model = keras.Sequential(
         [keras.Input(shape=(4, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(1)]
     )
     save_bundle(model, spec(), tmp_path)
     with pytest.raises(ValueError, match=r"(?i)unsafe|safe_mode"):
-        load_bundle(tmp_path)
+        (load_reused if reused else load_bundle)(tmp_path)

@@ -7,29 +7,14 @@ import math
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from movavg.config import LayerSpec, PipelineConfig, TrainConfig, build_config
-from movavg.forecaster import Forecaster, canonical_rows
+from movavg.config import LayerSpec, TrainConfig
 from movavg.model import architecture, build_model, initial_weights, plan_model, stack_member, stacks, train_models
-from movavg.samples import synthetic_series
-from movavg.series import PreparedSeries
 from movavg.session import keras_session
+from tests.helpers import located_series
 
 TWO_LAYERS = TrainConfig(layers=[LayerSpec(units=8), LayerSpec(kind="dropout", rate=0.2), LayerSpec(units=4)])
-
-
-def prepared(lengths: list[int], overrides: list[str]) -> tuple[PipelineConfig, list[PreparedSeries]]:
-    """Located series of `lengths` rows, of different kinds, under the default preset with `overrides`."""
-    config = build_config("default", None, ["window.lookback=12", "window.seasons=[24]", *overrides])
-    kinds = ["sine", "walk", "seasonal"]
-    frame = pd.concat(
-        [synthetic_series(n, seed=i, kind=kinds[i % 3]).assign(series_id=f"s{i}") for i, n in enumerate(lengths)]
-    )
-    rows = canonical_rows(frame, config)
-    located = Forecaster(config)._prepare(rows, sorted(rows["series_id"].unique()))
-    return config, list(located.values())
 
 
 @pytest.mark.parametrize("config", [TrainConfig(), TWO_LAYERS], ids=["default", "two-lstm-dropout"])
@@ -45,7 +30,7 @@ def test_initial_weights_are_what_build_model_starts_from(config: TrainConfig) -
 def test_stacked_models_equal_one_at_a_time_models_across_lengths_and_early_stopping() -> None:
     """Series of different lengths (different batch sizes and steps per epoch, so padding and masking) and
     early stopping at different epochs: every member ends with the weights and history it gets alone."""
-    config, series = prepared([400, 700, 2600], ["train.epochs=12", "train.early_stopping_patience=2"])
+    config, series = located_series([400, 700, 2600], ["train.epochs=12", "train.early_stopping_patience=2"])
     alone = train_models([[s] for s in series], config.train.model_copy(update={"stack": 1}))
     together = train_models([[s] for s in series], config.train.model_copy(update={"stack": 4}))
     assert len({t.result.batch_size for t in together}) > 1  # a stack of different batch sizes
@@ -62,7 +47,7 @@ def test_stacked_models_equal_one_at_a_time_models_across_lengths_and_early_stop
 def test_an_exported_member_reproduces_its_slice_of_the_stack() -> None:
     from movavg.stacked import fit_stack, predict_stack, stacked
 
-    _config, series = prepared([500, 600], ["train.epochs=2"])
+    _config, series = located_series([500, 600], ["train.epochs=2"])
     train = TWO_LAYERS.model_copy(update={"epochs": 2, "stack": 2})
     with keras_session():
         plans = [plan_model([s], train) for s in series]
@@ -81,7 +66,7 @@ def test_an_exported_member_reproduces_its_slice_of_the_stack() -> None:
 
 
 def test_a_member_with_a_non_finite_loss_stops_alone() -> None:
-    config, series = prepared([400, 400], ["train.epochs=3"])
+    config, series = located_series([400, 400], ["train.epochs=3"])
     broken = series[1].frame.copy()
     column = next(c for c in broken.columns if c.endswith("_z"))
     broken.loc[broken.index[100:110], column] = np.nan
@@ -92,7 +77,7 @@ def test_a_member_with_a_non_finite_loss_stops_alone() -> None:
 
 
 def test_stacks_group_by_input_shape_and_split_evenly() -> None:
-    config, series = prepared([300, 350, 400, 450, 500], [])
+    config, series = located_series([300, 350, 400, 450, 500], [])
     with keras_session():
         plans = [plan_model([s], config.train) for s in series]
     assert sorted(map(len, stacks(plans, 2))) == [1, 2, 2]
