@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_warm_start.py
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_stack.py
+	$(BIN)/python benchmarks/bench_fold_warm.py
 
 clean:  ## remove what the pipeline wrote (keeps the venv)
 	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \

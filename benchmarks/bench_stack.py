@@ -2,7 +2,8 @@
 (random walks, daily + weekly cycles, trends with level shifts, noisy sines; `bench_many_series.make_series`)
 through one flow run each, default config (60 epochs with early stopping, 3 backtest folds).
 
-For each case: wall time per series, the child process' peak RSS, the run's window-epochs (train windows x
+For each case: wall time per series, the child process' peak RSS (and its peak while each stage's task runs ran,
+sampled every 0.25 s), the run's window-epochs (train windows x
 epochs run, main models and backtest folds), and the run's time over what plain Keras needs for the same
 window-epochs (an LSTM of the same shape fitted on materialised windows, batch 256, XLA; its second epoch timed,
 measured in this run), and the median and spread over series of LSTM MAE / best naive MAE on the test windows.
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_many_series import drop, make_series  # noqa: E402
 from bench_scale import run_script  # noqa: E402
+
+
+class RssSampler(threading.Thread):
+    """This process' resident memory (GiB) every `every` seconds, with the UTC time of each sample."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.every, self.samples, self.done = every, [], threading.Event()
+
+    def run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self.done.wait(self.every):
+            resident = int(Path("/proc/self/statm").read_text().split()[1]) * page / 2**30
+            self.samples.append((datetime.now(UTC), resident))
+
+
+def stage_peaks(samples: list[tuple[datetime, float]]) -> dict[str, float]:
+    """Peak sampled RSS while each stage's task runs ran (from its first start to its last end), in run order."""
+    from prefect import get_client
+
+    runs, spans = [], {}
+    with get_client(sync_client=True) as client:
+        while batch := client.read_task_runs(limit=200, offset=len(runs)):
+            runs += batch
+    for run in runs:
+        if run.start_time and run.end_time:
+            span = spans.setdefault(run.name.split("-")[0], [run.start_time, run.end_time])
+            span[0], span[1] = min(span[0], run.start_time), max(span[1], run.end_time)
+    peaks = {}
+    for stage, (start, end) in sorted(spans.items(), key=lambda item: item[1][0]):
+        inside = [rss for at, rss in samples if start <= at <= end]
+        peaks[stage] = max(inside) if inside else float("nan")
+    return peaks
 
 
 def flow_case(args: argparse.Namespace) -> dict[str, object]:
@@ -44,14 +81,18 @@ def flow_case(args: argparse.Namespace) -> dict[str, object]:
     configure_environment()
     root, count = Path(args.workdir), args.series[0]
     drop(pd.concat([make_series(i, args.points) for i in range(count)]), root / "data" / "incoming", "all.csv")
-    config = build_config("default", None, [f"train.stack={args.stack}"])
+    config = build_config("default", None, [f"train.stack={args.stack}", f"train.warm_start_folds={args.warm_folds}"])
     with (
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
+        sampler = RssSampler()
+        sampler.start()
         started = time.perf_counter()
         summary = retrain(config=config, data_dir=str(root / "data"), artifacts_dir=str(root / "artifacts"))
         seconds = time.perf_counter() - started
+        sampler.done.set()
+        peaks = stage_peaks(sampler.samples)
     cache = root / "data" / "cache"
     trains = [json.loads(p.read_text()) for p in cache.glob("train/*/train.json")]
     folds = [f for p in cache.glob("backtest/*/backtest.json") for f in json.loads(p.read_text())["folds"]]
@@ -63,6 +104,7 @@ def flow_case(args: argparse.Namespace) -> dict[str, object]:
         + sum(f["train_windows"] * f["epochs_run"] for f in folds),
         "models": len(trains) + len(folds),
         "ratios": ratios,
+        "stage_peaks": peaks,
         "message": summary.message,
     }
 
@@ -100,6 +142,7 @@ def main() -> None:
     parser.add_argument("--alone", type=int, default=20, help="series trained one at a time (train.stack=1); 0: skip")
     parser.add_argument("--stack", type=int, default=16)
     parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--warm-folds", choices=["true", "false"], default="true", help="train.warm_start_folds")
     parser.add_argument("--channels", type=int, default=7, help="input channels of the default model here")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -112,7 +155,7 @@ def main() -> None:
     cases = [(n, args.stack) for n in args.series] + ([(args.alone, 1)] if args.alone else [])
     rows = []
     for series, stack in cases:
-        row = run_child("flow", series=series, stack=stack, points=args.points)
+        row = run_child("flow", series=series, stack=stack, points=args.points, warm_folds=args.warm_folds)
         rows.append({"series": series, "stack": stack, **row})
         print(f"done: {series} series, stack {stack}: {row['seconds']:.0f} s", file=sys.stderr, flush=True)
     alone = rows[-1]["seconds"] / rows[-1]["series"] if args.alone else float("nan")  # --alone 0: not measured
@@ -132,6 +175,9 @@ def main() -> None:
             f"{row['seconds'] / (row['window_epochs'] / keras_rate):>8.2f}x {np.median(ratios):>9.3f} "
             f"{np.percentile(ratios, 10):>6.3f}-{np.percentile(ratios, 90):.3f}"
         )
+    for row in rows:
+        peaks = ", ".join(f"{stage} {peak:.2f}" for stage, peak in row["stage_peaks"].items())
+        print(f"{row['series']} series, stack {row['stack']}: peak RSS GiB while each stage ran: {peaks}")
 
 
 if __name__ == "__main__":
