@@ -41,6 +41,7 @@ from movavg.windowing import (
     rows_for_targets,
     split_bounds,
     with_best_residual,
+    with_profile,
 )
 
 
@@ -69,8 +70,10 @@ def fold_frame(
 def fold_series(
     frame: pd.DataFrame, stats: ScalerStats, columns: list[str], spec: WindowSpec, series: str
 ) -> PreparedSeries:
-    """A fold's rows as a located series: its own split bounds, and the residual baseline chosen again on its
-    own train windows. Raises UnusableSeries when a split has no window."""
+    """A fold's rows as a located series: its own split bounds, and the residual baseline and the seasonal
+    profile fitted again on its own train rows. Raises UnusableSeries when a split has no window."""
+    if spec.profile is not None:
+        spec = with_profile(spec, frame, z_columns(columns)[0])
     bounds = split_bounds(frame, spec)
     if spec.residual is not None:
         spec = with_best_residual(spec, frame[z_columns(columns)[0]].to_numpy(), bounds)

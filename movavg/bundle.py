@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.keras"
 BUNDLE_FILE = "bundle.json"
-BUNDLE_FORMAT = 3  # 3: seasons, calendar and residual in the window spec; baseline bundles
+BUNDLE_FORMAT = 4  # 3: seasons, calendar and residual in the window spec; baseline bundles; 4: seasonal profile
 
 
 class BundleSpec(BaseModel):

@@ -192,6 +192,14 @@ class WindowConfig(Section):
     calendar_inputs: bool = Field(
         True, description="Feed the model cyclic calendar features: time of day and day of week (or day of year)."
     )
+    deseasonalize: bool = Field(
+        False,
+        description=(
+            "Season-aware normalisation: remove the seasonal profile of each usable season (phase means after "
+            "detrending, fitted on the train slice) from the target before the model, which then learns the "
+            "deseasonalized moving average; the profile at the target's phase is added back to each forecast."
+        ),
+    )
     residual: Literal["last-value", "best-baseline"] = Field(
         "last-value",
         description=(

@@ -17,7 +17,7 @@ from movavg.registry import current_champion, metrics_of
 from movavg.schema import SERIES, TIMESTAMP, WindowSpec
 from movavg.series import is_business_days
 from movavg.session import keras_session
-from movavg.windowing import PREDICT_BATCH, feed_options, offsets, series_values, window_ends
+from movavg.windowing import PREDICT_BATCH, feed_options, offsets, seasonal_offsets, series_values, window_ends
 
 if TYPE_CHECKING:
     import keras
@@ -74,6 +74,7 @@ def forecast_frame(
             stats.transform(series[bundle.columns].to_numpy(dtype="float64")), series[TIMESTAMP], spec
         )
         shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
+        shift += seasonal_offsets(spec, series[TIMESTAMP], ends)
         predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
     return pd.DataFrame(
         {

@@ -21,13 +21,16 @@ def synthetic_series(
     """A seeded series with `timestamp`, `value` and `features` extra columns `feature_1..k`.
 
     kind="sine": a noisy daily cycle on a slow trend (stationary-ish); kind="walk": a random walk;
-    kind="seasonal": `seasonal_values` (a daily shape per weekday, level shifts, AR(1) noise; use freq="30min").
+    kind="seasonal": `seasonal_values` (a daily shape per weekday, level shifts, AR(1) noise; use freq="30min");
+    kind="yearly": `yearly_values` (a yearly and a weekly cycle, trend, level shifts, AR(1) noise; use freq="D").
     Extra features are noisy leading copies of the value, so they carry real signal.
     """
     rng = np.random.default_rng(seed)
     steps = np.arange(n)
     if kind == "seasonal":
         value = seasonal_values(pd.date_range(start, periods=n, freq=freq), rng)
+    elif kind == "yearly":
+        value = yearly_values(pd.date_range(start, periods=n, freq=freq), rng)
     elif kind == "walk":
         value = 100 + np.cumsum(rng.normal(0, 1, n))
     else:
@@ -57,6 +60,23 @@ def seasonal_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: fl
     for i in range(1, n):
         ar[i] = 0.7 * ar[i - 1] + shocks[i]
     return 50 + np.cumsum(rng.normal(0, 0.03, n)) + shifts + shape + ar
+
+
+def yearly_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: float = 1.5) -> np.ndarray:
+    """Daily-demand-like values at `times`: a random yearly shape (3 harmonics) and weekly shape, a random
+    trend, level shifts about twice a year, plus AR(1) noise (phi 0.6)."""
+    n = len(times)
+    year = (times.dayofyear.to_numpy() - 1) / 365.25
+    harmonics = np.arange(1, 4)[:, None]
+    yearly = (rng.normal(0, 8, (3, 2)) / harmonics).T  # (2, k)
+    angles = 2 * np.pi * harmonics * year[None, :]  # (k, n)
+    shape = yearly[0] @ np.sin(angles) + yearly[1] @ np.cos(angles)
+    weekly = rng.normal(0, 2, 7)[times.dayofweek.to_numpy()]
+    shifts = np.cumsum(np.where(rng.random(n) < 1 / 180, rng.normal(0, 4, n), 0.0))
+    shocks, ar = rng.normal(0, noise, n), np.zeros(n)
+    for i in range(1, n):
+        ar[i] = 0.6 * ar[i - 1] + shocks[i]
+    return 100 + rng.normal(0, 0.01) * np.arange(n) + shifts + shape + weekly + ar
 
 
 def write_sample(sample: str, folder: Path) -> Path:

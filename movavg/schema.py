@@ -56,6 +56,18 @@ class Skipped(BaseModel):
         return self.reason.split(":")[0]
 
 
+class SeasonProfile(BaseModel):
+    """Additive seasonal profiles of a series' normalized target, fitted on its train slice
+    (`movavg.seasons.fit_profile`): per season of `seasons`, one value per phase (`values[k][p]`, the phase of a
+    timestamp from `movavg.seasons.season_phases` with the series' step of `step_seconds`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step_seconds: float
+    seasons: list[int]
+    values: list[list[float]]
+
+
 class WindowSpec(BaseModel):
     """Window offsets, for window i of a series with n rows::
 
@@ -72,6 +84,7 @@ class WindowSpec(BaseModel):
     seasonal_inputs: bool = False  # per season, an input channel: the target one season back, ending at t + horizon
     calendar: str = "none"  # cyclic calendar inputs (`movavg.seasons.calendar_features`)
     residual: str | None = None  # the baseline whose residual the model learns; None: the last value (per_window)
+    profile: SeasonProfile | None = None  # removed from the target before the model (window.deseasonalize)
 
     @property
     def lags(self) -> list[int]:
@@ -79,8 +92,9 @@ class WindowSpec(BaseModel):
         return [season - self.horizon for season in self.seasons] if self.seasonal_inputs else []
 
     def same_inputs(self, other: WindowSpec) -> bool:
-        """True when windows of both specs give a model the same input shape and channels."""
-        return (self.lookback, self.lags, self.calendar) == (other.lookback, other.lags, other.calendar)
+        """True when windows of both specs give a model the same input shape and channels (deseasonalized or not)."""
+        mine, theirs = (self.profile is None), (other.profile is None)
+        return (self.lookback, self.lags, self.calendar, mine) == (other.lookback, other.lags, other.calendar, theirs)
 
     @property
     def history(self) -> int:

@@ -11,11 +11,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from movavg.schema import SeasonProfile
+
 Calendar = Literal["hour", "day", "week", "none"]
 
 DAY, WEEK = pd.Timedelta(days=1), pd.Timedelta(days=7)
 YEAR_DAYS, BUSINESS_WEEK, BUSINESS_YEAR, YEAR_WEEKS = 365, 5, 252, 52
 MIN_SEASONS_IN_TRAIN = 2  # a season is used only when the train slice holds it at least this often
+MIN_PHASE_ROWS = 8  # a phase mean averages at least this many train rows (neighbouring phases pooled if need be)
 
 
 def natural_seasons(step: pd.Timedelta, business_days: bool = False) -> list[int]:
@@ -73,3 +76,86 @@ def calendar_features(timestamps: pd.Series | pd.DatetimeIndex, kind: Calendar) 
     }[kind]  # CALENDAR_WIDTH columns
     columns = [f(2 * np.pi * c) for c in cycles for f in (np.sin, np.cos)]
     return np.stack(columns, axis=1).astype("float32") if columns else np.empty((len(times), 0), dtype="float32")
+
+
+def _fractions(times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(day, week, year) fraction in [0, 1) of each timestamp: time of day, of the week from Monday, of the year."""
+    day = (times.hour * 3600 + times.minute * 60 + times.second).to_numpy() / 86400.0
+    week = (times.dayofweek.to_numpy() + day) / 7.0
+    year = (times.dayofyear.to_numpy() - 1 + day) / 365.25
+    return day, week, year
+
+
+def season_phases(timestamps: pd.Series | pd.DatetimeIndex, season: int, step: pd.Timedelta) -> np.ndarray:
+    """The phase (0..season-1) of each timestamp in a season of `season` steps of `step`, (n,) int64.
+
+    A season that is a calendar cycle (a day, a week, a year of 52 weeks or ~365 days or 252 business days) takes
+    its phase from the calendar, so gaps and leap years never shift it; business-day weeks from the weekday;
+    any other from the steps since 1970.
+    """
+    times = pd.DatetimeIndex(timestamps)
+    if step == DAY and season == BUSINESS_WEEK:
+        return np.minimum(times.dayofweek.to_numpy(), season - 1).astype("int64")
+    day, week, year = _fractions(times)
+    cycle = season * step
+    if cycle == DAY:
+        fraction = day
+    elif cycle == WEEK:
+        fraction = week
+    elif pd.Timedelta(days=360) <= cycle <= pd.Timedelta(days=370) or (step == DAY and season == BUSINESS_YEAR):
+        fraction = year
+    else:
+        steps = (times - pd.Timestamp("1970-01-01", tz=times.tz)) / step
+        return np.rint(np.asarray(steps, dtype="float64")).astype("int64") % season
+    return np.rint(fraction * season).astype("int64") % season
+
+
+def _phase_means(residual: np.ndarray, phases: np.ndarray, season: int) -> np.ndarray:
+    """Mean of `residual` per phase, (season,), centred on 0; where phases hold fewer than MIN_PHASE_ROWS rows on
+    average, neighbouring phases are pooled (a circular window just wide enough)."""
+    known = np.isfinite(residual)
+    sums = np.bincount(phases[known], residual[known], minlength=season)
+    counts = np.bincount(phases[known], minlength=season).astype("float64")
+    width = min(int(np.ceil(MIN_PHASE_ROWS / max(counts.mean(), 1e-9))) | 1, (season - 1) | 1)  # odd, < season
+    if width > 1:
+        sums, counts = _circular_sum(sums, width), _circular_sum(counts, width)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    return means - np.average(means, weights=np.maximum(counts, 1e-9))
+
+
+def _circular_sum(values: np.ndarray, width: int) -> np.ndarray:
+    """Sum over a centred circular window of odd `width` (> 1) of each element of `values` (season,)."""
+    pad = width // 2
+    return np.convolve(np.concatenate([values[-pad:], values, values[:pad]]), np.ones(width), "valid")
+
+
+def fit_profile(
+    target: np.ndarray, timestamps: pd.Series | pd.DatetimeIndex, seasons: list[int], step: pd.Timedelta
+) -> SeasonProfile:
+    """Additive seasonal profiles of a train slice's target (n,), shortest season first: detrend with a centred
+    moving average as long as the longest season, then per season take each phase's mean of what the shorter
+    seasons left (`_phase_means`). Fit on the train rows only."""
+    values = np.asarray(target, dtype="float64")
+    longest = max(seasons)
+    trend = pd.Series(values).rolling(longest, center=True, min_periods=max(1, longest // 2)).mean().to_numpy()
+    residual, profiles = values - trend, []
+    for season in sorted(seasons):
+        phases = season_phases(timestamps, season, step)
+        profile = _phase_means(residual, phases, season)
+        residual = residual - profile[phases]
+        profiles.append(profile.tolist())
+    return SeasonProfile(step_seconds=step.total_seconds(), seasons=sorted(seasons), values=profiles)
+
+
+def seasonal_component(
+    profile: SeasonProfile, timestamps: pd.Series | pd.DatetimeIndex, ahead: np.ndarray | None = None
+) -> np.ndarray:
+    """The profiles' sum at each timestamp (n,), or with `ahead` (k,) offsets in steps, at each timestamp plus
+    each offset (n, k): phases move on one per step."""
+    step = pd.Timedelta(seconds=profile.step_seconds)
+    shifts = np.zeros(1, dtype="int64") if ahead is None else np.asarray(ahead, dtype="int64")
+    total = np.zeros((len(timestamps), len(shifts)))
+    for season, values in zip(profile.seasons, profile.values, strict=True):
+        phases = season_phases(timestamps, season, step)
+        total += np.asarray(values)[(phases[:, None] + shifts[None, :]) % season]
+    return total[:, 0] if ahead is None else total

@@ -34,7 +34,15 @@ from movavg.schema import (
     WindowResult,
     WindowSpec,
 )
-from movavg.seasons import CALENDAR_WIDTH, calendar_features, calendar_kind, natural_seasons, usable_seasons
+from movavg.seasons import (
+    CALENDAR_WIDTH,
+    calendar_features,
+    calendar_kind,
+    fit_profile,
+    natural_seasons,
+    seasonal_component,
+    usable_seasons,
+)
 from movavg.series import PreparedSeries, find_gaps, is_business_days, z_columns
 from movavg.storage import sha256_file
 
@@ -100,10 +108,32 @@ class WindowArrays(NamedTuple):
 
 
 def series_values(normalized: np.ndarray, timestamps: pd.Series, spec: WindowSpec) -> np.ndarray:
-    """(n, columns + calendar) float32: a series' normalized columns (n, columns), then its calendar features."""
-    return np.concatenate(
-        [np.asarray(normalized, dtype="float32"), calendar_features(timestamps, spec.calendar)], axis=1
-    )
+    """(n, columns + calendar) float32: a series' normalized columns (n, columns), the target deseasonalized when
+    the spec has a profile (`seasonal_component` subtracted), then its calendar features."""
+    columns = np.array(normalized, dtype="float64")
+    if spec.profile is not None:
+        columns[:, 0] -= seasonal_component(spec.profile, timestamps)
+    return np.concatenate([columns.astype("float32"), calendar_features(timestamps, spec.calendar)], axis=1)
+
+
+def seasonal_offsets(spec: WindowSpec, timestamps: pd.Series, ends: np.ndarray) -> np.ndarray:
+    """What a deseasonalized forecast from rows `ends` (m,) gets back, (m,) normalized units: the mean of the
+    spec's profile over the averaged span, steps horizon - ma_window + 1 .. horizon after t; 0 without a profile."""
+    if spec.profile is None:
+        return np.zeros(len(ends))
+    ahead = np.arange(spec.horizon - spec.ma_window + 1, spec.horizon + 1)
+    return seasonal_component(spec.profile, pd.DatetimeIndex(timestamps)[ends], ahead).mean(axis=1)
+
+
+def with_profile(spec: WindowSpec, frame: pd.DataFrame, target_z: str) -> WindowSpec:
+    """`spec` with the seasonal profile of its seasons fitted on the train rows of `frame` (`fit_profile`);
+    unchanged when it has no season."""
+    if not spec.seasons:
+        return spec.model_copy(update={"profile": None})
+    train = frame[frame[SPLIT] == "train"]
+    step = find_gaps(frame[TIMESTAMP])[0]
+    profile = fit_profile(train[target_z].to_numpy(), train[TIMESTAMP], spec.seasons, step)
+    return spec.model_copy(update={"profile": profile})
 
 
 def feed_options(spec: WindowSpec, values: np.ndarray) -> dict[str, Any]:
@@ -253,6 +283,8 @@ def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> Win
         seasonal_inputs=config.seasonal_inputs,
         calendar=calendar_kind(step) if config.calendar_inputs else "none",
     )
+    if config.deseasonalize:
+        spec = with_profile(spec, frame, target_z)
     if config.residual == "last-value":
         return spec
     return with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
