@@ -109,7 +109,7 @@ def served(evaluation: Evaluation) -> tuple[float, float]:
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """"label:key=value,key=value" -> (label, overrides); "default" alone has none."""
+    """ "label:key=value,key=value" -> (label, overrides); "default" alone has none."""
     label, _, assignments = text.partition(":")
     return label, [item for item in assignments.split(",") if item]
 

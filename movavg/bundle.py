@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from movavg.scaling import ScalerStats
-from movavg.schema import WindowSpec
+from movavg.schema import NaiveBlend, WindowSpec
 from movavg.storage import atomic_write_json, read_json
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.keras"
 BUNDLE_FILE = "bundle.json"
-BUNDLE_FORMAT = 4  # 3: seasons, calendar and residual in the window spec; baseline bundles; 4: seasonal profile
+BUNDLE_FORMAT = 4  # 3: seasons, calendar, residual, baseline bundles; 4: seasonal profiles, ensembles, blends
 
 
 class BundleSpec(BaseModel):
@@ -45,6 +45,7 @@ class BundleSpec(BaseModel):
     train: dict[str, Any]  # the training settings it was built with, for the record
     windows: dict[str, WindowSpec] = {}  # per series, where it differs from `window` (its seasons, its residual)
     baselines: dict[str, str] = {}  # per series, the naive forecast a baseline bundle serves
+    blends: dict[str, NaiveBlend] = {}  # per series, the naive forecast a model's is combined with
 
     def window_for(self, series: str) -> WindowSpec:
         """The window spec of `series`."""

@@ -193,7 +193,7 @@ class WindowConfig(Section):
         True, description="Feed the model cyclic calendar features: time of day and day of week (or day of year)."
     )
     deseasonalize: bool = Field(
-        False,
+        True,
         description=(
             "Season-aware normalisation: remove the seasonal profile of each usable season (phase means after "
             "detrending, fitted on the train slice) from the target before the model, which then learns the "
@@ -264,6 +264,24 @@ class TrainConfig(Section):
             "Start each backtest fold but a series' oldest from the weights of the fold before it (a model that saw "
             "only rows before that earlier origin, so nothing leaks) instead of its seeded initial ones: ~18% fewer "
             "epochs, the same accuracy on average (README, benchmarks)."
+        ),
+    )
+    ensemble: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description=(
+            "Models per series, each with its own seed (initial weights and batch order), trained together (stacked) "
+            "and saved as one Keras model whose forecast is their mean; intervals are calibrated on that mean's "
+            "residuals."
+        ),
+    )
+    combine_naive: bool = Field(
+        True,
+        description=(
+            "Serve a per-series model combined with the naive forecast that is best on its validation windows: "
+            "w x model + (1 - w) x naive, the weight w (0..1, steps of 0.05) the one with the lowest validation MAE. "
+            "The combination is what the gate scores and what serves."
         ),
     )
     jit_compile: bool | None = Field(

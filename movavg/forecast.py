@@ -76,6 +76,9 @@ def forecast_frame(
         shift = offsets(values[:, 0].astype("float64"), ends, spec, stats.per_window)
         shift += seasonal_offsets(spec, series[TIMESTAMP], ends)
         predicted = stats.inverse_target(predict_normalized(model, values, ends, spec, stats.per_window) + shift)
+        if (blend := bundle.blends.get(series_id)) is not None:
+            naive = NaiveForecast(NaiveSpec.parse(blend.naive), spec).predict(target, ends)
+            predicted = blend.weight * predicted + (1 - blend.weight) * naive
     return pd.DataFrame(
         {
             TIMESTAMP: series[TIMESTAMP].to_numpy()[ends],

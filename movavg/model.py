@@ -13,7 +13,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,12 +70,31 @@ def layer_seeds(config: TrainConfig, seed: int) -> Iterator[int]:
 def build_model(
     config: TrainConfig, lookback: int, features: int, jit_compile: bool = False, seed: int = 0
 ) -> keras.Model:
-    """Sequential model: Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE.
+    """Input(lookback, features) -> config.layers -> Dense(1), compiled with Adam/MSE; with `train.ensemble` k
+    above 1, k such networks (seeds `member_seed(seed, i)`) on one input and the mean of their outputs, weights
+    in member order.
 
     Every initializer and dropout layer gets its own seed drawn from `seed`: Keras' unseeded defaults draw
     from Python's process-wide `random`, which other threads of a process (Prefect's, Dask's) also draw
     from, so the same seed gave different weights in a Dask worker.
     """
+    import keras
+
+    if config.ensemble == 1:
+        model = member_network(config, lookback, features, seed)
+    else:
+        inputs = keras.Input(shape=(lookback, features))
+        members = [
+            member_network(config, lookback, features, member_seed(seed, i), f"member_{i}")
+            for i in range(config.ensemble)
+        ]
+        model = keras.Model(inputs, keras.layers.Average()([member(inputs) for member in members]))
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", jit_compile=jit_compile)
+    return model
+
+
+def member_network(config: TrainConfig, lookback: int, features: int, seed: int, name: str | None = None) -> Any:
+    """One network of `config.layers` and Dense(1), uncompiled, its initializers seeded from `seed`."""
     import keras
 
     seeds = layer_seeds(config, seed)
@@ -96,9 +115,12 @@ def build_model(
         else:
             layers.append(keras.layers.Dropout(spec.rate, seed=next(seeds)))
     layers.append(keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(next(seeds))))
-    model = keras.Sequential(layers)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse", jit_compile=jit_compile)
-    return model
+    return keras.Sequential(layers, name=name)
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed of ensemble member `member` of a model seeded `seed`: member 0 is the model a single one would be."""
+    return seed if member == 0 else int(np.random.SeedSequence([seed, member]).generate_state(1)[0] % 2**31)
 
 
 def initial_weights(config: TrainConfig, features: int, seed: int) -> list[np.ndarray]:
@@ -245,6 +267,7 @@ def warm_start_weights(config: TrainConfig, champion_dir: str | None, spec: Bund
         theirs.kind == "model"
         and theirs.columns == spec.columns
         and theirs.train.get("layers") == spec.train["layers"]
+        and theirs.train.get("ensemble", 1) == spec.train.get("ensemble", 1)
         and theirs.window.same_inputs(spec.window)
     )
     if not same:
@@ -294,8 +317,8 @@ class TrainedModel:
 
 
 def architecture_json(config: TrainConfig) -> str:
-    """What `build_model` builds from, of a training config: its layers and learning rate, as JSON."""
-    return config.model_dump_json(include={"layers", "learning_rate"})
+    """What `build_model` builds from, of a training config: its layers, ensemble size and learning rate, as JSON."""
+    return config.model_dump_json(include={"layers", "ensemble", "learning_rate"})
 
 
 @cache
@@ -315,7 +338,7 @@ def load_reused(folder: Path, slot: str = "") -> tuple[keras.Model | None, Bundl
         return None, spec
     try:
         with zipfile.ZipFile(folder / MODEL_FILE) as archive:
-            _, lookback, features = json.loads(archive.read("config.json"))["build_config"]["input_shape"]
+            _, lookback, features = saved_input_shape(json.loads(archive.read("config.json")))
         model = shared_model(architecture_json(TrainConfig.model_validate(spec.train)), lookback, features, slot)
         with warnings.catch_warnings():  # a bundle saved after `fit` also holds Adam's state, not needed here
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -323,6 +346,13 @@ def load_reused(folder: Path, slot: str = "") -> tuple[keras.Model | None, Bundl
     except Exception:  # another architecture or layout than `build_model` makes today
         return load_bundle(folder)
     return model, spec
+
+
+def saved_input_shape(config: dict[str, Any]) -> list[Any]:
+    """The input shape (None, lookback, features) recorded in a `.keras` file's `config.json`: a Sequential
+    model's build config, or a functional one's (an ensemble's) input layer."""
+    shape = (config.get("build_config") or {}).get("input_shape")
+    return shape if shape is not None else config["config"]["layers"][0]["config"]["batch_shape"]
 
 
 @dataclass
@@ -396,9 +426,77 @@ def train_models(
     dirs, firsts = list(champion_dirs or [None] * len(groups)), list(starts or [None] * len(groups))
     with keras_session():
         plans = [plan_model(group, config, *start) for group, *start in zip(groups, dirs, firsts, strict=True)]
-        if config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
-            return train_stacked(plans, config, on_epoch)
-        return [train_alone(plan, config, on_epoch) for plan in plans]
+        if config.ensemble > 1:
+            trained = train_ensembles(plans, config, on_epoch)
+        elif config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
+            trained = train_stacked(plans, config, on_epoch)
+        else:
+            trained = [train_alone(plan, config, on_epoch) for plan in plans]
+        if config.combine_naive:
+            for group, model in zip(groups, trained, strict=True):
+                add_blend(model, group)
+    return trained
+
+
+def add_blend(trained: TrainedModel, group: list[PreparedSeries]) -> None:
+    """With `train.combine_naive`: a per-series model's forecast combined with the naive forecast best on its
+    validation windows (`movavg.blend.fit_blend`), recorded in its bundle spec and training result."""
+    from movavg.blend import fit_blend
+
+    if len(group) != 1 or (blend := fit_blend(trained, group[0])) is None:
+        return
+    trained.spec.blends[group[0].series] = blend
+    trained.result.blend = blend
+
+
+def train_ensembles(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: EpochHook | None) -> list[TrainedModel]:
+    """Each plan as `train.ensemble` members (`member_plans`), all trained as single models (stacked when
+    `train.stack` allows), then joined into one model per plan (`join_members`)."""
+    k, single = config.ensemble, config.model_copy(update={"ensemble": 1})
+    members = [member for plan in plans for member in member_plans(plan, k)]
+    if single.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
+        fitted = train_stacked(members, single, on_epoch)
+    else:
+        fitted = [train_alone(member, single, on_epoch) for member in members]
+    return [join_members(plan, fitted[i * k : (i + 1) * k], config) for i, plan in enumerate(plans)]
+
+
+def member_plans(plan: ModelPlan, k: int) -> list[ModelPlan]:
+    """The `k` members of an ensemble plan: its windows, seeds `member_seed(plan.seed, i)`, and, when it starts
+    from weights (an ensemble's, member after member), member i's share of them."""
+    share = None if plan.initial is None else len(plan.initial) // k
+    return [
+        replace(
+            plan,
+            seed=member_seed(plan.seed, i),
+            initial=None if share is None else plan.initial[i * share : (i + 1) * share],
+        )
+        for i in range(k)
+    ]
+
+
+def join_members(plan: ModelPlan, members: Sequence[TrainedModel], config: TrainConfig) -> TrainedModel:
+    """One ensemble model of trained `members`: their weights in member order (what `build_model` with
+    `train.ensemble` takes), their loss histories averaged epoch by epoch over the members still training, the
+    longest member's epochs, and their training time summed."""
+    weights = [w for member in members for w in member.final_weights()]
+    history = {
+        key: [float(np.mean(values)) for values in _by_epoch([member.history.get(key, []) for member in members])]
+        for key in ("loss", "val_loss")
+    }
+    result = summarize_history(
+        history, config.epochs, sum(m.result.train_seconds for m in members), plan.spec.series, len(plan.train.targets)
+    )
+    result.finite = result.finite and all(member.result.finite for member in members)
+    first = members[0].result
+    result.batch_size, result.jit_compile, result.stack = first.batch_size, first.jit_compile, first.stack
+    result.warm_start, result.ensemble = plan.initial is not None, len(members)
+    return TrainedModel(built=None, spec=plan.spec, history=history, result=result, config=config, weights=weights)
+
+
+def _by_epoch(histories: list[list[float]]) -> list[list[float]]:
+    """Per epoch, the values of the histories that reached it."""
+    return [[h[epoch] for h in histories if len(h) > epoch] for epoch in range(max(map(len, histories), default=0))]
 
 
 def train_alone(plan: ModelPlan, config: TrainConfig, on_epoch: EpochHook | None) -> TrainedModel:

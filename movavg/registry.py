@@ -305,6 +305,8 @@ LISTED_METRICS = (
     "interval",
     "backtest",
     "lstm",
+    "ensemble",
+    "blend",
 )
 
 
@@ -334,6 +336,8 @@ def registry_rows(artifacts_dir: Path, series: str | None = None) -> list[dict[s
             "baseline_mae": row["metrics"]["baseline_mae"],
             "champion": row["champion"],
             "kind": row["metrics"].get("kind", "lstm"),
+            "ensemble": row["metrics"].get("ensemble", 1),
+            "blend": row["metrics"].get("blend"),
         }
         for row in list_versions(artifacts_dir, series)
     ]

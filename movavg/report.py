@@ -202,6 +202,17 @@ def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
     return f"{len(modelled) + len(skipped)} series: {', '.join(counts) or 'nothing to do'}"
 
 
+def model_kind(kind: str, ensemble: int = 1, blend: dict[str, Any] | None = None, brief: bool = False) -> str:
+    """`short_kind`, an LSTM's also saying how many members it averages and the naive forecast it is combined
+    with: `LSTM x5 + 0.20 naive: seas. change 336` (the naive forecast's weight), or `brief`ly `LSTM x5+naive`."""
+    if kind != "lstm":
+        return short_kind(kind)
+    text = "LSTM" if ensemble == 1 else f"LSTM x{ensemble}"
+    if blend and blend.get("weight", 1.0) < 1.0:
+        text += "+naive" if brief else f" + {1 - blend['weight']:.2f} {short_kind('baseline:' + blend['naive'])}"
+    return text
+
+
 def short_kind(kind: str) -> str:
     """What serves, in a few words: `lstm` -> `LSTM`, `baseline:seasonal_change_336` -> `naive: seas. change 336`."""
     if not kind.startswith("baseline:"):
@@ -211,6 +222,16 @@ def short_kind(kind: str) -> str:
         return f"naive: {describe_naive(name)}"
     kind_name, _, season = name.rpartition("_")
     return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
+
+
+def served_kind(outcome: SeriesOutcome) -> str:
+    """What serves a series after a run, briefly (`model_kind`); "" without a champion."""
+    metrics = outcome.metrics
+    return (
+        model_kind(outcome.served_by, metrics.get("ensemble", 1), metrics.get("blend"), True)
+        if outcome.served_by
+        else ""
+    )
 
 
 def metrics_table(
@@ -229,7 +250,7 @@ def metrics_table(
             {
                 "series": evaluation.series,
                 "outcome": outcome.status,
-                "served_by": short_kind(outcome.served_by) if outcome.served_by else "",
+                "served_by": outcome_kind(outcome),
                 "champion": outcome.champion_version or "",
                 "mae": _round(served),
                 "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,

@@ -68,6 +68,14 @@ class SeasonProfile(BaseModel):
     values: list[list[float]]
 
 
+class NaiveBlend(BaseModel):
+    """A forecast combined with a naive one: `weight` x the model's + (1 - weight) x the naive forecast `naive`'s
+    (its record name), the weight fitted on the validation windows (`movavg.blend.fit_blend`)."""
+
+    naive: str
+    weight: float
+
+
 class WindowSpec(BaseModel):
     """Window offsets, for window i of a series with n rows::
 
@@ -204,6 +212,8 @@ class TrainResult(BaseModel):
     jit_compile: bool | None = None
     warm_start: bool = False  # started from the champion's weights
     stack: int = 1  # models trained together in one graph (train.stack); train_seconds is this model's share
+    ensemble: int = 1  # member models averaged (train.ensemble); epochs_run is the longest member's
+    blend: NaiveBlend | None = None  # combined with a naive forecast (train.combine_naive), per-series models only
 
 
 class Scores(BaseModel):
@@ -320,6 +330,8 @@ class SeriesMetrics(BaseModel):
     train_windows: int
     warm_start: bool
     lstm: LstmMetrics
+    ensemble: int = 1  # member models averaged in the LSTM that serves (1 when a naive forecast serves)
+    blend: NaiveBlend | None = None  # the naive forecast the serving LSTM's is combined with, and its weight
 
 
 class ModelledSeries(BaseModel):

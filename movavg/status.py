@@ -23,7 +23,7 @@ from movavg.registry import (
     models_dir,
     read_record,
 )
-from movavg.report import no_new_data, summary_line
+from movavg.report import model_kind, no_new_data, summary_line
 from movavg.schema import IngestResult, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 
@@ -154,7 +154,11 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
     trained_for = read_record(folder / "run.json").get("trained_for", [name])
     metrics = metrics_of(folder)[name]
     kind = metrics.get("kind", "lstm")
-    lstm = "LSTM" if len(trained_for) == 1 else f"global LSTM ({len(trained_for)} series)"
+    lstm = (
+        model_kind("lstm", metrics.get("ensemble", 1), metrics.get("blend"))
+        if len(trained_for) == 1
+        else f"global LSTM ({len(trained_for)} series)"
+    )
     changes = history(artifacts_dir, name)
     return {
         "kind": lstm if kind == "lstm" else f"naive {describe_naive(kind.split(':', 1)[1])}",

@@ -319,7 +319,7 @@ def models(
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
     from movavg.registry import champion_problem, damaged_versions, listing, registry_rows
     from movavg.registry import list_versions as listing_rows
-    from movavg.report import short_kind
+    from movavg.report import model_kind
 
     require_artifacts_dir(artifacts_dir)
     for problem in damaged_versions(artifacts_dir):
@@ -355,7 +355,7 @@ def models(
                 r["series"],
                 r["version"],
                 "*" if r["champion"] else "",
-                short_kind(r["kind"]),
+                model_kind(r["kind"], r["ensemble"], r["blend"]),
                 _number(r["mae"]),
                 _number(r["baseline_mae"]),
                 _number(r["rmse"]),

@@ -1,0 +1,43 @@
+"""Combining a model with a naive forecast: the weight fitted on the validation windows, so the combination is
+a candidate like any other (the gate scores it on the test windows, which never chose it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from movavg.forecast import score_frame
+from movavg.naive import naive_forecasts
+from movavg.schema import SPLIT, NaiveBlend
+from movavg.series import PreparedSeries
+from movavg.windowing import located, rows_for_targets
+
+if TYPE_CHECKING:
+    from movavg.model import TrainedModel
+
+WEIGHTS = np.linspace(0.0, 1.0, 21)  # the model's weights tried
+
+
+def best_weight(actual: np.ndarray, model: np.ndarray, naive: np.ndarray) -> float:
+    """The weight w of WEIGHTS whose w x model + (1 - w) x naive has the lowest MAE against `actual` (all (m,));
+    on a tie the larger (more of the model)."""
+    errors = np.abs(WEIGHTS[:, None] * model[None, :] + (1 - WEIGHTS[:, None]) * naive[None, :] - actual[None, :])
+    mae = errors.mean(axis=1)
+    return float(WEIGHTS[np.flatnonzero(mae <= mae.min() + 1e-12)[-1]])
+
+
+def fit_blend(trained: TrainedModel, prepared: PreparedSeries) -> NaiveBlend | None:
+    """The blend of a per-series model with the naive forecast that has the lowest MAE on the series' validation
+    windows, weighted by `best_weight` there; None without validation windows. Call inside `keras_session()`."""
+    spec = located(prepared)[0]
+    frame = rows_for_targets(prepared.frame, prepared.rows["train"], spec)  # from the first val window's inputs
+    windows = score_frame(trained.in_shared_model(), trained.spec, prepared.series, frame)
+    val = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "val"]
+    if val.empty:
+        return None
+    target = frame[prepared.columns[0]].to_numpy(dtype="float64")
+    actual = val["actual"].to_numpy()
+    naive = naive_forecasts(target, val["target_row"].to_numpy() - spec.horizon, spec)
+    best = min(naive, key=lambda name: float(np.mean(np.abs(naive[name] - actual))))
+    return NaiveBlend(naive=best, weight=best_weight(actual, val["predicted"].to_numpy(), naive[best]))
