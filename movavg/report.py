@@ -224,14 +224,14 @@ def short_kind(kind: str) -> str:
     return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
 
 
-def served_kind(outcome: SeriesOutcome) -> str:
-    """What serves a series after a run, briefly (`model_kind`); "" without a champion."""
-    metrics = outcome.metrics
-    return (
-        model_kind(outcome.served_by, metrics.get("ensemble", 1), metrics.get("blend"), True)
-        if outcome.served_by
-        else ""
-    )
+def outcome_kind(outcome: SeriesOutcome) -> str:
+    """What serves a series after a run, briefly: for a model published in this run `model_kind` (its metrics
+    are that model's), else `short_kind`; "" without a champion."""
+    if not outcome.served_by:
+        return ""
+    if outcome.status != "published":
+        return short_kind(outcome.served_by)
+    return model_kind(outcome.served_by, outcome.metrics.get("ensemble", 1), outcome.metrics.get("blend"), True)
 
 
 def metrics_table(
