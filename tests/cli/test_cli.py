@@ -44,6 +44,8 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     history_rows = 168 - 2 + 8 - 1  # hourly data: a weekly lag channel, ending `horizon` after each input row
     assert listing[0]["metrics"]["epochs_run"] == 2 and listing[0]["metrics"]["train_windows"] == 350 - 2 - history_rows
     assert listing[0]["metrics"]["kind"] == "lstm" and listing[0]["metrics"]["best_baseline"]
+    blend = listing[0]["metrics"]["blend"]  # train.combine_naive is on by default
+    assert listing[0]["metrics"]["ensemble"] == 1 and blend["naive"] and 0 <= blend["weight"] <= 1
 
     promoted = runner.invoke(app, ["promote", "v1", "-a", str(art)])
     assert promoted.exit_code == 0 and "champion is now v1" in promoted.output

@@ -31,6 +31,10 @@ def seasonal(weeks: int = WEEKS, start: int = 0) -> pd.DataFrame:
     return synthetic_series(48 * 7 * weeks, seed=4, freq="30min", kind="seasonal").iloc[start:].assign(series_id="load")
 
 
+# TINY's 2-epoch model loses to the seasonal naive forecasts only without the seasonal profile and the blend
+LOSING = ("window.deseasonalize=false", "train.combine_naive=false")
+
+
 def default_gate(*extra: str) -> PipelineConfig:
     """TINY's small model under the default gate, with two backtest folds."""
     keep = [item for item in TINY if not item.startswith("evaluate.")]
@@ -69,7 +73,7 @@ def check_interval(art: Path, series: str, metrics: dict[str, object]) -> None:
 def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(seasonal(), data / "incoming", "load.csv")
-    summary = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    summary = retrain(config=default_gate(*LOSING), data_dir=str(data), artifacts_dir=str(art))
     assert summary.status == "published", summary.message
     champion = current_champion(art, "load")
     spec = read_spec(Path(champion.path))  # type: ignore[union-attr]
@@ -139,7 +143,7 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     assert metrics["epochs_run"] == 0 and metrics["lstm"]["epochs_run"] == 2  # the naive serves; the LSTM lost
     assert metrics["lstm"]["train_seconds"] > 0 and metrics["lstm"]["train_windows"] > 0
     assert metrics["lstm"]["mae"] > metrics["mae"]
-    again = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    again = retrain(config=default_gate(*LOSING), data_dir=str(data), artifacts_dir=str(art))
     assert again.status == "unchanged" and current_champion(art, "load").version == "v1"  # type: ignore[union-attr]
     assert again.series[0].served_by == metrics["kind"]  # a rerun still names the naive forecast that serves
     [row] = latest_artifact_data(f"movavg-metrics-{project_slug(art)}")
@@ -151,13 +155,32 @@ def test_a_naive_forecast_serves_when_no_model_beats_it(tmp_path: Path) -> None:
     assert json.loads(shown.stdout)[0]["metrics"]["kind"].startswith("baseline:seasonal")
 
 
+def test_the_default_model_learns_the_deseasonalized_target_and_serves_its_blend(tmp_path: Path) -> None:
+    """With the seasonal profile and the naive blend (the defaults), the same 2-epoch model that loses without
+    them beats the seasonal naive forecasts; what it records is what its bundle serves."""
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(seasonal(), data / "incoming", "load.csv")
+    summary = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    [entry] = listing(art)
+    metrics = entry["metrics"]
+    assert summary.published_version == "v1" and metrics["kind"] == "lstm", summary.message
+    assert metrics["mae"] < metrics["baseline_mae"]
+    spec = read_spec(Path(current_champion(art, "load").path))  # type: ignore[union-attr]
+    profile = spec.window_for("load").profile
+    assert profile is not None and profile.seasons == [48, 336] and [len(v) for v in profile.values] == [48, 336]
+    assert metrics["blend"] == spec.blends["load"].model_dump() and metrics["ensemble"] == 1
+    [row] = latest_artifact_data(f"movavg-metrics-{project_slug(art)}")
+    assert row["served_by"] == ("LSTM+naive" if metrics["blend"]["weight"] < 1 else "LSTM")
+    check_interval(art, "load", metrics)
+
+
 def test_a_model_that_beats_the_naive_forecasts_replaces_the_naive_champion_and_warm_starts_later(
     tmp_path: Path,
 ) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     daily = synthetic_series(1500, seed=5).assign(series_id="load")  # hourly: a noisy daily cycle on a trend
     write_csv(daily, data / "incoming", "load.csv")
-    first = retrain(config=default_gate(), data_dir=str(data), artifacts_dir=str(art))
+    first = retrain(config=default_gate(*LOSING), data_dir=str(data), artifacts_dir=str(art))
     assert "serves instead" in first.message  # the 2-epoch model loses: a naive champion first (v1)
     trained = default_gate(
         'train.layers=[{"units": 16}]', "train.epochs=30", "train.early_stopping_patience=5", "train.batch_size=null"

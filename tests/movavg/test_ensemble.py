@@ -14,6 +14,8 @@ from movavg.config import TrainConfig
 from movavg.forecast import forecast_frame
 from movavg.model import build_model, load_reused, member_seed, train_models
 from movavg.naive import NaiveForecast, NaiveSpec
+from movavg.report import model_kind, outcome_kind
+from movavg.schema import SeriesOutcome
 from movavg.session import keras_session
 from tests.helpers import located_series
 
@@ -95,3 +97,14 @@ def test_a_blended_model_serves_its_weighted_mean_with_the_naive_forecast() -> N
     naive = NaiveForecast(NaiveSpec.parse(blend.naive), spec).predict(series.frame["value"].to_numpy(), ends)
     expected = blend.weight * plain["predicted_ma"].to_numpy() + (1 - blend.weight) * naive
     np.testing.assert_allclose(blended["predicted_ma"], expected, atol=1e-9)
+
+
+def test_what_serves_says_its_members_and_its_blend() -> None:
+    blend = {"naive": "seasonal_change_336", "weight": 0.8}
+    assert model_kind("lstm") == "LSTM" and model_kind("lstm", 1, {"naive": "naive_last", "weight": 1.0}) == "LSTM"
+    assert model_kind("lstm", 5, blend) == "LSTM x5 + 0.20 naive: seas. change 336"
+    assert model_kind("baseline:naive_last", 5, blend) == "naive: last value"
+    published = SeriesOutcome(series="s", status="published", message="", served_by="lstm", metrics={"blend": blend})
+    assert outcome_kind(published) == "LSTM+naive"
+    kept = published.model_copy(update={"status": "kept"})  # its metrics are the candidate's, not the champion's
+    assert outcome_kind(kept) == "LSTM" and outcome_kind(published.model_copy(update={"served_by": ""})) == ""
