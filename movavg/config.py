@@ -197,7 +197,9 @@ class WindowConfig(Section):
         description=(
             "Season-aware normalisation: remove the seasonal profile of each usable season (phase means after "
             "detrending, fitted on the train slice) from the target before the model, which then learns the "
-            "deseasonalized moving average; the profile at the target's phase is added back to each forecast."
+            "deseasonalized moving average; the profile at the target's phase is added back to each forecast. On the "
+            "benchmark's half-hourly series the model went from 0.79 to 0.61 x the best naive (26 weeks), 1.01 to "
+            "0.64 (12 weeks); on CO2 it cost 3% (README, forecast quality)."
         ),
     )
     residual: Literal["last-value", "best-baseline"] = Field(
@@ -273,7 +275,7 @@ class TrainConfig(Section):
         description=(
             "Models per series, each with its own seed (initial weights and batch order), trained together (stacked) "
             "and saved as one Keras model whose forecast is their mean; intervals are calibrated on that mean's "
-            "residuals."
+            "residuals. 5 members improved the benchmark's ratios by 0-2% for 2.3-2.8x the training time."
         ),
     )
     combine_naive: bool = Field(
@@ -281,7 +283,7 @@ class TrainConfig(Section):
         description=(
             "Serve a per-series model combined with the naive forecast that is best on its validation windows: "
             "w x model + (1 - w) x naive, the weight w (0..1, steps of 0.05) the one with the lowest validation MAE. "
-            "The combination is what the gate scores and what serves."
+            "The combination is what the gate scores and what serves (per-series models; README, forecast quality)."
         ),
     )
     jit_compile: bool | None = Field(
