@@ -3,6 +3,7 @@ trained is what is saved, loaded and served."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,16 @@ def test_a_blended_model_serves_its_weighted_mean_with_the_naive_forecast() -> N
     naive = NaiveForecast(NaiveSpec.parse(blend.naive), spec).predict(series.frame["value"].to_numpy(), ends)
     expected = blend.weight * plain["predicted_ma"].to_numpy() + (1 - blend.weight) * naive
     np.testing.assert_allclose(blended["predicted_ma"], expected, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_the_blend_never_sees_the_test_slice() -> None:
+    config, (series,) = located_series([900], ["train.epochs=1", "train.combine_naive=true"])
+    changed = series.frame.copy()
+    test = changed["split"] == "test"
+    changed.loc[test, ["value", "value__z"]] *= -3.0
+    first, second = (train_models([[s]], config.train)[0] for s in (series, replace(series, frame=changed)))
+    assert first.result.blend == second.result.blend is not None
 
 
 def test_what_serves_says_its_members_and_its_blend() -> None:
