@@ -202,7 +202,7 @@ def champion_line(artifacts_dir: Path, series: str) -> str | None:
     plot: ...`, from the registry (None without a readable champion)."""
     from movavg.naive import describe_naive
     from movavg.registry import DamagedState, current_champion, metrics_of, series_files
-    from movavg.report import PLOT_FILE, short_kind
+    from movavg.report import PLOT_FILE, model_kind
 
     champion = current_champion(artifacts_dir, series)
     if champion is None:
@@ -214,8 +214,9 @@ def champion_line(artifacts_dir: Path, series: str) -> str | None:
     plot = series_files(Path(champion.path), series) / PLOT_FILE
     ratio = f", {metrics['mae'] / metrics['baseline_mae']:.2f}x" if metrics.get("baseline_mae") else ""
     naive = describe_naive(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
+    kind = model_kind(metrics.get("kind", "lstm"), metrics.get("ensemble", 1), metrics.get("blend"))
     return (
-        f"series {series!r} is served by {champion.version} ({short_kind(metrics.get('kind', 'lstm'))}): test MAE "
+        f"series {series!r} is served by {champion.version} ({kind}): test MAE "
         f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
         + (f"; plot: {plot}" if plot.exists() else "")
     )
