@@ -44,6 +44,8 @@ from movavg.windowing import (
     with_profile,
 )
 
+RESIDUAL_SAMPLE = 2000  # fold residuals kept per series for calibrating intervals
+
 
 def fold_origins(rows: dict[str, int], folds: int) -> list[int]:
     """First target rows of the scored blocks, oldest first; folds that would leave no rows to train on are dropped."""
@@ -80,8 +82,9 @@ def fold_series(
     return PreparedSeries(series=series, frame=frame, columns=columns, stats=stats, spec=spec, bounds=bounds)
 
 
-def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
-    """A fold's model and the naive forecasts scored on its block (its test rows)."""
+def score_fold(fold: PreparedSeries, trained: TrainedModel) -> tuple[BacktestFold, np.ndarray]:
+    """A fold's model and the naive forecasts scored on its block (its test rows); and the model's residuals
+    there (m,), in units of each window's scale."""
     frame, spec, columns = fold.frame, located(fold)[0], fold.columns
     block = rows_for_targets(frame, int(np.argmax(frame[SPLIT].to_numpy() == "test")), spec)  # not every window
     windows = score_frame(trained.in_shared_model(), trained.spec, fold.series, block)
@@ -90,6 +93,7 @@ def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
         block[columns[0]].to_numpy(dtype="float64"), windows["target_row"].to_numpy() - spec.horizon, spec
     )
     best = min(errors, key=errors.__getitem__)
+    residuals = ((windows["actual"] - windows["predicted"]) / windows["scale"]).to_numpy()
     return BacktestFold(
         origin=str(block[TIMESTAMP].iloc[int(windows["target_row"].iloc[0])]),
         mae=float(np.mean(np.abs(windows["predicted"] - windows["actual"]))),
@@ -99,7 +103,16 @@ def score_fold(fold: PreparedSeries, trained: TrainedModel) -> BacktestFold:
         train_windows=trained.result.train_windows,
         epochs_run=trained.result.epochs_run,
         warm_start=trained.result.warm_start,
-    )
+    ), residuals
+
+
+def residual_sample(residuals: np.ndarray) -> list[float]:
+    """The finite `residuals` sorted, or RESIDUAL_SAMPLE of their order statistics at evenly spaced ranks when
+    there are more (a long series' folds would otherwise make its backtest record as long as its test slice)."""
+    ordered = np.sort(residuals[np.isfinite(residuals)])
+    if len(ordered) > RESIDUAL_SAMPLE:
+        ordered = ordered[np.linspace(0, len(ordered) - 1, RESIDUAL_SAMPLE).round().astype(int)]
+    return ordered.tolist()
 
 
 def series_folds(prepared: PreparedSeries, folds: int) -> list[PreparedSeries]:
@@ -145,7 +158,8 @@ def backtest_many(prepared: list[PreparedSeries], config: TrainConfig, folds: in
             results = [score_fold(fold, model) for fold, model in zip(chosen, trained, strict=True)]
             missing = folds - len(results)
             note = f"{missing} fold(s) left out: too few rows before their origin" if missing else ""
-            out.append(Backtest(series=series.series, folds=results, note=note))
+            residuals = residual_sample(np.concatenate([np.empty(0), *(r for _, r in results)]))
+            out.append(Backtest(series=series.series, folds=[f for f, _ in results], note=note, residuals=residuals))
     return out
 
 

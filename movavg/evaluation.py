@@ -95,9 +95,11 @@ def evaluate_models(
     series: str,
     frame: pd.DataFrame,
     config: EvaluateConfig,
+    backtest: Backtest | None = None,
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Score the candidate `model` (fed by `bundle`), every naive forecast and the series' champion (None in
-    memory) on the same test windows of `series`.
+    memory) on the same test windows of `series`; the model's interval is calibrated on its val windows and
+    the `backtest` folds' residuals (out of sample: the main model's val windows also chose its early stop).
 
     `frame` is the normalized series from enough rows before its val slice for every val window. Returns the
     evaluation and one row per test window: `timestamp` (last input step), `target_row`, `actual`,
@@ -123,7 +125,8 @@ def evaluate_models(
     every = {name: scores(actual, test[name].to_numpy()) for name in naive_names(spec)}
     best = min(every, key=lambda name: every[name].mae)
     winner, reason = decide(model_scores, finite_training, (best, every[best].mae), champion_scores, config)
-    interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level)
+    extra = backtest.residuals if backtest is not None else []
+    interval, test["lower"], test["upper"] = interval_scores(val, test, "predicted", config.interval_level, extra)
     baseline_interval = interval_scores(val, test, best, config.interval_level)[0]
     evaluation = Evaluation(
         series=series,
@@ -220,7 +223,7 @@ def evaluate_series(
     frame = rows_for_targets(prepared.frame, prepared.rows["train"], spec)  # from the first val window's inputs
     with keras_session():
         evaluation, predictions = evaluate_models(
-            model, bundle, finite_training, champion, prepared.series, frame, config
+            model, bundle, finite_training, champion, prepared.series, frame, config, backtest
         )
     evaluation.backtest = backtest
     return evaluation, predictions

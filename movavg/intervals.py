@@ -7,6 +7,7 @@ typical step (`local_scale`), so it widens where the series moves more.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,17 +41,24 @@ def conformal_interval(residuals: np.ndarray, level: float) -> tuple[float, floa
 
 
 def interval_scores(
-    val: pd.DataFrame, test: pd.DataFrame, column: str, level: float
+    val: pd.DataFrame, test: pd.DataFrame, column: str, level: float, extra: Sequence[float] = ()
 ) -> tuple[Interval, np.ndarray, np.ndarray]:
-    """The interval of forecast `column` calibrated on `val` (residuals in units of each window's `scale`), with
-    its coverage and mean width on `test`; also the test windows' lower and upper bounds."""
-    low, high = conformal_interval(((val["actual"] - val[column]) / val["scale"]).to_numpy(), level)
+    """The interval of forecast `column` calibrated on `val` (residuals in units of each window's `scale`) and
+    `extra` residuals in the same units (the backtest folds' models'), with its coverage and mean width on
+    `test`; also the test windows' lower and upper bounds."""
+    residuals = np.concatenate([((val["actual"] - val[column]) / val["scale"]).to_numpy(), np.asarray(extra, float)])
+    low, high = conformal_interval(residuals, level)
     scale = test["scale"].to_numpy()
     lower, upper = test[column].to_numpy() + low * scale, test[column].to_numpy() + high * scale
     actual = test["actual"].to_numpy()
     coverage = float(np.mean((actual >= lower) & (actual <= upper))) if len(test) else math.nan
     width = float(np.mean(upper - lower)) if len(test) else math.nan
     interval = Interval(
-        level=level, lower_factor=low, upper_factor=high, calibration_windows=len(val), coverage=coverage, width=width
+        level=level,
+        lower_factor=low,
+        upper_factor=high,
+        calibration_windows=len(residuals),
+        coverage=coverage,
+        width=width,
     )
     return interval, lower, upper

@@ -234,8 +234,9 @@ class ChampionRef(BaseModel):
 
 class Interval(BaseModel):
     """A central prediction interval: forecast + lower_factor * scale .. forecast + upper_factor * scale, with
-    `scale` each window's typical step (`movavg.intervals.local_scale`), calibrated on held-back (validation)
-    windows; coverage and mean width (original units) measured on the test windows."""
+    `scale` each window's typical step (`movavg.intervals.local_scale`), calibrated on held-back windows (the
+    validation windows, and for a model its backtest folds' blocks: `calibration_windows` counts both); coverage
+    and mean width (original units) measured on the test windows."""
 
     level: float
     lower_factor: float
@@ -264,6 +265,9 @@ class Backtest(BaseModel):
     series: str
     folds: list[BacktestFold]
     note: str = ""
+    # the folds' models' out-of-sample residuals, in units of each window's scale (sorted; at most a sample of
+    # evenly spaced order statistics): what the prediction intervals are calibrated on besides the val windows
+    residuals: list[float] = []
 
 
 class Evaluation(BaseModel):

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movavg.backtest import fold_frame, fold_origins, run_backtest, series_folds, train_folds
+from movavg.backtest import (
+    RESIDUAL_SAMPLE,
+    fold_frame,
+    fold_origins,
+    residual_sample,
+    run_backtest,
+    series_folds,
+    train_folds,
+)
 from movavg.bundle import BundleSpec
 from movavg.config import LayerSpec, PipelineConfig, TrainConfig, WindowConfig
 from movavg.forecast import score_frame
@@ -67,6 +75,17 @@ def test_the_backtest_writes_one_result_per_fold(tmp_path: Path, tiny_config: Pi
     for fold in backtest.folds:
         assert fold.windows > 0 and np.isfinite(fold.mae) and fold.baseline_mae > 0
     assert json.loads((tmp_path / "b" / "backtest.json").read_text())["series"] == "s"
+    # every fold window's residual, sorted, for calibrating intervals
+    assert len(backtest.residuals) == sum(fold.windows for fold in backtest.folds)
+    assert backtest.residuals == sorted(backtest.residuals) and np.isfinite(backtest.residuals).all()
+
+
+def test_a_long_backtest_keeps_an_even_sample_of_its_residuals() -> None:
+    residuals = np.random.default_rng(0).normal(size=50_000)
+    kept = residual_sample(np.concatenate([residuals, [np.nan, np.inf]]))
+    assert len(kept) == RESIDUAL_SAMPLE and kept[0] == residuals.min() and kept[-1] == residuals.max()
+    assert abs(np.quantile(kept, 0.95) - np.quantile(residuals, 0.95)) < 0.01
+    assert residual_sample(np.array([2.0, np.nan, 1.0])) == [1.0, 2.0]
 
 
 @pytest.mark.slow

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from movavg.config import EvaluateConfig
 from movavg.evaluation import decide, scores
-from movavg.intervals import conformal_interval
+from movavg.intervals import conformal_interval, interval_scores
 from movavg.schema import Scores
 
 
@@ -55,6 +56,20 @@ def test_conformal_interval_covers_as_promised() -> None:
     assert low < 0 < high
     assert 0.87 <= np.mean((fresh >= low) & (fresh <= high)) <= 0.94
     assert conformal_interval(np.arange(5.0), 0.9) == (-math.inf, math.inf)  # too few residuals for 90%: unbounded
+
+
+def test_intervals_are_calibrated_on_the_val_windows_and_the_folds_residuals() -> None:
+    """Validation residuals of a model that early-stopped on them are too small; the folds' out-of-sample ones
+    widen the band, and both are counted."""
+    rng = np.random.default_rng(1)
+    val = pd.DataFrame({"actual": rng.normal(0, 0.5, 300), "predicted": 0.0, "scale": 1.0})
+    test = pd.DataFrame({"actual": rng.normal(0, 1.0, 5000), "predicted": 0.0, "scale": 1.0})
+    narrow, *_ = interval_scores(val, test, "predicted", 0.9)
+    folds = rng.normal(0, 1.0, 900)
+    wide, lower, upper = interval_scores(val, test, "predicted", 0.9, folds.tolist())
+    assert narrow.calibration_windows == 300 and wide.calibration_windows == 1200
+    assert narrow.coverage < 0.7 and 0.8 < wide.coverage < 0.92
+    assert wide.upper_factor > narrow.upper_factor and np.all(lower < upper)
 
 
 @pytest.mark.slow
