@@ -28,14 +28,15 @@ def best_weight(actual: np.ndarray, model: np.ndarray, naive: np.ndarray) -> flo
 
 
 def fit_blend(trained: TrainedModel, prepared: PreparedSeries) -> NaiveBlend | None:
-    """The blend of a per-series model with the naive forecast that has the lowest MAE on the series' validation
-    windows, weighted by `best_weight` there; None without validation windows. Call inside `keras_session()`."""
+    """The blend of a model's forecast of one of its series with the naive forecast that has the lowest MAE on the
+    series' validation windows, weighted by `best_weight` there; None without validation windows or where the
+    model's forecasts are not finite. Call inside `keras_session()`."""
     spec, rows = located(prepared)[0], prepared.rows
     before_test = prepared.frame.iloc[: rows["train"] + rows["val"]]
     frame = rows_for_targets(before_test, rows["train"], spec)  # from the first val window's inputs to the val's end
     windows = score_frame(trained.in_shared_model(), trained.spec, prepared.series, frame)
     val = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "val"]
-    if val.empty:
+    if val.empty or not np.isfinite(val["predicted"]).all():
         return None
     target = frame[prepared.columns[0]].to_numpy(dtype="float64")
     actual = val["actual"].to_numpy()

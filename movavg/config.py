@@ -281,9 +281,9 @@ class TrainConfig(Section):
     combine_naive: bool = Field(
         True,
         description=(
-            "Serve a per-series model combined with the naive forecast that is best on its validation windows: "
+            "Serve a model combined, per series, with the naive forecast that is best on its validation windows: "
             "w x model + (1 - w) x naive, the weight w (0..1, steps of 0.05) the one with the lowest validation MAE. "
-            "The combination is what the gate scores and what serves (per-series models; README, forecast quality)."
+            "The combination is what the gate scores and what serves (README, forecast quality)."
         ),
     )
     jit_compile: bool | None = Field(

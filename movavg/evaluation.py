@@ -285,5 +285,5 @@ def metrics_record(
         **({"epochs_run": 0, "train_seconds": 0.0, "train_windows": 0, "warm_start": False} if baseline else training),
         lstm=LstmMetrics(**evaluation.model.model_dump(), **training),
         ensemble=1 if baseline else trained.ensemble,
-        blend=None if baseline else trained.blend,
+        blend=None if baseline else trained.blends.get(evaluation.series),
     )

@@ -439,14 +439,17 @@ def train_models(
 
 
 def add_blend(trained: TrainedModel, group: list[PreparedSeries]) -> None:
-    """With `train.combine_naive`: a per-series model's forecast combined with the naive forecast best on its
-    validation windows (`movavg.blend.fit_blend`), recorded in its bundle spec and training result."""
+    """With `train.combine_naive`: a model's forecast of each of its series combined with the naive forecast best
+    on that series' validation windows (`movavg.blend.fit_blend`), recorded in its bundle spec and training
+    result; none for a model whose training was not finite."""
     from movavg.blend import fit_blend
 
-    if len(group) != 1 or (blend := fit_blend(trained, group[0])) is None:
+    if not trained.result.finite:
         return
-    trained.spec.blends[group[0].series] = blend
-    trained.result.blend = blend
+    for prepared in group:
+        if (blend := fit_blend(trained, prepared)) is not None:
+            trained.spec.blends[prepared.series] = blend
+            trained.result.blends[prepared.series] = blend
 
 
 def train_ensembles(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: EpochHook | None) -> list[TrainedModel]:

@@ -213,7 +213,7 @@ class TrainResult(BaseModel):
     warm_start: bool = False  # started from the champion's weights
     stack: int = 1  # models trained together in one graph (train.stack); train_seconds is this model's share
     ensemble: int = 1  # member models averaged (train.ensemble); epochs_run is the longest member's
-    blend: NaiveBlend | None = None  # combined with a naive forecast (train.combine_naive), per-series models only
+    blends: dict[str, NaiveBlend] = {}  # per series, the naive forecast it is combined with (train.combine_naive)
 
 
 class Scores(BaseModel):

@@ -88,7 +88,7 @@ def test_a_blended_model_serves_its_weighted_mean_with_the_naive_forecast() -> N
     config, (series,) = located_series([900], ["train.epochs=2", "train.combine_naive=true"])
     trained = train_models([[series]], config.train)[0]
     blend = trained.spec.blends[series.series]
-    assert trained.result.blend == blend and 0.0 <= blend.weight <= 1.0
+    assert trained.result.blends == {series.series: blend} and 0.0 <= blend.weight <= 1.0
     spec = trained.spec.window_for(series.series)
     with keras_session():
         blended = forecast_frame(trained.model, trained.spec, series.series, series.frame)
@@ -107,7 +107,7 @@ def test_the_blend_never_sees_the_test_slice() -> None:
     test = changed["split"] == "test"
     changed.loc[test, ["value", "value__z"]] *= -3.0
     first, second = (train_models([[s]], config.train)[0] for s in (series, replace(series, frame=changed)))
-    assert first.result.blend == second.result.blend is not None
+    assert first.result.blends == second.result.blends and first.result.blends
 
 
 def test_what_serves_says_its_members_and_its_blend() -> None:
