@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from movavg.bundle import BundleSpec
 from movavg.forecast import score_frame
 from movavg.naive import naive_forecasts
 from movavg.schema import SPLIT, NaiveBlend
@@ -14,7 +15,7 @@ from movavg.series import PreparedSeries
 from movavg.windowing import located, rows_for_targets
 
 if TYPE_CHECKING:
-    from movavg.model import TrainedModel
+    import keras
 
 WEIGHTS = np.linspace(0.0, 1.0, 21)  # the model's weights tried
 
@@ -27,14 +28,14 @@ def best_weight(actual: np.ndarray, model: np.ndarray, naive: np.ndarray) -> flo
     return float(WEIGHTS[np.flatnonzero(mae <= mae.min() + 1e-12)[-1]])
 
 
-def fit_blend(trained: TrainedModel, prepared: PreparedSeries) -> NaiveBlend | None:
-    """The blend of a model's forecast of one of its series with the naive forecast that has the lowest MAE on the
-    series' validation windows, weighted by `best_weight` there; None without validation windows or where the
-    model's forecasts are not finite. Call inside `keras_session()`."""
+def fit_blend(model: keras.Model, bundle: BundleSpec, prepared: PreparedSeries) -> NaiveBlend | None:
+    """The blend of a `model`'s (fed by `bundle`) forecast of one of its series with the naive forecast that has
+    the lowest MAE on the series' validation windows, weighted by `best_weight` there; None without validation
+    windows or where the model's forecasts are not finite. Call inside `keras_session()`."""
     spec, rows = located(prepared)[0], prepared.rows
     before_test = prepared.frame.iloc[: rows["train"] + rows["val"]]
     frame = rows_for_targets(before_test, rows["train"], spec)  # from the first val window's inputs to the val's end
-    windows = score_frame(trained.in_shared_model(), trained.spec, prepared.series, frame)
+    windows = score_frame(model, bundle, prepared.series, frame)
     val = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "val"]
     if val.empty or not np.isfinite(val["predicted"]).all():
         return None

@@ -447,7 +447,7 @@ def add_blend(trained: TrainedModel, group: list[PreparedSeries]) -> None:
     if not trained.result.finite:
         return
     for prepared in group:
-        if (blend := fit_blend(trained, prepared)) is not None:
+        if (blend := fit_blend(trained.in_shared_model(), trained.spec, prepared)) is not None:
             trained.spec.blends[prepared.series] = blend
             trained.result.blends[prepared.series] = blend
 

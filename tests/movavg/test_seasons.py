@@ -76,7 +76,9 @@ def test_the_profile_is_fitted_on_the_train_slice_only() -> None:
     later = changed[SPLIT] != "train"
     changed.loc[later, target] = changed.loc[later, target] * 5 + 3
     assert spec.profile is not None and window_spec(changed, target, config).profile == spec.profile
-    assert window_spec(series.frame, target, WindowConfig(lookback=12, seasons=[24])).profile is None
+    assert (
+        window_spec(series.frame, target, WindowConfig(lookback=12, seasons=[24], deseasonalize=False)).profile is None
+    )
 
 
 @pytest.mark.parametrize("per_window", [True, False])
