@@ -127,7 +127,7 @@ def seasonal_offsets(spec: WindowSpec, timestamps: pd.Series, ends: np.ndarray) 
 
 def with_profile(spec: WindowSpec, frame: pd.DataFrame, target_z: str) -> WindowSpec:
     """`spec` with the seasonal profile of its seasons fitted on the train rows of `frame` (`fit_profile`);
-    unchanged when it has no season."""
+    none when it has no season."""
     if not spec.seasons:
         return spec.model_copy(update={"profile": None})
     train = frame[frame[SPLIT] == "train"]
