@@ -123,6 +123,20 @@ def _phase_means(residual: np.ndarray, phases: np.ndarray, season: int) -> np.nd
     return means - np.average(means, weights=np.maximum(counts, 1e-9))
 
 
+def _profile_helps(residual: np.ndarray, phases: np.ndarray, season: int) -> bool:
+    """Whether a season's profile carries forward: fitted on the older half of the train rows (whole cycles), it
+    must lower the squared residual of the newer half. A cycle the series does not follow (a 41-hour swing under
+    a weekly profile) yields phase means that drift or are noise, which fail here."""
+    cycles = np.arange(len(residual)) // season
+    known = np.isfinite(residual)
+    older, newer = known & (cycles < (cycles[-1] + 1) // 2), known & (cycles >= (cycles[-1] + 1) // 2)
+    if not older.any() or not newer.any():
+        return False
+    profile = _phase_means(np.where(older, residual, np.nan), phases, season)
+    centred = residual[newer] - residual[newer].mean()
+    return float(np.sum((centred - profile[phases[newer]]) ** 2)) < float(np.sum(centred**2))
+
+
 def _circular_sum(values: np.ndarray, width: int) -> np.ndarray:
     """Sum over a centred circular window of odd `width` (> 1) of each element of `values` (season,)."""
     pad = width // 2
@@ -134,14 +148,16 @@ def fit_profile(
 ) -> SeasonProfile:
     """Additive seasonal profiles of a train slice's target (n,), shortest season first: detrend with a centred
     moving average as long as the longest season, then per season take each phase's mean of what the shorter
-    seasons left (`_phase_means`). Fit on the train rows only."""
+    seasons left (`_phase_means`), or zeros where such a profile does not generalise across the train slice's
+    cycles (`_profile_helps`). Fit on the train rows only."""
     values = np.asarray(target, dtype="float64")
     longest = max(seasons)
     trend = pd.Series(values).rolling(longest, center=True, min_periods=max(1, longest // 2)).mean().to_numpy()
     residual, profiles = values - trend, []
     for season in sorted(seasons):
         phases = season_phases(timestamps, season, step)
-        profile = _phase_means(residual, phases, season)
+        profile = _phase_means(residual, phases, season) if _profile_helps(residual, phases, season) else None
+        profile = np.zeros(season) if profile is None else profile
         residual = residual - profile[phases]
         profiles.append(profile.tolist())
     return SeasonProfile(step_seconds=step.total_seconds(), seasons=sorted(seasons), values=profiles)

@@ -56,6 +56,19 @@ def test_a_known_profile_is_recovered_and_centred() -> None:
     np.testing.assert_allclose(component[:, 1], fitted[1:6])
 
 
+def test_a_cycle_that_is_no_season_gives_no_profile() -> None:
+    """A 41-hour swing under hourly data's day and week: its weekly phase means drift from week to week, so the
+    older half of the train rows does not predict the newer one and the profile is left at zero; a real weekly
+    cycle on the same rows is kept."""
+    rng = np.random.default_rng(3)
+    times = pd.date_range("2024-01-01", periods=700, freq="h")
+    steps, noise = np.arange(700), rng.normal(0, 0.5, 700)
+    swing = fit_profile(3 * np.sin(2 * np.pi * steps / 41) + noise, times, [24, 168], pd.Timedelta("1h"))
+    assert all(not np.any(values) for values in swing.values)
+    weekly = fit_profile(3 * np.sin(2 * np.pi * steps / 168) + noise, times, [24, 168], pd.Timedelta("1h"))
+    assert np.abs(weekly.values[1]).max() > 1.5
+
+
 def test_sparse_phases_pool_their_neighbours() -> None:
     """Three years of daily rows: each phase of a 365-day season holds ~3 rows, so neighbours are pooled and the
     noise of a single day does not become the profile (unpooled phase means of 3 rows miss by ~0.46 here)."""
