@@ -9,7 +9,7 @@ import numpy as np
 
 from movavg.bundle import BundleSpec
 from movavg.forecast import score_frame
-from movavg.naive import naive_forecasts
+from movavg.naive import NaiveForecast, NaiveSpec, naive_errors
 from movavg.schema import SPLIT, NaiveBlend
 from movavg.series import PreparedSeries
 from movavg.windowing import located, rows_for_targets
@@ -39,8 +39,8 @@ def fit_blend(model: keras.Model, bundle: BundleSpec, prepared: PreparedSeries) 
     val = windows[frame[SPLIT].to_numpy()[windows["target_row"].to_numpy()] == "val"]
     if val.empty or not np.isfinite(val["predicted"]).all():
         return None
-    target = frame[prepared.columns[0]].to_numpy(dtype="float64")
-    actual = val["actual"].to_numpy()
-    naive = naive_forecasts(target, val["target_row"].to_numpy() - spec.horizon, spec)
-    best = min(naive, key=lambda name: float(np.mean(np.abs(naive[name] - actual))))
-    return NaiveBlend(naive=best, weight=best_weight(actual, val["predicted"].to_numpy(), naive[best]))
+    target, ends = frame[prepared.columns[0]].to_numpy(dtype="float64"), val["target_row"].to_numpy() - spec.horizon
+    errors = naive_errors(target, ends, spec)
+    best = min(errors, key=errors.__getitem__)
+    naive = NaiveForecast(NaiveSpec.parse(best), spec).predict(target, ends)
+    return NaiveBlend(naive=best, weight=best_weight(val["actual"].to_numpy(), val["predicted"].to_numpy(), naive))

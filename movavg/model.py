@@ -426,16 +426,21 @@ def train_models(
     dirs, firsts = list(champion_dirs or [None] * len(groups)), list(starts or [None] * len(groups))
     with keras_session():
         plans = [plan_model(group, config, *start) for group, *start in zip(groups, dirs, firsts, strict=True)]
-        if config.ensemble > 1:
-            trained = train_ensembles(plans, config, on_epoch)
-        elif config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
-            trained = train_stacked(plans, config, on_epoch)
-        else:
-            trained = [train_alone(plan, config, on_epoch) for plan in plans]
+        trained = (
+            train_ensembles(plans, config, on_epoch) if config.ensemble > 1 else fit_plans(plans, config, on_epoch)
+        )
         if config.combine_naive:
             for group, model in zip(groups, trained, strict=True):
                 add_blend(model, group)
     return trained
+
+
+def fit_plans(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: EpochHook | None) -> list[TrainedModel]:
+    """One model per plan: per-series models `train.stack` at a time (`train_stacked`) when the stack is above 1,
+    otherwise (or with a global model) one at a time through Keras' `fit` (`train_alone`)."""
+    if config.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
+        return train_stacked(plans, config, on_epoch)
+    return [train_alone(plan, config, on_epoch) for plan in plans]
 
 
 def add_blend(trained: TrainedModel, group: list[PreparedSeries]) -> None:
@@ -446,8 +451,9 @@ def add_blend(trained: TrainedModel, group: list[PreparedSeries]) -> None:
 
     if not trained.result.finite:
         return
+    model = trained.in_shared_model()
     for prepared in group:
-        if (blend := fit_blend(trained.in_shared_model(), trained.spec, prepared)) is not None:
+        if (blend := fit_blend(model, trained.spec, prepared)) is not None:
             trained.spec.blends[prepared.series] = blend
             trained.result.blends[prepared.series] = blend
 
@@ -456,11 +462,7 @@ def train_ensembles(plans: Sequence[ModelPlan], config: TrainConfig, on_epoch: E
     """Each plan as `train.ensemble` members (`member_plans`), all trained as single models (stacked when
     `train.stack` allows), then joined into one model per plan (`join_members`)."""
     k, single = config.ensemble, config.model_copy(update={"ensemble": 1})
-    members = [member for plan in plans for member in member_plans(plan, k)]
-    if single.stack > 1 and all(len(plan.spec.series) == 1 for plan in plans):
-        fitted = train_stacked(members, single, on_epoch)
-    else:
-        fitted = [train_alone(member, single, on_epoch) for member in members]
+    fitted = fit_plans([member for plan in plans for member in member_plans(plan, k)], single, on_epoch)
     return [join_members(plan, fitted[i * k : (i + 1) * k], config) for i, plan in enumerate(plans)]
 
 

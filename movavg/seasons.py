@@ -65,9 +65,7 @@ def calendar_features(timestamps: pd.Series | pd.DatetimeIndex, kind: Calendar) 
     "hour": time of day and day of week; "day": day of week and day of year; "week": day of year.
     """
     times = pd.DatetimeIndex(timestamps)
-    day_fraction = (times.hour * 3600 + times.minute * 60 + times.second).to_numpy() / 86400.0
-    week_fraction = (times.dayofweek.to_numpy() + day_fraction) / 7.0
-    year_fraction = (times.dayofyear.to_numpy() - 1) / 365.25
+    day_fraction, week_fraction, year_fraction = _fractions(times)
     cycles = {
         "hour": [day_fraction, week_fraction],
         "day": [week_fraction, year_fraction],
@@ -79,10 +77,11 @@ def calendar_features(timestamps: pd.Series | pd.DatetimeIndex, kind: Calendar) 
 
 
 def _fractions(times: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(day, week, year) fraction in [0, 1) of each timestamp: time of day, of the week from Monday, of the year."""
+    """(day, week, year) fraction in [0, 1) of each timestamp: time of day, of the week from Monday, and the day
+    of the year (its start: the calendar inputs' year cycle)."""
     day = (times.hour * 3600 + times.minute * 60 + times.second).to_numpy() / 86400.0
     week = (times.dayofweek.to_numpy() + day) / 7.0
-    year = (times.dayofyear.to_numpy() - 1 + day) / 365.25
+    year = (times.dayofyear.to_numpy() - 1) / 365.25
     return day, week, year
 
 
@@ -103,7 +102,7 @@ def season_phases(timestamps: pd.Series | pd.DatetimeIndex, season: int, step: p
     elif cycle == WEEK:
         fraction = week
     elif pd.Timedelta(days=360) <= cycle <= pd.Timedelta(days=370) or (step == DAY and season == BUSINESS_YEAR):
-        fraction = year
+        fraction = year + day / 365.25
     else:
         steps = (times - pd.Timestamp("1970-01-01", tz=times.tz)) / step
         return np.rint(np.asarray(steps, dtype="float64")).astype("int64") % season

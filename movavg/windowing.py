@@ -110,10 +110,12 @@ class WindowArrays(NamedTuple):
 def series_values(normalized: np.ndarray, timestamps: pd.Series, spec: WindowSpec) -> np.ndarray:
     """(n, columns + calendar) float32: a series' normalized columns (n, columns), the target deseasonalized when
     the spec has a profile (`seasonal_component` subtracted), then its calendar features."""
-    columns = np.array(normalized, dtype="float64")
-    if spec.profile is not None:
+    columns = np.asarray(normalized, dtype="float32")
+    if spec.profile is not None:  # subtracted in float64, then rounded once
+        columns = np.array(normalized, dtype="float64")
         columns[:, 0] -= seasonal_component(spec.profile, timestamps)
-    return np.concatenate([columns.astype("float32"), calendar_features(timestamps, spec.calendar)], axis=1)
+        columns = columns.astype("float32")
+    return np.concatenate([columns, calendar_features(timestamps, spec.calendar)], axis=1)
 
 
 def seasonal_offsets(spec: WindowSpec, timestamps: pd.Series, ends: np.ndarray) -> np.ndarray:
