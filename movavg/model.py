@@ -259,10 +259,14 @@ def common_inputs(specs: list[WindowSpec]) -> WindowSpec:
 
 def warm_start_weights(config: TrainConfig, champion_dir: str | None, spec: BundleSpec) -> list[np.ndarray] | None:
     """The champion's weights to start from, when `train.warm_start` allows and it has the candidate's
-    architecture and inputs; None otherwise (a cold start)."""
+    architecture and inputs; None otherwise (a cold start), also for a champion whose spec cannot be read (the
+    evaluation reports it and the candidate replaces it)."""
     if config.warm_start is False or champion_dir is None or not bundle_intact(Path(champion_dir)):
         return None
-    theirs = read_spec(Path(champion_dir))
+    try:
+        theirs = read_spec(Path(champion_dir))
+    except (OSError, ValueError):  # a torn or damaged bundle.json: derived state, never a reason to fail training
+        return None
     same = (
         theirs.kind == "model"
         and theirs.columns == spec.columns

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from movavg.scaling import ScalerStats
 
@@ -66,6 +66,12 @@ class SeasonProfile(BaseModel):
     step_seconds: float
     seasons: list[int]
     values: list[list[float]]
+
+    @model_validator(mode="after")
+    def _one_value_per_phase(self) -> SeasonProfile:
+        if self.step_seconds <= 0 or [len(v) for v in self.values] != self.seasons or min(self.seasons, default=1) < 1:
+            raise ValueError(f"a seasonal profile needs one value per phase of each season {self.seasons}")
+        return self
 
 
 class NaiveBlend(BaseModel):

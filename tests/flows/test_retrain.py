@@ -243,6 +243,12 @@ def test_corrupt_champion_is_reported_and_replaced(tmp_path: Path, tiny_config: 
     (art / "models" / "v2" / "model.keras").unlink()
     summary = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert summary.published_version == "v3" and "unreadable" in summary.message
+    spec = art / "models" / "v3" / "bundle.json"
+    spec.write_text(spec.read_text()[:40])  # torn: the next model cannot warm-start from it, and trains cold
+    longer = tiny_config.model_copy(update={"train": tiny_config.train.model_copy(update={"epochs": 3})})
+    summary = retrain(config=longer, data_dir=str(data), artifacts_dir=str(art))
+    assert summary.published_version == "v4" and "unreadable" in summary.message
+    assert summary.metrics["warm_start"] is False
 
 
 @pytest.mark.slow

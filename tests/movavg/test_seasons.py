@@ -9,7 +9,7 @@ import pytest
 
 from movavg.config import WindowConfig
 from movavg.naive import moving_average
-from movavg.schema import SPLIT, SPLITS
+from movavg.schema import SPLIT, SPLITS, SeasonProfile
 from movavg.seasons import fit_profile, season_phases, seasonal_component
 from movavg.series import z_columns
 from movavg.windowing import offsets, seasonal_offsets, series_windows, split_bounds, window_spec
@@ -110,3 +110,17 @@ def test_deseasonalized_targets_plus_offsets_are_the_moving_average(per_window: 
         back = goals + offsets(rows[:, 0].astype("float64"), ends, spec, per_window)
         back += seasonal_offsets(spec, series.frame["timestamp"], ends)
         np.testing.assert_allclose(back, actual[ends + spec.horizon], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"values": [[0.0] * 3]}, {"seasons": [24, 168]}, {"step_seconds": 0.0}],
+    ids=["too-few-phases", "season-without-values", "no-step"],
+)
+def test_a_damaged_profile_is_refused_where_it_is_read(damage: dict[str, object]) -> None:
+    """A bundle's profile must hold one value per phase of each season: a damaged one fails when the bundle is
+    read (the champion is then reported unreadable), never with an IndexError in the middle of a forecast."""
+    good = {"step_seconds": 3600.0, "seasons": [24], "values": [[0.0] * 24]}
+    assert SeasonProfile.model_validate(good).seasons == [24]
+    with pytest.raises(ValueError, match="one value per phase"):
+        SeasonProfile.model_validate({**good, **damage})
