@@ -442,12 +442,15 @@ def status(
 
 
 def served_label(row: dict[str, Any]) -> str:
-    """What serves a series, in a few words (`LSTM`, `global LSTM`, `naive: seas. change 336`; `-` without one)."""
-    from movavg.report import short_kind
+    """What serves a series, in a few words (`LSTM`, `LSTM x5+naive`, `global LSTM`, `naive: seas. change 336`;
+    `-` without one)."""
+    from movavg.report import model_kind
 
     if not row["served_by"]:
         return "-"
-    return "global LSTM" if str(row["kind"]).startswith("global") else short_kind(row["served_by"])
+    if str(row["kind"]).startswith("global"):
+        return "global LSTM"
+    return model_kind(row["served_by"], row.get("ensemble") or 1, row.get("blend"), brief=True)
 
 
 def _ratio(mae: Any, baseline: Any) -> str:
