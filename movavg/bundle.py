@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.keras"
 BUNDLE_FILE = "bundle.json"
-BUNDLE_FORMAT = 4  # 3: seasons, calendar, residual, baseline bundles; 4: seasonal profiles, ensembles, blends
+BUNDLE_FORMAT = 5  # 3: seasons, calendar, residual, baseline bundles; 4: seasonal profiles, ensembles, blends;
+# 5: the series' frequency (`WindowSpec.frequency`, `SeasonProfile.frequency`)
 
 
 class BundleSpec(BaseModel):

@@ -85,14 +85,18 @@ class IngestConfig(Section):
         ),
     )
     earliest_timestamp: datetime = Field(
-        datetime(1900, 1, 1, tzinfo=UTC),
-        description="Rows stamped before this are quarantined (rule 'timestamp-range'); naive values are UTC.",
+        PANDAS_RANGE[0],
+        description=(
+            "Rows stamped before this are quarantined (rule 'timestamp-range'); naive values are UTC. Default: the "
+            "earliest timestamp pandas represents (1677-09-22), so historic data is normal data."
+        ),
     )
     latest_timestamp: datetime = Field(
-        datetime(2200, 1, 1, tzinfo=UTC),
+        PANDAS_RANGE[1],
         description=(
-            "Rows stamped after this are quarantined (rule 'timestamp-range'), e.g. 9999-12-31 placeholders; "
-            "naive values are UTC."
+            "Rows stamped after this are quarantined (rule 'timestamp-range'); naive values are UTC. Default: the "
+            "latest timestamp pandas represents (2262-04-11). Placeholders beyond it, such as 9999-12-31, are "
+            "always quarantined with that reason."
         ),
     )
     compact_after_parts: int = Field(
@@ -174,12 +178,16 @@ class WindowConfig(Section):
         ge=0,
         description="Steps after the last input step at which the moving average ends (0: the input window's own MA).",
     )
-    seasons: list[int] | None = Field(
+    seasons: list[int] | dict[str, list[int]] | None = Field(
         None,
         description=(
-            "Season lengths in steps, e.g. [48, 336] for a day and a week of half-hourly data. Empty: inferred from "
-            "the timestamps (hourly or finer: day and week; daily: week and year; weekly: year). A season is used when "
-            "the train slice holds it twice; it gives the seasonal baselines and, with seasonal_inputs, lag inputs."
+            "Season lengths in steps, for every series (e.g. [48, 336] for a day and a week of half-hourly data) or "
+            'per series ({"store-1": [7], "meter-9": [24, 168]}; a series not named keeps its natural seasons). '
+            "Empty: inferred from each series' frequency (sub-daily: day and week; daily: week and year; business "
+            "days: 5 and 252; weekly: 52; monthly: 12; quarterly: 4; yearly and irregular: none). A season no longer "
+            "than the horizon is replaced by its smallest multiple that is; a season is used when the train slice "
+            "holds it twice; it gives the seasonal baselines, the seasonal profile and, with seasonal_inputs, lag "
+            "inputs."
         ),
     )
     seasonal_inputs: bool = Field(
@@ -216,7 +224,14 @@ class WindowConfig(Section):
     def _ma_fits_lookback(self) -> WindowConfig:
         if self.ma_window > self.lookback:
             raise ValueError(f"ma_window ({self.ma_window}) must not exceed lookback ({self.lookback})")
+        given = self.seasons.values() if isinstance(self.seasons, dict) else [self.seasons or []]
+        if bad := sorted({season for seasons in given for season in seasons if season < 2}):
+            raise ValueError(f"seasons must be at least 2 steps long, got {bad}")
         return self
+
+    def seasons_for(self, series: str) -> list[int] | None:
+        """The seasons `seasons` gives `series`; None: its frequency's natural seasons."""
+        return self.seasons.get(series) if isinstance(self.seasons, dict) else self.seasons
 
 
 class LayerSpec(Section):

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from movavg.bundle import BundleSpec, load_bundle
+from movavg.frequency import infer_frequency, steps_after
 from movavg.intervals import local_scale
 from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
 from movavg.registry import current_champion, metrics_of
-from movavg.schema import SERIES, TIMESTAMP, WindowSpec
-from movavg.series import is_business_days
+from movavg.schema import SERIES, TIMESTAMP, Frequency, WindowSpec
 from movavg.session import keras_session
 from movavg.windowing import PREDICT_BATCH, feed_options, offsets, seasonal_offsets, series_values, window_ends
 
@@ -82,7 +82,7 @@ def forecast_frame(
     return pd.DataFrame(
         {
             TIMESTAMP: series[TIMESTAMP].to_numpy()[ends],
-            "target_time": target_times(series[TIMESTAMP], spec.horizon)[ends],
+            "target_time": target_times(series[TIMESTAMP], spec.horizon, spec.frequency)[ends],
             SERIES: series_id,
             "horizon": spec.horizon,
             "predicted_ma": predicted,
@@ -100,20 +100,17 @@ def rows_read(bundle: BundleSpec, series_id: str) -> int:
     return spec.history + 1
 
 
-def target_times(timestamps: pd.Series, horizon: int) -> np.ndarray:
+def target_times(timestamps: pd.Series, horizon: int, frequency: Frequency | None = None) -> np.ndarray:
     """For each row t, when the averaged span of a forecast from t ends: the timestamp of row t + horizon where
-    the input has it, else the last timestamp plus the remaining steps (the series' usual step; business days
-    for weekday-only daily data)."""
+    the input has it, else the last timestamp plus the remaining steps on the series' calendar (`frequency`, the
+    bundle's; inferred from `timestamps` for bundles that predate it): a month start plus 5 months is a month
+    start, business days skip weekends."""
     stamps = pd.DatetimeIndex(timestamps)
     if horizon == 0 or len(stamps) == 0:
         return stamps.to_numpy()
-    known = stamps[horizon:]
-    if len(stamps) > 1 and is_business_days(pd.Series(stamps)):
-        beyond = [stamps[-1] + pd.offsets.BDay(k) for k in range(1, min(horizon, len(stamps)) + 1)]
-    else:
-        step = pd.Series(stamps).diff().median() if len(stamps) > 1 else pd.Timedelta(0)
-        beyond = [stamps[-1] + k * step for k in range(1, min(horizon, len(stamps)) + 1)]
-    return pd.DatetimeIndex([*known, *beyond]).to_numpy()
+    frequency = frequency or infer_frequency(stamps)
+    beyond = steps_after(stamps[-1], min(horizon, len(stamps)), frequency) or [stamps[-1]] * min(horizon, len(stamps))
+    return pd.DatetimeIndex([*stamps[horizon:], *beyond]).to_numpy()
 
 
 def score_frame(model: keras.Model | None, bundle: BundleSpec, series_id: str, series: pd.DataFrame) -> pd.DataFrame:

@@ -28,11 +28,11 @@ import pandas as pd
 from movavg.bundle import BundleSpec, load_bundle, read_spec
 from movavg.config import MonitorConfig
 from movavg.forecast import forecast_frame, rows_read
+from movavg.frequency import human_duration, infer_frequency
 from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
 from movavg.rawstore import index_summary
-from movavg.registry import DamagedState, champion_state, history, metrics_of, read_record, series_key
+from movavg.registry import DamagedState, champion_label, champion_state, history, metrics_of, read_record, series_key
 from movavg.schema import SERIES, TIMESTAMP, Evaluation, HealthState, SeriesHealth
-from movavg.series import human_duration
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json, atomic_write_parquet, safe_name, set_aside, sha256_bytes, utc_now
 
@@ -381,6 +381,7 @@ def series_health(
         try:
             record = metrics_of(Path(champion.path))[series]
             health.served_by, health.publish_mae = str(record.get("kind", "lstm")), float(record["mae"])
+            health.label = champion_label(champion)
         except (DamagedState, KeyError, TypeError, ValueError):
             pass
         own = live[live["version"] == champion.version]
@@ -397,9 +398,10 @@ def next_margin(own: pd.DataFrame, rate: float) -> float:
 
 
 def series_step(stamps: pd.Series) -> pd.Timedelta | None:
-    """The series' usual step: the median of its newest 200 steps."""
-    steps = pd.Series(pd.DatetimeIndex(stamps[-201:])).diff().dropna()
-    return pd.Timedelta(steps.median()) if len(steps) else None
+    """The series' usual step (`movavg.frequency.infer_frequency` over its newest 200 steps; a calendar step's
+    median length); None without one."""
+    frequency = infer_frequency(stamps[-201:])
+    return pd.Timedelta(seconds=frequency.step_seconds) if frequency.step_seconds > 0 else None
 
 
 def monitor_series(
@@ -483,15 +485,16 @@ def with_champion(artifacts_dir: Path, health: SeriesHealth, forecast: dict[str,
     champion, _ = champion_state(artifacts_dir, health.series)
     update: dict[str, Any] = {"forecast": forecast}
     if champion is None:
-        return health.model_copy(update={**update, "version": None, "served_by": "", "publish_mae": None})
+        return health.model_copy(update={**update, "version": None, "served_by": "", "label": "", "publish_mae": None})
     if champion.version != health.version:
         update["interval_margin"] = 0.0  # a new champion's interval starts as calibrated
         update["version"] = champion.version
         try:
             record = metrics_of(Path(champion.path))[health.series]
             update["served_by"], update["publish_mae"] = str(record.get("kind", "lstm")), float(record["mae"])
+            update["label"] = champion_label(champion)
         except (DamagedState, KeyError, TypeError, ValueError):
-            update["served_by"], update["publish_mae"] = "", None
+            update["served_by"], update["publish_mae"], update["label"] = "", None, ""
     if health.state == "no champion":
         update |= {"state": "ok", "reasons": []}
     return health.model_copy(update=update)

@@ -21,6 +21,7 @@ from movavg.forecast import newest_forecast
 from movavg.model import load_reused
 from movavg.registry import (
     DamagedState,
+    champion_label,
     champion_problem,
     current_champion,
     metrics_of,
@@ -313,9 +314,10 @@ def series_outcome(
     forecast: str | None,
     problem: str | None = None,
     served_by: str = "",
+    label: str = "",
 ) -> SeriesOutcome:
     """One series' status and one-line message (with what was wrong with its champion state, if anything);
-    `served_by` is the kind of its champion after the run ("lstm" or "baseline:<name>")."""
+    `served_by` is the kind of its champion after the run ("lstm" or "baseline:<name>"), `label` it in words."""
     evaluation = candidate.evaluation
     if published:
         status, message = "published", f"{evaluation.reason}; champion is now {published}"
@@ -332,6 +334,7 @@ def series_outcome(
         status=status,
         message=message,
         served_by=served_by,
+        label=label,
         champion_version=published or champion,
         published_version=published,
         metrics=metrics_record(
@@ -454,6 +457,7 @@ def publish_run(
                 forecast["forecast_path"].iloc[0] if forecast is not None else None,
                 problems[series],
                 served_kind(champion),
+                champion_label(champion),
             )
         )
     write_latest(artifacts_dir, forecasts)

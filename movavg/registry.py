@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from movavg.labels import metrics_label
 from movavg.lock import folder_lock, run_lock
 from movavg.schema import ChampionRef
 from movavg.storage import append_jsonl, atomic_write_json, read_json, read_jsonl, safe_name, sha256_bytes, utc_now
@@ -92,6 +93,26 @@ def metrics_of(version_dir: Path) -> dict[str, dict[str, Any]]:
     if "mae" in metrics:  # written before many series were modelled: one series, named in run.json
         return {read_record(version_dir / "run.json").get("series", "default"): metrics}
     return metrics
+
+
+def version_label(version_dir: Path, series: str) -> str:
+    """What the published version in `version_dir` serves `series` with, in words (`movavg.labels.metrics_label`;
+    a global model names its series count); DamagedState, KeyError when its records cannot say."""
+    metrics = metrics_of(version_dir)[series]
+    if metrics.get("kind", "lstm") != "lstm":
+        return metrics_label(metrics)
+    trained_for = read_record(version_dir / "run.json").get("trained_for", [series])
+    return metrics_label(metrics, len(trained_for) if isinstance(trained_for, list) else 1)
+
+
+def champion_label(champion: ChampionRef | None) -> str:
+    """`version_label` of a champion; "" without one or when its records cannot be read."""
+    if champion is None:
+        return ""
+    try:
+        return version_label(Path(champion.path), champion.series)
+    except (DamagedState, KeyError, TypeError, ValueError):
+        return ""
 
 
 def version_metrics(artifacts_dir: Path, version: str) -> dict[str, dict[str, Any]]:
@@ -338,6 +359,15 @@ def registry_rows(artifacts_dir: Path, series: str | None = None) -> list[dict[s
             "kind": row["metrics"].get("kind", "lstm"),
             "ensemble": row["metrics"].get("ensemble", 1),
             "blend": row["metrics"].get("blend"),
+            "label": _label(models_dir(artifacts_dir) / row["version"], row["series"]),
+            "best_naive": row["metrics"].get("best_baseline") or "",
         }
         for row in list_versions(artifacts_dir, series)
     ]
+
+
+def _label(version_dir: Path, series: str) -> str:
+    try:
+        return version_label(version_dir, series)
+    except (DamagedState, KeyError, TypeError, ValueError):
+        return "?"

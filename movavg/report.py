@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from movavg.labels import naive_label, serving_label
 from movavg.naive import describe_naive
 from movavg.schema import (
     Backtest,
@@ -202,36 +203,9 @@ def summary_line(outcomes: list[SeriesOutcome], skipped: list[Skipped]) -> str:
     return f"{len(modelled) + len(skipped)} series: {', '.join(counts) or 'nothing to do'}"
 
 
-def model_kind(kind: str, ensemble: int = 1, blend: dict[str, Any] | None = None, brief: bool = False) -> str:
-    """`short_kind`, an LSTM's also saying how many members it averages and the naive forecast it is combined
-    with: `LSTM x5 + 0.20 naive: seas. change 336` (the naive forecast's weight), or `brief`ly `LSTM x5+naive`."""
-    if kind != "lstm":
-        return short_kind(kind)
-    text = "LSTM" if ensemble == 1 else f"LSTM x{ensemble}"
-    if blend and blend.get("weight", 1.0) < 1.0:
-        text += "+naive" if brief else f" + {1 - blend['weight']:.2f} {short_kind('baseline:' + blend['naive'])}"
-    return text
-
-
-def short_kind(kind: str) -> str:
-    """What serves, in a few words: `lstm` -> `LSTM`, `baseline:seasonal_change_336` -> `naive: seas. change 336`."""
-    if not kind.startswith("baseline:"):
-        return kind.upper() if kind == "lstm" else kind
-    name = kind.split(":", 1)[1]
-    if name in ("naive_last", "naive_ma"):
-        return f"naive: {describe_naive(name)}"
-    kind_name, _, season = name.rpartition("_")
-    return f"naive: {'seas. change' if kind_name == 'seasonal_change' else 'seasonal'} {season}"
-
-
 def outcome_kind(outcome: SeriesOutcome) -> str:
-    """What serves a series after a run, briefly: for a model published in this run `model_kind` (its metrics
-    are that model's), else `short_kind`; "" without a champion."""
-    if not outcome.served_by:
-        return ""
-    if outcome.status != "published":
-        return short_kind(outcome.served_by)
-    return model_kind(outcome.served_by, outcome.metrics.get("ensemble", 1), outcome.metrics.get("blend"), True)
+    """What serves a series after a run (`movavg.labels.serving_label` of its champion); "" without one."""
+    return outcome.label or serving_label(outcome.served_by)
 
 
 def metrics_table(
@@ -255,7 +229,7 @@ def metrics_table(
                 "mae": _round(served),
                 "vs_naive": _round(served / evaluation.baseline_mae) if evaluation.baseline_mae else None,
                 "lstm_mae": _round(evaluation.model.mae),
-                "best_naive": describe_naive(evaluation.best_baseline) if evaluation.best_baseline else "",
+                "best_naive": naive_label(evaluation.best_baseline),
                 "best_naive_mae": _round(evaluation.baseline_mae),
                 "coverage": _round(interval.coverage) if interval else None,
                 "why": evaluation.reason,
@@ -406,7 +380,7 @@ def health_rows(healths: list[SeriesHealth]) -> list[dict[str, Any]]:
         {
             "series": h.series,
             "state": h.state,
-            "served_by": short_kind(h.served_by) if h.served_by else "-",
+            "served_by": h.label or serving_label(h.served_by) or "-",
             "live_ratio": round(h.live_ratio, 3) if h.live_ratio is not None else None,
             "coverage": round(h.live_coverage, 3) if h.live_coverage is not None else None,
             "age_steps": round(h.age_steps, 1) if h.age_steps is not None else None,

@@ -79,6 +79,38 @@ def yearly_values(times: pd.DatetimeIndex, rng: np.random.Generator, noise: floa
     return 100 + rng.normal(0, 0.01) * np.arange(n) + shifts + shape + weekly + ar
 
 
+CALENDAR_SEASON = {"MS": 12, "ME": 12, "QS": 4, "QE": 4, "YS": 0, "YE": 0}
+
+
+def calendar_series(
+    n: int, freq: str = "MS", seed: int = 0, kind: str = "seasonal", start: str = "1990-01-01"
+) -> pd.DataFrame:
+    """A seeded series on a calendar frequency (`MS`, `ME`, `QS`, `QE`, `YS`, `YE`, or any pandas alias) with
+    `timestamp` and `value`.
+
+    kind="seasonal": a trend, a season of a year (12 months, 4 quarters; none for yearly data) with a random
+    shape, AR(1) noise and a level shift; kind="walk": a random walk with drift; kind="repeating": a straight
+    trend plus the same yearly shape every year, no noise (the last value plus the change over the same span a
+    year earlier forecasts it exactly).
+    """
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, periods=n, freq=freq)
+    season = CALENDAR_SEASON.get(freq.split("-")[0], 0)
+    shape = rng.normal(0, 6, season) if season else np.zeros(1)
+    phase = np.arange(n) % season if season else np.zeros(n, dtype=int)
+    if kind == "walk":
+        value = 100 + np.cumsum(rng.normal(0.1, 2, n))
+    elif kind == "repeating":
+        value = 50 + 0.2 * np.arange(n) + shape[phase] * 2
+    else:
+        shocks, ar = rng.normal(0, 1.5, n), np.zeros(n)
+        for i in range(1, n):
+            ar[i] = 0.5 * ar[i - 1] + shocks[i]
+        shift = np.where(np.arange(n) >= rng.integers(n // 3, 2 * n // 3), rng.normal(0, 5), 0.0)
+        value = 100 + rng.normal(0.3, 0.1) * np.arange(n) + shape[phase] + ar + shift
+    return pd.DataFrame({"timestamp": times, "value": value.round(4)})
+
+
 def write_sample(sample: str, folder: Path) -> Path:
     """Put sample `co2` or `synthetic` into `folder`, dated as settled (complete, not still arriving)."""
     if sample not in SAMPLES:

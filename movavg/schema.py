@@ -56,16 +56,38 @@ class Skipped(BaseModel):
         return self.reason.split(":")[0]
 
 
+FrequencyKind = Literal[
+    "sub-daily", "daily", "business-daily", "weekly", "fixed", "monthly", "quarterly", "yearly", "irregular"
+]
+
+
+class Frequency(BaseModel):
+    """A series' step on its calendar (`movavg.frequency.infer_frequency`): its kind, the pandas offset alias
+    where the calendar has one (`30min`, `D`, `B`, `W-SUN`, `MS`, `ME`, `QS-JAN`, `QE-DEC`, `YS-JAN`, ...),
+    months per step for monthly (1), quarterly (3) and yearly (12) series with their anchor (period start, end,
+    or the same day of the month), and the usual step in seconds (the median; approximate for calendar steps)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: FrequencyKind
+    alias: str = ""
+    months: int = 0
+    anchor: Literal["start", "end", "day", ""] = ""
+    step_seconds: float = 0.0
+
+
 class SeasonProfile(BaseModel):
     """Additive seasonal profiles of a series' normalized target, fitted on its train slice
     (`movavg.seasons.fit_profile`): per season of `seasons`, one value per phase (`values[k][p]`, the phase of a
-    timestamp from `movavg.seasons.season_phases` with the series' step of `step_seconds`)."""
+    timestamp from `movavg.seasons.season_phases` on the series' `frequency`; bundles of format 4 and older
+    carry only its fixed step of `step_seconds`)."""
 
     model_config = ConfigDict(extra="ignore")
 
     step_seconds: float
     seasons: list[int]
     values: list[list[float]]
+    frequency: Frequency | None = None
 
     @model_validator(mode="after")
     def _one_value_per_phase(self) -> SeasonProfile:
@@ -99,6 +121,7 @@ class WindowSpec(BaseModel):
     calendar: str = "none"  # cyclic calendar inputs (`movavg.seasons.calendar_features`)
     residual: str | None = None  # the baseline whose residual the model learns; None: the last value (per_window)
     profile: SeasonProfile | None = None  # removed from the target before the model (window.deseasonalize)
+    frequency: Frequency | None = None  # the series' step; None in bundles of format 4 and older
 
     @property
     def lags(self) -> list[int]:
@@ -169,12 +192,13 @@ class IngestResult:
 
 
 class GapReport(BaseModel):
-    """Holes in the time index: steps longer than 1.5x the median step."""
+    """Holes in the time index: steps missing on the series' calendar (`movavg.frequency.gap_steps`)."""
 
-    step: str
+    step: str  # the frequency in words (`movavg.frequency.describe_frequency`)
     gaps: int
     largest: str
     filled_rows: int
+    frequency: Frequency | None = None
 
 
 class NormalizeResult(BaseModel):
@@ -199,6 +223,7 @@ class WindowResult(BaseModel):
     columns: list[str]
     features: int
     spec: WindowSpec
+    notes: list[str] = []  # seasons lengthened past the horizon or left out (`movavg.seasons.usable_seasons`)
 
 
 class TrainResult(BaseModel):
@@ -359,6 +384,7 @@ class SeriesOutcome(BaseModel):
     status: OutcomeStatus
     message: str
     served_by: str = ""  # what serves the series after the run: "lstm" or "baseline:<name>"; "" without a champion
+    label: str = ""  # that champion in words (`movavg.labels.serving_label`), as `models` and `status` name it
     champion_version: str | None = None
     published_version: str | None = None
     metrics: dict[str, Any] = {}
@@ -440,6 +466,7 @@ class SeriesHealth(BaseModel):
     state: HealthState
     version: str | None = None  # the champion serving now
     served_by: str = ""  # "lstm" or "baseline:<naive forecast>"
+    label: str = ""  # the champion in words (`movavg.labels.serving_label`), as `models` and `status` name it
     live_mae: float | None = None
     live_baseline_mae: float | None = None  # the naive forecast best at publish, on the same origins
     live_ratio: float | None = None

@@ -11,9 +11,20 @@ import pandas as pd
 
 from movavg.cache import stage_output
 from movavg.config import NormalizeConfig
+from movavg.frequency import describe_frequency, gap_steps, human_duration, infer_frequency, step_offset
 from movavg.rawstore import read_raw
 from movavg.scaling import ScalerStats, fit_stats
-from movavg.schema import SERIES, SPLIT, SPLITS, TIMESTAMP, GapReport, NormalizeResult, UnusableSeries, WindowSpec
+from movavg.schema import (
+    SERIES,
+    SPLIT,
+    SPLITS,
+    TIMESTAMP,
+    Frequency,
+    GapReport,
+    NormalizeResult,
+    UnusableSeries,
+    WindowSpec,
+)
 from movavg.storage import atomic_write_json, frame_hash
 
 HOLIDAY_DAYS = 2  # up to this many missing weekdays in a row are holidays, not gaps
@@ -46,63 +57,29 @@ def select_series(raw: pd.DataFrame, series: str) -> pd.DataFrame:
     return raw[raw[SERIES] == series].sort_values(TIMESTAMP, ignore_index=True)
 
 
-def is_business_days(timestamps: pd.Series) -> bool:
-    """True for daily data on weekdays only (prices, business metrics): weekends are its calendar, not gaps."""
-    steps = timestamps.diff().dropna()
-    days = pd.DatetimeIndex(timestamps)
-    return (
-        len(timestamps) >= 10
-        and not steps.empty
-        and steps.median() == pd.Timedelta(days=1)
-        and bool((days.dayofweek < 5).all())
-        and bool((days == days.normalize()).all())
-    )
+def find_gaps(timestamps: pd.Series) -> tuple[Frequency, int, pd.Timedelta]:
+    """(the series' frequency, number of gaps, largest step) of a sorted time index.
 
-
-def find_gaps(timestamps: pd.Series) -> tuple[pd.Timedelta, int, pd.Timedelta]:
-    """(usual step, number of gaps, largest step) of a sorted time index.
-
-    A gap is a step longer than 1.5x the median one. Business-day data (see `is_business_days`) counts
-    only holes of more than HOLIDAY_DAYS missing weekdays, so weekends and holidays are not gaps.
+    A gap is a step that skips at least one step of the series' calendar (`movavg.frequency.gap_steps`; a fixed
+    step: longer than 1.5x the median one). Business days count only holes of more than HOLIDAY_DAYS missing
+    weekdays, so weekends and holidays are not gaps.
     """
-    steps = timestamps.diff().dropna()
-    if steps.empty:
-        return pd.Timedelta(0), 0, pd.Timedelta(0)
-    step = steps.median()
-    if is_business_days(timestamps):
-        days = pd.DatetimeIndex(timestamps).tz_localize(None).values.astype("datetime64[D]")
-        missing = np.busday_count(days[:-1], days[1:]) - 1
-        return step, int((missing > HOLIDAY_DAYS).sum()), steps.max()
-    return step, int((steps > 1.5 * step).sum()), steps.max()
-
-
-DURATION_UNITS = (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1))
-
-
-def human_duration(duration: pd.Timedelta) -> str:
-    """A duration as people write it: `1 h`, `2 h 30 min`, `1 d`, `7 d 12 h`, `15 s`, `250 ms` (two units at most)."""
-    seconds = duration.total_seconds()
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    parts = []
-    for unit, size in DURATION_UNITS:
-        if seconds >= size and len(parts) < 2:
-            count, seconds = divmod(seconds, size)
-            parts.append(f"{count:.0f} {unit}")
-        elif parts:
-            break
-    return " ".join(parts)
+    frequency = infer_frequency(timestamps)
+    if len(timestamps) < 2:
+        return frequency, 0, pd.Timedelta(0)
+    missing = gap_steps(timestamps, frequency)
+    allowed = HOLIDAY_DAYS if frequency.kind == "business-daily" else 0
+    return frequency, int((missing > allowed).sum()), pd.Timedelta(timestamps.diff().max())
 
 
 def fill_gaps(series: pd.DataFrame, columns: list[str], method: str) -> pd.DataFrame:
-    """Resample one series to its calendar (business days, or its median step); new rows get values by
-    forward fill or time interpolation."""
-    step, gaps, _ = find_gaps(series[TIMESTAMP])
-    if method == "none" or gaps == 0:
+    """Resample one series to its calendar (`find_gaps`' frequency: business days, month starts, its fixed step,
+    ...); new rows get values by forward fill or time interpolation. An irregular series is left as it is."""
+    frequency, gaps, _ = find_gaps(series[TIMESTAMP])
+    if method == "none" or gaps == 0 or frequency.kind == "irregular":
         return series
     indexed = series.set_index(TIMESTAMP)
-    freq = "B" if is_business_days(series[TIMESTAMP]) else step
-    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=freq)
+    grid = pd.date_range(indexed.index[0], indexed.index[-1], freq=step_offset(frequency))
     filled = indexed.reindex(indexed.index.union(grid))
     filled[columns] = filled[columns].ffill() if method == "ffill" else filled[columns].interpolate(method="time")
     filled[SERIES] = series[SERIES].iloc[0]
@@ -180,9 +157,13 @@ def prepare_series(raw: pd.DataFrame, series_id: str, columns: list[str], config
     series = select_series(raw, series_id)
     check_usable(series, series_id, columns[0])
     frame, stats = normalize_series(series, columns, config)
-    step, gaps, largest = find_gaps(series[TIMESTAMP])
+    frequency, gaps, largest = find_gaps(series[TIMESTAMP])
     report = GapReport(
-        step=human_duration(step), gaps=gaps, largest=human_duration(largest), filled_rows=len(frame) - len(series)
+        step=describe_frequency(frequency),
+        gaps=gaps,
+        largest=human_duration(largest),
+        filled_rows=len(frame) - len(series),
+        frequency=frequency,
     )
     return PreparedSeries(series=series_id, frame=frame, columns=columns, stats=stats, gaps=report)
 

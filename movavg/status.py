@@ -12,7 +12,6 @@ import pandas as pd
 from movavg.bundle import bundle_intact
 from movavg.ingest import partial_download, pending_files, waiting_reason
 from movavg.monitor import STATE_ORDER, previous_health, worst_first
-from movavg.naive import describe_naive
 from movavg.rawstore import fingerprint, index_summary
 from movavg.registry import (
     DamagedState,
@@ -22,8 +21,9 @@ from movavg.registry import (
     metrics_of,
     models_dir,
     read_record,
+    version_label,
 )
-from movavg.report import model_kind, no_new_data, summary_line
+from movavg.report import no_new_data, summary_line
 from movavg.schema import IngestResult, RunSummary, Skipped
 from movavg.storage import atomic_write_json, read_json, sha256_file, stable_hash, utc_now
 
@@ -138,6 +138,7 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
         "blend": None,
         "mae": None,
         "baseline_mae": None,
+        "best_naive": None,
         "published": None,
         "last_run": last,
         "problem": problem,
@@ -152,23 +153,18 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
 
 
 def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str, Any]:
-    """Kind, test MAEs and publish time of the champion in `folder`."""
-    trained_for = read_record(folder / "run.json").get("trained_for", [name])
+    """What serves (`kind`, in words: `movavg.labels.serving_label`), the naive forecast that gated it, test MAEs
+    and publish time of the champion in `folder`."""
     metrics = metrics_of(folder)[name]
-    kind = metrics.get("kind", "lstm")
-    lstm = (
-        model_kind("lstm", metrics.get("ensemble", 1), metrics.get("blend"))
-        if len(trained_for) == 1
-        else f"global LSTM ({len(trained_for)} series)"
-    )
     changes = history(artifacts_dir, name)
     return {
-        "kind": lstm if kind == "lstm" else f"naive {describe_naive(kind.split(':', 1)[1])}",
-        "served_by": kind,
+        "kind": version_label(folder, name),
+        "served_by": metrics.get("kind", "lstm"),
         "ensemble": metrics.get("ensemble", 1),
         "blend": metrics.get("blend"),
         "mae": metrics["mae"],
         "baseline_mae": metrics["baseline_mae"],
+        "best_naive": metrics.get("best_baseline") or None,
         "published": changes[-1].get("since") if changes else None,
     }
 

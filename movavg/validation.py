@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from movavg.config import IngestConfig
+from movavg.config import PANDAS_RANGE, IngestConfig
 from movavg.rawstore import (
     partition_problem,
 )
@@ -167,6 +167,9 @@ def check_columns(frame: pd.DataFrame, config: IngestConfig) -> None:
         )
 
 
+OUT_OF_PANDAS = "outside the timestamps pandas represents in nanoseconds (1677-09-22 .. 2262-04-11), e.g. a placeholder"
+
+
 def parse_timestamps(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     """UTC timestamps and a per-row problem ('' when fine): unparseable, missing, or naive among aware."""
     if pd.api.types.is_datetime64_any_dtype(column):
@@ -233,6 +236,8 @@ def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
     problem = np.full(len(stamps), "", dtype=object)
     problem[(stamps < pd.Timestamp(earliest)).to_numpy()] = f"before ingest.earliest_timestamp {earliest:%Y-%m-%d}"
     problem[(stamps > pd.Timestamp(latest)).to_numpy()] = f"after ingest.latest_timestamp {latest:%Y-%m-%d}"
+    beyond = ((stamps < pd.Timestamp(PANDAS_RANGE[0])) | (stamps > pd.Timestamp(PANDAS_RANGE[1]))).to_numpy()
+    problem[beyond & (problem != "")] = OUT_OF_PANDAS
     return problem
 
 

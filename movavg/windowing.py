@@ -24,8 +24,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from movavg.cache import stage_output
 from movavg.config import WindowConfig
+from movavg.frequency import infer_frequency
 from movavg.naive import NaiveForecast, NaiveSpec, moving_average, naive_errors
 from movavg.schema import (
+    SERIES,
     SPLIT,
     SPLITS,
     TIMESTAMP,
@@ -43,7 +45,7 @@ from movavg.seasons import (
     seasonal_component,
     usable_seasons,
 )
-from movavg.series import PreparedSeries, find_gaps, is_business_days, z_columns
+from movavg.series import PreparedSeries, z_columns
 from movavg.storage import sha256_file
 
 PREDICT_BATCH = 1024  # windows per batch where no gradient is computed (validation, forecasts)
@@ -133,8 +135,8 @@ def with_profile(spec: WindowSpec, frame: pd.DataFrame, target_z: str) -> Window
     if not spec.seasons:
         return spec.model_copy(update={"profile": None})
     train = frame[frame[SPLIT] == "train"]
-    step = find_gaps(frame[TIMESTAMP])[0]
-    profile = fit_profile(train[target_z].to_numpy(), train[TIMESTAMP], spec.seasons, step)
+    frequency = spec.frequency or infer_frequency(frame[TIMESTAMP])
+    profile = fit_profile(train[target_z].to_numpy(), train[TIMESTAMP], spec.seasons, frequency)
     return spec.model_copy(update={"profile": profile})
 
 
@@ -269,27 +271,35 @@ def back_to_back(
 
 
 def window_spec(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> WindowSpec:
-    """The window offsets of one normalized series (`timestamp`, `split` and the normalized target `target_z`):
-    the config's, the usable seasons (given, or inferred from the series' step), its calendar inputs and the
-    naive forecast whose residual the model learns (the best one on the train windows)."""
-    step = find_gaps(frame[TIMESTAMP])[0]
-    seasons = (
-        config.seasons if config.seasons is not None else natural_seasons(step, is_business_days(frame[TIMESTAMP]))
-    )
+    """The window offsets of one normalized series (`timestamp`, `series_id`, `split` and the normalized target
+    `target_z`): the config's, the series' frequency, its usable seasons (`window.seasons` for all series or
+    this one, else the frequency's natural ones; `usable_seasons`), its calendar inputs and the naive forecast
+    whose residual the model learns (the best one on the train windows)."""
+    return spec_with_notes(frame, target_z, config)[0]
+
+
+def spec_with_notes(frame: pd.DataFrame, target_z: str, config: WindowConfig) -> tuple[WindowSpec, list[str]]:
+    """`window_spec` and a note per season lengthened past the horizon or left out for a short train slice."""
+    frequency = infer_frequency(frame[TIMESTAMP])
+    given = config.seasons_for(str(frame[SERIES].iloc[0]) if SERIES in frame.columns and len(frame) else "")
     train_rows = int((frame[SPLIT] == "train").sum())
+    seasons, notes = usable_seasons(
+        natural_seasons(frequency) if given is None else given, train_rows, config.lookback, config.horizon
+    )
     spec = WindowSpec(
         lookback=config.lookback,
         ma_window=config.ma_window,
         horizon=config.horizon,
-        seasons=usable_seasons(seasons, train_rows, config.lookback, config.horizon),
+        seasons=seasons,
         seasonal_inputs=config.seasonal_inputs,
-        calendar=calendar_kind(step) if config.calendar_inputs else "none",
+        calendar=calendar_kind(frequency) if config.calendar_inputs else "none",
+        frequency=frequency,
     )
     if config.deseasonalize:
         spec = with_profile(spec, frame, target_z)
-    if config.residual == "last-value":
-        return spec
-    return with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
+    if config.residual == "best-baseline":
+        spec = with_best_residual(spec, frame[target_z].to_numpy(), split_bounds(frame, spec))
+    return spec, notes
 
 
 def locate_windows(prepared: PreparedSeries, config: WindowConfig) -> tuple[WindowSpec, pd.DataFrame]:
@@ -299,11 +309,17 @@ def locate_windows(prepared: PreparedSeries, config: WindowConfig) -> tuple[Wind
     return spec, split_bounds(prepared.frame, spec)
 
 
+def located_with_notes(prepared: PreparedSeries, config: WindowConfig) -> tuple[WindowSpec, pd.DataFrame, list[str]]:
+    """`locate_windows` and `spec_with_notes`' notes."""
+    spec, notes = spec_with_notes(prepared.frame, z_columns(prepared.columns)[0], config)
+    return spec, split_bounds(prepared.frame, spec), notes
+
+
 def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Path) -> WindowResult:
     """Locate every split's windows in the cached normalized series (`locate_windows`) and write
     `bounds.parquet` into `out_dir` atomically; the windows themselves are gathered batch by batch at training
     time, never stored."""
-    spec, bounds = locate_windows(load_prepared(normalized), config)
+    spec, bounds, notes = located_with_notes(load_prepared(normalized), config)
     with stage_output(out_dir) as tmp:
         bounds.to_parquet(tmp / "bounds.parquet", index=False)
     path = out_dir / "bounds.parquet"
@@ -315,4 +331,5 @@ def build_windows(normalized: NormalizeResult, config: WindowConfig, out_dir: Pa
         columns=normalized.columns,
         features=len(normalized.columns),
         spec=spec,
+        notes=notes,
     )

@@ -200,21 +200,21 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
 def champion_line(artifacts_dir: Path, series: str) -> str | None:
     """`series 'default' is served by v1 (LSTM): test MAE 0.291 vs 0.439 for the best naive forecast (...), 0.66x;
     plot: ...`, from the registry (None without a readable champion)."""
-    from movavg.naive import describe_naive
-    from movavg.registry import DamagedState, current_champion, metrics_of, series_files
-    from movavg.report import PLOT_FILE, model_kind
+    from movavg.labels import naive_label
+    from movavg.registry import DamagedState, current_champion, metrics_of, series_files, version_label
+    from movavg.report import PLOT_FILE
 
     champion = current_champion(artifacts_dir, series)
     if champion is None:
         return None
     try:
         metrics = metrics_of(Path(champion.path))[series]
+        kind = version_label(Path(champion.path), series)
     except (DamagedState, KeyError):
         return None
     plot = series_files(Path(champion.path), series) / PLOT_FILE
     ratio = f", {metrics['mae'] / metrics['baseline_mae']:.2f}x" if metrics.get("baseline_mae") else ""
-    naive = describe_naive(metrics["best_baseline"]) if metrics.get("best_baseline") else "best naive"
-    kind = model_kind(metrics.get("kind", "lstm"), metrics.get("ensemble", 1), metrics.get("blend"))
+    naive = naive_label(metrics.get("best_baseline", "")) or "best naive"
     return (
         f"series {series!r} is served by {champion.version} ({kind}): test MAE "
         f"{metrics['mae']:.4g} vs {metrics['baseline_mae']:.4g} for the best naive forecast ({naive}){ratio}"
@@ -318,9 +318,9 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """List published models, one row per (version, series), with test metrics; each series' champion is marked."""
+    from movavg.labels import naive_label
     from movavg.registry import champion_problem, damaged_versions, listing, registry_rows
     from movavg.registry import list_versions as listing_rows
-    from movavg.report import model_kind
 
     require_artifacts_dir(artifacts_dir)
     for problem in damaged_versions(artifacts_dir):
@@ -345,6 +345,7 @@ def models(
         Col("kind", key=True),
         Col("MAE", key=True, right=True),
         Col("best naive MAE", right=True),
+        Col("naive", key=True),
         Col("RMSE", right=True),
         Col("created"),
     ]
@@ -356,9 +357,10 @@ def models(
                 r["series"],
                 r["version"],
                 "*" if r["champion"] else "",
-                model_kind(r["kind"], r["ensemble"], r["blend"]),
+                r["label"],
                 _number(r["mae"]),
                 _number(r["baseline_mae"]),
+                naive_label(r["best_naive"]) or "-",
                 _number(r["rmse"]),
                 str(r["created"])[:16].replace("T", " "),
             ]
@@ -377,6 +379,7 @@ def status(
     """Where every series stands, worst health first: its health (ok, stale, degraded, no champion) and why,
     what serves it, its live MAE vs the naive forecast's on the origins served since, its test MAE vs naive at
     publish, what the last run did with it, its data's age, champion, rows and newest data."""
+    from movavg.labels import naive_label
     from movavg.monitor import read_health
     from movavg.status import series_status
 
@@ -401,6 +404,7 @@ def status(
         Col("served by", key=True),
         Col("live", key=True, right=True),
         Col("test", key=True, right=True),
+        Col("naive", key=True),
         Col("MAE", right=True),
         Col("last run"),
         Col("age", right=True),
@@ -419,6 +423,7 @@ def status(
                 served_label(r),
                 _ratio(r["health"]["live_mae"], r["health"]["live_baseline_mae"]),
                 _ratio(r["mae"], r["baseline_mae"]),
+                naive_label(r["best_naive"] or "") or "-",
                 _number(r["mae"]),
                 (r["last_run"] if isinstance(r["last_run"], dict) else {}).get("status", "-"),
                 "-" if r["health"]["age_steps"] is None else f"{r['health']['age_steps']:.0f}",
@@ -442,15 +447,8 @@ def status(
 
 
 def served_label(row: dict[str, Any]) -> str:
-    """What serves a series, in a few words (`LSTM`, `LSTM x5+naive`, `global LSTM`, `naive: seas. change 336`;
-    `-` without one)."""
-    from movavg.report import model_kind
-
-    if not row["served_by"]:
-        return "-"
-    if str(row["kind"]).startswith("global"):
-        return "global LSTM"
-    return model_kind(row["served_by"], row.get("ensemble") or 1, row.get("blend"), brief=True)
+    """What serves a series (`status`' `kind`: `movavg.labels.serving_label`); `-` without a champion."""
+    return str(row["kind"]) if row["served_by"] and row["kind"] else "-"
 
 
 def _ratio(mae: Any, baseline: Any) -> str:

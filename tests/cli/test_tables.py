@@ -36,6 +36,8 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     metrics = {name: {"mae": 0.5, "rmse": 0.6, "baseline_mae": 0.625, "kind": "lstm"} for name in names[:4]}
     metrics["east"] = {"mae": 0.4, "rmse": 0.5, "baseline_mae": 0.4, "kind": "baseline:seasonal_change_336"}
     metrics["south"] |= {"ensemble": 5, "blend": {"naive": "seasonal_change_336", "weight": 0.8}}
+    metrics[LONG] |= {"best_baseline": "naive_ma"}  # the naive forecast that gated it
+    metrics["east"] |= {"best_baseline": "seasonal_change_336"}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "run.json").write_text(json.dumps({"model_key": "k", "created": "2026-01-01T00:00:00+00:00"}))
     for name in metrics:
@@ -83,6 +85,7 @@ def test_a_piped_table_prints_every_cell_whole(folders: tuple[Path, Path]) -> No
         "by",
         "live",
         "test",
+        "naive",
         "MAE",
         "last",
         "run",
@@ -94,9 +97,10 @@ def test_a_piped_table_prints_every_cell_whole(folders: tuple[Path, Path]) -> No
         "why",
     ]
     row = next(line for line in lines if line.startswith(LONG))
-    assert row.split()[:7] == [LONG, "ok", "LSTM", "-", "0.80x", "0.5", "-"] and "2024-01-02 15:00" in row
+    assert row.split()[:8] == [LONG, "ok", "LSTM", "-", "0.80x", "current", "MA", "0.5"] and "2024-01-02 15:00" in row
     assert "naive: seas. change 336" in next(line for line in lines if line.startswith("east"))
-    assert next(line for line in lines if line.startswith("south")).split()[2:4] == ["LSTM", "x5+naive"]
+    south = " ".join(next(line for line in lines if line.startswith("south")).split())
+    assert south.startswith("south ok LSTM x5 + 0.20 naive - 0.80x - 0.5")  # one label, as `models` says
     assert not any(char in done.stdout for char in "│━…")  # plain columns, nothing cut
 
 
@@ -112,4 +116,7 @@ def test_an_80_column_terminal_keeps_the_key_columns_whole(folders: tuple[Path, 
     assert any("not shown at this width" in line for line in lines)
     models = in_a_terminal(movavg_command("models", "-a", str(art)), 80)
     assert all(len(line) <= 80 for line in models) and any("naive: seas. change 336" in line for line in models)
-    assert "LSTM x5 + 0.20 naive: seas. change 336" in " ".join(" ".join(line.split()) for line in models)
+    assert "LSTM x5 + 0.20 naive" in " ".join(" ".join(line.split()) for line in models)
+    assert any(line.split()[0] == LONG[:9] for line in lines if line.strip())  # the series column stays readable
+    east = " ".join(next(line for line in models if line.lstrip().startswith("east")).split())
+    assert east.endswith("naive: seas. change 336 0.4 seas. change 336")  # what serves, then the naive that gated it

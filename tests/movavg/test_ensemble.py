@@ -13,9 +13,10 @@ from movavg.blend import best_weight
 from movavg.bundle import save_bundle
 from movavg.config import TrainConfig
 from movavg.forecast import forecast_frame
+from movavg.labels import serving_label
 from movavg.model import build_model, load_reused, member_seed, train_models
 from movavg.naive import NaiveForecast, NaiveSpec
-from movavg.report import model_kind, outcome_kind
+from movavg.report import outcome_kind
 from movavg.schema import SeriesOutcome
 from movavg.session import keras_session
 from tests.helpers import located_series
@@ -112,10 +113,12 @@ def test_the_blend_never_sees_the_test_slice() -> None:
 
 def test_what_serves_says_its_members_and_its_blend() -> None:
     blend = {"naive": "seasonal_change_336", "weight": 0.8}
-    assert model_kind("lstm") == "LSTM" and model_kind("lstm", 1, {"naive": "naive_last", "weight": 1.0}) == "LSTM"
-    assert model_kind("lstm", 5, blend) == "LSTM x5 + 0.20 naive: seas. change 336"
-    assert model_kind("baseline:naive_last", 5, blend) == "naive: last value"
-    published = SeriesOutcome(series="s", status="published", message="", served_by="lstm", metrics={"blend": blend})
-    assert outcome_kind(published) == "LSTM+naive"
-    kept = published.model_copy(update={"status": "kept"})  # its metrics are the candidate's, not the champion's
-    assert outcome_kind(kept) == "LSTM" and outcome_kind(published.model_copy(update={"served_by": ""})) == ""
+    assert (
+        serving_label("lstm") == "LSTM" and serving_label("lstm", 1, {"naive": "naive_last", "weight": 1.0}) == "LSTM"
+    )
+    assert serving_label("lstm", 5, blend) == "LSTM x5 + 0.20 naive"
+    assert serving_label("lstm", 1, blend, trained_for=3) == "global LSTM (3 series) + 0.20 naive"
+    assert serving_label("baseline:naive_last", 5, blend) == "naive: last value" and serving_label("") == ""
+    published = SeriesOutcome(series="s", status="published", message="", served_by="lstm", label="LSTM x5")
+    assert outcome_kind(published) == "LSTM x5"  # the champion's own label, whatever the run did
+    assert outcome_kind(published.model_copy(update={"served_by": "", "label": ""})) == ""

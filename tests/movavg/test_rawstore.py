@@ -512,14 +512,29 @@ def test_repeated_column_names_are_refused(tmp_path: Path) -> None:
 
 def test_placeholder_timestamps_are_quarantined_and_the_rest_kept(tmp_path: Path) -> None:
     frame = synthetic_series(30, seed=2).astype({"timestamp": str})
-    frame.loc[[3, 17], "timestamp"] = ["9999-12-31", "1700-01-01"]
+    frame.loc[[3, 17, 20], "timestamp"] = ["9999-12-31", "31/12/1500", "1700-01-01"]  # 1700: historic, not bad
     write_csv(frame, tmp_path / "incoming", "odd.csv")
     report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
     assert (report["outcome"], report["rows_ingested"], report["rule"]) == ("partial", 28, "timestamp-range")
     bad = pd.read_csv(tmp_path / "quarantine" / "odd.csv.rows.csv")
-    assert bad["row"].tolist() == [4, 18] and "latest_timestamp 2200-01-01" in bad["message"].iloc[0]
+    assert bad["row"].tolist() == [4, 18] and set(bad["rule"]) == {"timestamp-range"}
+    assert bad["message"].str.contains("outside the timestamps pandas represents").all()
     raw = read_raw(tmp_path / "raw")
-    assert len(raw) == 28 and raw["timestamp"].max() < pd.Timestamp("2200-01-01", tz="UTC")
+    assert len(raw) == 28 and raw["timestamp"].min() == pd.Timestamp("1700-01-01", tz="UTC")
+
+
+def test_the_timestamp_range_settings_still_quarantine_with_their_reason(tmp_path: Path) -> None:
+    frame = synthetic_series(30, seed=2).astype({"timestamp": str})
+    frame.loc[[3, 17], "timestamp"] = ["2250-01-01", "1850-01-01"]
+    write_csv(frame, tmp_path / "incoming", "odd.csv")
+    config = IngestConfig(outlier_mads=None, earliest_timestamp="1900-01-01", latest_timestamp="2200-01-01")
+    report = ingest_files(tmp_path, config).files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rule"]) == ("partial", 28, "timestamp-range")
+    bad = pd.read_csv(tmp_path / "quarantine" / "odd.csv.rows.csv")
+    assert bad["message"].tolist() == [
+        "after ingest.latest_timestamp 2200-01-01",
+        "before ingest.earliest_timestamp 1900-01-01",
+    ]
 
 
 def test_min_value_quarantines_rows_below_it(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from movavg.config import WindowConfig
+from movavg.frequency import fixed_frequency
 from movavg.naive import moving_average
 from movavg.schema import SPLIT, SPLITS, SeasonProfile
 from movavg.seasons import fit_profile, season_phases, seasonal_component
@@ -15,7 +16,7 @@ from movavg.series import z_columns
 from movavg.windowing import offsets, seasonal_offsets, series_windows, split_bounds, window_spec
 from tests.helpers import located_series
 
-HALF_HOUR = pd.Timedelta("30min")
+HALF_HOUR = fixed_frequency(1800)
 
 
 def test_phases_follow_the_calendar_through_gaps() -> None:
@@ -29,12 +30,12 @@ def test_phases_follow_the_calendar_through_gaps() -> None:
 
 def test_business_weeks_years_and_other_seasons() -> None:
     weekdays = pd.bdate_range("2024-01-01", periods=10)
-    np.testing.assert_array_equal(season_phases(weekdays, 5, pd.Timedelta("1D")), np.arange(10) % 5)
+    np.testing.assert_array_equal(season_phases(weekdays, 5, fixed_frequency(86400)), np.arange(10) % 5)
     weekly = pd.date_range("2001-01-07", periods=53 * 30, freq="W")  # 30 years of weeks: the year phase never drifts
-    phases = season_phases(weekly, 52, pd.Timedelta("7D"))
+    phases = season_phases(weekly, 52, fixed_frequency(7 * 86400))
     assert set(phases[weekly.month == 1]) <= {0, 1, 2, 3, 4, 5, 51}
     hourly = pd.date_range("2024-01-01", periods=30, freq="h")
-    assert sorted(set(season_phases(hourly, 10, pd.Timedelta("1h")))) == list(range(10))
+    assert sorted(set(season_phases(hourly, 10, fixed_frequency(3600)))) == list(range(10))
 
 
 def seasonal_frame(rows: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -63,9 +64,9 @@ def test_a_cycle_that_is_no_season_gives_no_profile() -> None:
     rng = np.random.default_rng(3)
     times = pd.date_range("2024-01-01", periods=700, freq="h")
     steps, noise = np.arange(700), rng.normal(0, 0.5, 700)
-    swing = fit_profile(3 * np.sin(2 * np.pi * steps / 41) + noise, times, [24, 168], pd.Timedelta("1h"))
+    swing = fit_profile(3 * np.sin(2 * np.pi * steps / 41) + noise, times, [24, 168], fixed_frequency(3600))
     assert all(not np.any(values) for values in swing.values)
-    weekly = fit_profile(3 * np.sin(2 * np.pi * steps / 168) + noise, times, [24, 168], pd.Timedelta("1h"))
+    weekly = fit_profile(3 * np.sin(2 * np.pi * steps / 168) + noise, times, [24, 168], fixed_frequency(3600))
     assert np.abs(weekly.values[1]).max() > 1.5
 
 
@@ -75,7 +76,7 @@ def test_sparse_phases_pool_their_neighbours() -> None:
     rng = np.random.default_rng(1)
     times = pd.date_range("2020-01-01", periods=3 * 365, freq="D")
     values = np.sin(2 * np.pi * times.dayofyear.to_numpy() / 365.25) + rng.normal(0, 1.0, len(times))
-    profile = np.asarray(fit_profile(values, times, [365], pd.Timedelta("1D")).values[0])
+    profile = np.asarray(fit_profile(values, times, [365], fixed_frequency(86400)).values[0])
     truth = np.sin(2 * np.pi * (np.arange(365) + 1) / 365.25)
     assert np.abs(profile - truth).mean() < 0.35
 

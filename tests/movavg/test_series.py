@@ -84,8 +84,8 @@ def test_fractions_must_sum_to_one() -> None:
 def test_gaps_are_found_and_filled_per_policy() -> None:
     times = pd.date_range("2024", periods=10, freq="h", tz="UTC").delete([3, 4, 7])
     raw = pd.DataFrame({"series_id": "s", "timestamp": times, "value": np.arange(7, dtype=float)})
-    step, gaps, largest = find_gaps(raw["timestamp"])
-    assert (step, gaps, largest) == (pd.Timedelta("1h"), 2, pd.Timedelta("3h"))
+    frequency, gaps, largest = find_gaps(raw["timestamp"])
+    assert (frequency.alias, frequency.step_seconds, gaps, largest) == ("h", 3600.0, 2, pd.Timedelta("3h"))
     assert fill_gaps(raw, ["value"], "none") is raw
     filled = fill_gaps(raw, ["value"], "interpolate")
     assert len(filled) == 10 and filled["timestamp"].diff().dropna().eq(pd.Timedelta("1h")).all()
