@@ -31,7 +31,13 @@ def normalize_one(member: dict[str, Any], out_dir: Path) -> NormalizeResult | Sk
     except UnusableSeries as reason:
         logger.info("series %r skipped: %s", series, reason)  # the run's line counts them, the report lists them
         return Skipped(series=series, stage="normalize", reason=str(reason))
-    logger.info("normalized series %r: %s rows", result.series, result.rows)
+    logger.info("normalized series %r: %s rows, step %s", result.series, result.rows, result.gaps.step)
+    if result.gaps.frequency is not None and result.gaps.frequency.kind == "irregular":
+        logger.warning(
+            "series %r: its steps follow no calendar (%s): no seasons, and forecasts are dated by its median step",
+            series,
+            result.gaps.step,
+        )
     if result.gaps.gaps:
         filled = (
             f"filled {result.gaps.filled_rows} row(s) ({config.fill_gaps})"

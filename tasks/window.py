@@ -9,6 +9,7 @@ from typing import Any
 from prefect import State, get_run_logger
 
 from movavg.config import WindowConfig
+from movavg.frequency import describe_frequency
 from movavg.schema import Batch, NormalizeResult, Skipped, UnusableSeries, WindowResult
 from movavg.tasks.policies import each_member, stage_task
 from movavg.windowing import build_windows
@@ -28,12 +29,17 @@ def window_one(member: dict[str, Any], out_dir: Path) -> WindowResult | Skipped:
     except UnusableSeries as reason:
         logger.info("series %r skipped: %s", normalized.series, reason)  # counted in the run's line
         return Skipped(series=normalized.series, stage="window", reason=str(reason))
+    frequency = result.spec.frequency
     logger.info(
-        "series %r: windows per split %s (lookback %d, horizon %d, MA %d)",
+        "series %r: step %s, seasons %s; windows per split %s (lookback %d, horizon %d, MA %d)",
         normalized.series,
+        describe_frequency(frequency) if frequency else "unknown",
+        result.spec.seasons or "none",
         result.counts,
         config.lookback,
         config.horizon,
         config.ma_window,
     )
+    for note in result.notes:
+        logger.warning("series %r: %s", normalized.series, note)
     return result

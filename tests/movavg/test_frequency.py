@@ -161,7 +161,7 @@ def test_a_calendar_series_is_gated_against_its_seasonal_naive(freq: str, rows: 
 def test_where_the_seasonal_naive_is_exact_it_serves() -> None:
     """Trend plus a repeating yearly shape: last value plus the change over the same span a year before is exact,
     so no model can beat it and that naive forecast serves."""
-    forecaster, row = gated(calendar_series(200, "MS", seed=4, kind="repeating"))
+    _, row = gated(calendar_series(200, "MS", seed=4, kind="repeating"))
     assert row["served_by"] == "baseline:seasonal_change_12" and row["mae"] == pytest.approx(0.0, abs=1e-9)
     assert row["lstm_mae"] > 0
 
@@ -175,7 +175,7 @@ def test_a_yearly_series_from_1700_ingests_whole_trains_and_predicts(tmp_path: P
     assert (report["outcome"], report["rows_ingested"]) == ("ingested", 300)
     raw = read_raw(tmp_path / "raw")
     assert raw["timestamp"].min() == pd.Timestamp("1700-01-01", tz="UTC")
-    forecaster, row = gated(raw[["timestamp", "value"]])
+    forecaster, _ = gated(raw[["timestamp", "value"]])
     spec = forecaster.series_["default"].bundle.window_for("default")
     assert spec.frequency is not None and spec.frequency.kind == "yearly" and spec.seasons == []
     forecast = forecaster.predict().iloc[0]
