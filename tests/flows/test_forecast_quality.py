@@ -170,7 +170,8 @@ def test_the_default_model_learns_the_deseasonalized_target_and_serves_its_blend
     assert profile is not None and profile.seasons == [48, 336] and [len(v) for v in profile.values] == [48, 336]
     assert metrics["blend"] == spec.blends["load"].model_dump() and metrics["ensemble"] == 1
     [row] = latest_artifact_data(f"movavg-metrics-{project_slug(art)}")
-    assert row["served_by"] == ("LSTM+naive" if metrics["blend"]["weight"] < 1 else "LSTM")
+    weight = metrics["blend"]["weight"]
+    assert row["served_by"] == (f"LSTM + {1 - weight:.2f} naive" if weight < 1 else "LSTM")  # as `models` says
     check_interval(art, "load", metrics)
 
 
