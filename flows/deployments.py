@@ -27,7 +27,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
 from movavg.config import PipelineConfig
-from movavg.flows.retrain import RUN_TAG, retrain
+from movavg.flows.retrain import RUN_TAG, project_tag, retrain
 from movavg.flows.runners import task_runner_for
 from movavg.monitor import project_slug
 
@@ -89,7 +89,7 @@ def build_deployments(
             name=spec.name,
             description=spec.description,
             parameters=parameters,
-            tags=[RUN_TAG, spec.name],
+            tags=[RUN_TAG, project_tag(artifacts_dir), spec.name],
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=spec.collision),
             **({"triggers": [trigger]} if spec.on_data else {"interval": interval, "cron": cron}),
         )

@@ -36,9 +36,15 @@ def models_per_task(count: int, size: int, train: TrainConfig, run: RunConfig) -
 
 
 def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:
-    """{task run label: its names}: the name itself for a batch of one, else `<first>+<how many more>`."""
+    """{task run label: its names} (`batch_label`)."""
     chunks = [list(names[start : start + size]) for start in range(0, len(names), size)]
-    return {chunk[0] if len(chunk) == 1 else f"{chunk[0]}+{len(chunk) - 1}": chunk for chunk in chunks}
+    return {batch_label(chunk): chunk for chunk in chunks}
+
+
+def batch_label(names: Sequence[str]) -> str:
+    """How a batch of series is named in task runs, logs and artifacts: `east`, or `east and 2 more` (never
+    `east+2`, which reads like a series id)."""
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
 
 @dataclass

@@ -32,7 +32,7 @@ from movavg.flows.runners import runs_on, task_runner_for
 from movavg.ingest import folder_problem
 from movavg.lock import RunLockedError, run_lock
 from movavg.model import model_groups
-from movavg.monitor import fall_back
+from movavg.monitor import fall_back, project_slug
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
 from movavg.schema import (
@@ -61,8 +61,16 @@ RUN_TAG = "movavg"  # every flow run of the project carries it (CLI runs and bot
 
 
 def run_name() -> str:
-    """A flow run's name: what it works on and when, e.g. `data-20261201-094512`."""
-    return f"{Path(str(flow_run.parameters.get('data_dir', 'data'))).resolve().name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    """A flow run's name: its project, data folder and start, e.g. `demand-3fa2c1-data-20261201-094512`, so runs
+    of projects sharing a server are told apart."""
+    data = Path(str(flow_run.parameters.get("data_dir", "data"))).resolve().name
+    project = project_slug(str(flow_run.parameters.get("artifacts_dir", "artifacts")))
+    return f"{project}-{data}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def project_tag(artifacts_dir: str | Path) -> str:
+    """The tag every flow run of a project carries besides RUN_TAG: `project:<slug>` (`project_slug`)."""
+    return f"project:{project_slug(artifacts_dir)}"
 
 
 @flow(
@@ -92,6 +100,8 @@ def retrain(
             config, data_dir, artifacts_dir, lock_wait_seconds, retrain_series, return_state=True
         )
         return completed(state.result()) if state.is_completed() else incomplete(state.message or "the subflow failed")
+    # every location resolved once: cache keys and records never depend on how a path was spelled
+    data_dir, artifacts_dir = str(Path(data_dir).resolve()), str(Path(artifacts_dir).resolve())
     if not Path(data_dir).is_dir():
         return incomplete(
             f"data folder {data_dir} does not exist: check data_dir, or create it with an incoming/ "
@@ -168,10 +178,10 @@ def retrain(
         summary = publish(
             artifacts_dir, ingested, modelled, skipped, config.model_dump(mode="json"), config.publish, margins
         )
-        health(artifacts_dir, list(healths.values()), summary, config.monitor, return_state=True)  # never fails a run
+        watched = health(artifacts_dir, list(healths.values()), summary, config.monitor, return_state=True)
         if problem := run_problem(modelled, skipped):
             return incomplete(problem)
-        return completed(summary)
+        return completed(summary, watched.result() if watched.is_completed() else None)  # health never fails a run
 
 
 def training_input(
@@ -191,11 +201,14 @@ def training_input(
     )
 
 
-def completed(summary: RunSummary) -> State:
+def completed(summary: RunSummary, health_counts: dict[str, int] | None = None) -> State:
     """The run's final state: Completed, its message the run's one line; named "Completed with skips" when a
-    series could not be modelled (the run still did all it could)."""
+    series could not be modelled (the run still did all it could), and naming the series whose health needs a
+    look after it: "Completed, 1 degraded", "Completed with skips, 2 stale"."""
     skipped = any(outcome.status == "skipped" for outcome in summary.series)
-    return Completed(message=summary.message, data=summary, name="Completed with skips" if skipped else "Completed")
+    name = "Completed with skips" if skipped else "Completed"
+    flagged = [f"{count} {state}" for state in ("degraded", "stale") if (count := (health_counts or {}).get(state))]
+    return Completed(message=summary.message, data=summary, name=", ".join([name, *flagged]))
 
 
 def incomplete(problem: str) -> State:

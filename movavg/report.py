@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
 
     console = Console()
     progress = Progress(
-        TextColumn(f"training series {label!r}"),
+        TextColumn(f"training {named(label)}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -62,10 +63,10 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
         if console.is_terminal:
             progress.stop()
             if note and last:
-                console.print(f"  series {label!r} {note}", highlight=False, markup=False, style="dim")
+                console.print(f"  {named(label)} {note}", highlight=False, markup=False, style="dim")
         elif last:
             console.print(
-                f"trained series {label!r}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
+                f"trained {named(label)}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
                 + (f" ({note})" if note else ""),
                 highlight=False,
                 soft_wrap=True,
@@ -73,6 +74,14 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
             )
 
     return hook, close
+
+
+def named(label: str) -> str:
+    """A training's label in a sentence: `series 'east'`, or a batch's `east and 2 more` as it is."""
+    return label if BATCH.fullmatch(label) else f"series {label!r}"
+
+
+BATCH = re.compile(r".+ and \d+ more")
 
 
 def stop_note(result: TrainResult, best_epoch: int | None) -> str:

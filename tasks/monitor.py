@@ -54,9 +54,12 @@ def monitor(
 
 
 @task(name="health", retries=2, retry_delay_seconds=2, retry_condition_fn=transient_io)
-def health(artifacts_dir: str, healths: list[SeriesHealth], summary: RunSummary, config: MonitorConfig) -> None:
+def health(
+    artifacts_dir: str, healths: list[SeriesHealth], summary: RunSummary, config: MonitorConfig
+) -> dict[str, int]:
     """Record each series' health for the champion serving it after publish, emit `movavg.series.<state>` on
-    a state change and `movavg.run.completed`, and create the `movavg-health` and `movavg-latest` artifacts."""
+    a state change and `movavg.run.completed`, and create the `movavg-health` and `movavg-latest` artifacts.
+    Returns the series per state."""
     logger, folder, slug = get_run_logger(), Path(artifacts_dir), project_slug(artifacts_dir)
     latest = read_latest(folder)
     forward = {} if latest is None else {str(r["series_id"]): r for r in latest.to_dict("records")}
@@ -82,3 +85,4 @@ def health(artifacts_dir: str, healths: list[SeriesHealth], summary: RunSummary,
         )
     except Exception as error:  # the health is recorded; the UI just misses this run's views
         logger.warning("health artifacts not created (%s: %s)", type(error).__name__, error)
+    return counts

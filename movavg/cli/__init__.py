@@ -181,11 +181,11 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
     )
     from prefect import tags
 
-    from movavg.flows.retrain import RUN_TAG, retrain
+    from movavg.flows.retrain import RUN_TAG, project_tag, retrain
     from movavg.publishing import RunIncomplete
 
     try:
-        with tags(RUN_TAG), task_runner_of(config.run) as runner:
+        with tags(RUN_TAG, project_tag(artifacts_dir)), task_runner_of(config.run) as runner:
             summary = retrain.with_options(task_runner=runner)(
                 config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir)
             )

@@ -274,6 +274,7 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
     import subprocess
 
     from movavg.localserver import api
+    from movavg.monitor import project_slug
     from movavg.storage import sha256_bytes
     from tests.helpers import client_env, movavg_command, settled
 
@@ -305,7 +306,9 @@ def test_a_run_is_quiet_and_a_too_short_series_ends_with_one_line(prefect_server
         for r in api(prefect_server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 50})
         if r["parameters"].get("data_dir") == str(tmp_path / "data")
     ]
-    assert run["name"].startswith("data-") and run["tags"] == ["movavg"] and run["state"]["message"] in output
+    slug = project_slug(tmp_path / "artifacts")
+    assert run["name"].startswith(f"{slug}-data-") and run["state"]["message"] in output  # project, data, time
+    assert sorted(run["tags"]) == ["movavg", f"project:{slug}"]
     progress = api(
         prefect_server,
         "/artifacts/filter",

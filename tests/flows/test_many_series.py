@@ -13,6 +13,7 @@ import pytest
 from movavg.config import PipelineConfig, RunConfig
 from movavg.flows.fanout import batches, series_per_task
 from movavg.flows.retrain import retrain
+from movavg.monitor import project_slug
 from movavg.registry import champion_dir, current_champion, history, list_versions
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv
@@ -75,12 +76,15 @@ def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_on
     state = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
     second = state.result()
     run, task_states = flow_run_and_tasks(state.state_details.flow_run_id)
-    assert run.name.startswith("data-")  # named after its data folder and start time
+    assert run.name.startswith(f"{project_slug(art)}-data-")  # named after its project, data folder and start
+    assert run.state.name == "Completed"
     assert run.state.message == second.message and run.state.name == "Completed"
     for stage in ("normalize", "window"):  # untouched series: cache hits (evaluate met their new champion)
         assert task_states[f"{stage}-north"] == task_states[f"{stage}-east"] == "Cached", (stage, task_states)
         assert task_states[f"{stage}-south"] == "Completed", (stage, task_states)
-    assert task_states["train-east+2"] == "Completed"  # one stack of models: north's and east's were cache hits
+    assert (
+        task_states["train-east and 2 more"] == "Completed"
+    )  # one stack of models: north's and east's were cache hits
     for stage in ("normalize", "window", "train"):
         added = entries(data, stage) - before[stage]
         assert len(added) == 1, (stage, added)  # only south's stages ran again; the others were cache hits
@@ -197,7 +201,7 @@ def test_series_per_task_auto_keeps_a_stage_at_a_hundred_task_runs() -> None:
     assert series_per_task(3, None) == 1 and series_per_task(100, None) == 1
     assert series_per_task(101, None) == 2 and series_per_task(10_000, None) == 100
     assert series_per_task(10_000, 7) == 7
-    assert batches(["a", "b", "c"], 2) == {"a+1": ["a", "b"], "c": ["c"]}
+    assert batches(["a", "b", "c"], 2) == {"a and 1 more": ["a", "b"], "c": ["c"]}
     assert batches(["a", "b"], 1) == {"a": ["a"], "b": ["b"]}
 
 
@@ -217,8 +221,8 @@ def test_batched_task_runs_still_cache_and_retrain_each_series_on_its_own(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         )
     names = {run.name for run in runs}
-    assert {"normalize-east+1", "normalize-south", "evaluate-south"} <= names  # 2 runs per stage
-    assert "train-east+2" in names  # but the models of a stack in one
+    assert {"normalize-east and 1 more", "normalize-south", "evaluate-south"} <= names  # 2 runs per stage
+    assert "train-east and 2 more" in names  # but the models of a stack in one
     before = {stage: entries(data, stage) for stage in ("normalize", "window", "train")}
 
     south = synthetic_series(441 + 60, seed=1, kind="walk")[441:].assign(series_id="south")

@@ -87,7 +87,8 @@ def test_a_level_shift_degrades_that_series_and_one_without_new_rows_goes_stale(
     write_csv(pd.concat(f[:400] for f in frames.values()), data / "incoming", "first.csv")
     retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
     write_csv(pd.concat([frames["a"][400:], frames["b"][400:]]), data / "incoming", "second.csv")  # c: no new rows
-    retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+    state = retrain(config=config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
+    assert (state.type.value, state.name) == ("COMPLETED", "Completed, 1 degraded, 1 stale")  # its name says so
 
     status = CliRunner().invoke(app, ["status", "--json", "-d", str(data), "-a", str(art)])
     rows = {row["series"]: row for row in json.loads(status.stdout)}

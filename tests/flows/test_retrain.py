@@ -64,6 +64,30 @@ def test_publish_then_skip_then_retrain_on_new_data(tmp_path: Path, tiny_config:
         assert "does not beat champion" in third.message
 
 
+def test_how_a_folder_is_spelled_never_retrains_or_republishes(
+    tmp_path: Path, tiny_config: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`movavg run` passes folders as typed (`data`), `serve`'s deployments absolute ones; a symlink is a third
+    spelling. On unchanged data each is a cache hit: nothing trains, nothing publishes."""
+    project = tmp_path / "project"
+    write_csv(synthetic_series(600, seed=2), project / "data" / "incoming", "day1.csv")
+    (tmp_path / "link").symlink_to(project, target_is_directory=True)
+    monkeypatch.chdir(project)
+    first = retrain(config=tiny_config, data_dir="data", artifacts_dir="artifacts")
+    assert first.published_version == "v1"
+    trained = cache_entries(project / "data", "train")
+    spellings = [
+        (str(project / "data"), str(project / "artifacts")),  # serve's parameters: absolute
+        (str(tmp_path / "link" / "data"), str(tmp_path / "link" / "artifacts")),  # through a symlink
+        ("./data/", "artifacts/../artifacts"),
+    ]
+    for data_dir, artifacts_dir in spellings:
+        again = retrain(config=tiny_config, data_dir=data_dir, artifacts_dir=artifacts_dir)
+        assert again.message == "no new data; champion v1 unchanged", (data_dir, again.message)
+        assert cache_entries(project / "data", "train") == trained, data_dir  # no model trained again
+    assert sorted(p.name for p in (project / "artifacts" / "models").iterdir()) == ["v1"]
+
+
 def test_changing_only_training_config_reuses_earlier_stages(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=3), data / "incoming", "a.csv")
