@@ -53,6 +53,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_stack.py
 	$(BIN)/python benchmarks/bench_fold_warm.py
 
-clean:  ## remove what the pipeline wrote (keeps the venv)
-	rm -rf data/incoming data/raw data/processed data/quarantine data/cache data/ledger.jsonl artifacts/models \
-	       artifacts/forecasts artifacts/live artifacts/champion.json artifacts/history.jsonl
+clean:  ## remove what the pipeline wrote and move its input files back to data/incoming (keeps the venv)
+	@if [ -x $(BIN)/movavg ]; then $(BIN)/movavg clean --yes; else echo "no $(BIN)/movavg: nothing ran here yet"; fi

@@ -67,7 +67,7 @@ DataDir = Annotated[
     Path, typer.Option("--data-dir", "-d", help="Folder with incoming/, raw/, processed/, quarantine/, cache/.")
 ]
 ArtifactsDir = Annotated[
-    Path, typer.Option("--artifacts-dir", "-a", help="Folder with published models and champion.json.")
+    Path, typer.Option("--artifacts-dir", "-a", help="Folder with the published models and each series' champion.")
 ]
 # Every command takes both folders, so one command line works for all; these commands do not read the other one.
 UnusedDataDir = Annotated[
@@ -462,6 +462,43 @@ def _ratio(mae: Any, baseline: Any) -> str:
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "-" if value is None else cell(value)
+
+
+@app.command()
+def clean(
+    data_dir: DataDir = Path("data"),
+    artifacts_dir: ArtifactsDir = Path("artifacts"),
+    yes: Annotated[bool, typer.Option("--yes", help="Do it; without it, only say what would be done.")] = False,
+    keep_models: Annotated[
+        bool, typer.Option("--keep-models", help="Keep the registry: published models and champions.")
+    ] = False,
+) -> None:
+    """Remove what the pipeline wrote (the raw store, caches, forecasts, live logs, run records and, unless
+    --keep-models, the models and champions) and move the input files it moved back to incoming/. A dry run
+    unless --yes."""
+    from movavg.cleanup import clean as clean_project
+    from movavg.cleanup import clean_plan
+    from movavg.lock import RunLockedError
+
+    for folder, flag in ((data_dir, "--data-dir"), (artifacts_dir, "--artifacts-dir")):
+        if folder.exists() and not folder.is_dir():
+            fail(f"{flag} {folder} is a file, not a folder")
+    plan = clean_plan(data_dir, artifacts_dir, keep_models)
+    if plan.empty:
+        console.print(f"movavg: nothing to clean in {cell(data_dir)} and {cell(artifacts_dir)}", highlight=False)
+        return
+    if yes:
+        try:
+            plan = clean_project(data_dir, artifacts_dir, keep_models)
+        except RunLockedError as busy:
+            fail(str(busy))
+    verb = ("removed", "moved back") if yes else ("would remove", "would move back")
+    for path in plan.remove:
+        console.print(f"{verb[0]} {cell(path)}", highlight=False, soft_wrap=True)
+    for source, target in plan.restore:
+        console.print(f"{verb[1]} {cell(source)} -> {cell(target)}", highlight=False, soft_wrap=True)
+    if not yes:
+        console.print("movavg: a dry run; pass --yes to do it", highlight=False)
 
 
 @app.command()
