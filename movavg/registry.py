@@ -240,14 +240,19 @@ def promote(
     newest: dict[str, str] | None = None,
 ) -> list[str]:
     """Make `version` champion of `series` (default: every series it was published for), under the run
-    lock so a promote never interleaves with a run's publish; returns the series switched. `newest` (per series,
-    its newest row) marks where the promoted version's live scores start."""
+    lock so a promote never interleaves with a run's publish; returns the series switched (a series `version`
+    already serves is left as it is, its history unchanged). `newest` (per series, its newest row) marks where
+    the promoted version's live scores start."""
     if not (models_dir(artifacts_dir) / check_version(version) / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
     names = [series] if series is not None else sorted(version_metrics(artifacts_dir, version))
+    switched = []
     with run_lock([artifacts_dir], wait_seconds):
         for name in names:
             current = current_champion(artifacts_dir, name)
+            if current is not None and current.version == version:
+                continue
+            switched.append(name)
             set_champion(
                 artifacts_dir,
                 name,
@@ -256,7 +261,7 @@ def promote(
                 current.version if current else None,
                 (newest or {}).get(name),
             )
-    return names
+    return switched
 
 
 def history(artifacts_dir: Path, series: str) -> list[dict[str, Any]]:

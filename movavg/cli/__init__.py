@@ -525,9 +525,13 @@ def promote(
         switched = promote_version(artifacts_dir, version, series, newest=newest)
     except (ValueError, RunLockedError, ChampionChangedError) as error:
         fail(str(error))
+    if not switched:
+        which = f"series {series!r}" if series is not None else "every series it was published for"
+        console.print(f"movavg: {version} already serves {cell(which)}: nothing changed", highlight=False)
+        return
     console.print(
         f"[bold green]movavg:[/] champion is now {version}"
-        + (f" for {', '.join(switched)}" if series is not None or len(switched) > 1 else ""),
+        + (f" for {cell(', '.join(switched))}" if series is not None or len(switched) > 1 else ""),
         highlight=False,
     )
 
@@ -538,22 +542,29 @@ def predict(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write .csv or .parquet here (default: stdout CSV).")
     ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="Only the forecast now: one row per series, from its newest row.")
+    ] = False,
     artifacts_dir: ArtifactsDir = Path("artifacts"),
     data_dir: UnusedDataDir = Path("data"),
+    config_file: ConfigFile = None,
     preset: Preset = "default",
     overrides: Overrides = None,
 ) -> None:
-    """Forecast each series of the input with that series' own champion: one predicted MA per window, with the
-    central prediction interval (`lower`, `upper`) calibrated for that champion (evaluate.interval_level).
+    """Forecast each series of the input with that series' own champion: one predicted MA per window (or, with
+    --latest, the forecast now), with the central prediction interval (`lower`, `upper`) calibrated for that
+    champion (evaluate.interval_level).
 
-    The input is read with the same column names as `run` (so pass the same --preset/--set). Series without
-    a champion are left out, named on stderr; the command fails only when no series could be forecast.
+    The input is read with the same column names as `run`, so pass the same --config, --preset and --set. Each
+    series needs at least the newest rows its champion reads per forecast (its lookback plus its seasonal lags;
+    a naive champion only what its naive forecast reads); a series with fewer, or without a champion, is left
+    out and named on stderr, and the command fails only when no series could be forecast.
     """
     configure_environment()
     from movavg.forecast import forecast_with_champions
     from movavg.validation import ValidationError, read_valid
 
-    config = load_config(preset, None, overrides)
+    config = load_config(preset, config_file, overrides)
     require_artifacts_dir(artifacts_dir)
     if out is not None:
         check_output(out)
@@ -562,20 +573,35 @@ def predict(
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
     result, left_out = forecast_with_champions(artifacts_dir, rows)
-    for note in left_out:
-        err.print(f"movavg: left out {cell(note)}", highlight=False, soft_wrap=True)
     if result.empty and all("no champion" in note for note in left_out):
         fail(f"no series of {input_file} has a champion in {artifacts_dir}: run `movavg run` first")
-    if result.empty:
-        fail(f"no series of {input_file} could be forecast from the champions in {artifacts_dir}: see the lines above")
+    if result.empty:  # one line: the first series' reason (the rows it needs, or its damaged champion)
+        reason = left_out[0] + (f" (and {len(left_out) - 1} more series)" if len(left_out) > 1 else "")
+        fail(f"no series of {input_file} could be forecast: {reason}")
+    for note in left_out:
+        err.print(f"movavg: left out {cell(note)}", highlight=False, soft_wrap=True)
+    if latest:
+        result = result.groupby("series_id", sort=False).tail(1).reset_index(drop=True)
+    write_forecasts(result, out)
+
+
+def write_forecasts(result: Any, out: Path | None) -> None:
+    """The forecasts as CSV on standard output (a reader that closes the pipe early, such as `head`, ends it
+    quietly) or into `out` (.csv or .parquet), then a line saying what was written."""
+    import os
+
     try:
         if out is None:
             result.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
         elif out.suffix == ".parquet":
             result.to_parquet(out, index=False)
         else:
             result.to_csv(out, index=False)
-    except OSError as error:  # a full disk, a closed pipe, no permission
+    except BrokenPipeError:  # `movavg predict ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except OSError as error:  # a full disk, no permission
         fail(f"cannot write the forecasts to {out or 'standard output'}: {error.strerror or error}")
     if out is not None:
         versions = ", ".join(sorted(set(result["model_version"])))

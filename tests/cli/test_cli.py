@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import shlex
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +76,39 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     assert len(frame) == 200 - history_rows and set(frame["model_version"]) == {"v1"}
     assert (frame["lower"] < frame["predicted_ma"]).all() and (frame["predicted_ma"] < frame["upper"]).all()
     assert frame["predicted_ma"].between(series["value"].min() - 5, series["value"].max() + 5).all()
+
+    config = tmp_path / "settings.json"  # the same settings as the run, from a file
+    config.write_text(json.dumps({"window": {"lookback": 8, "ma_window": 4, "horizon": 2}}))
+    now = runner.invoke(app, ["predict", "-i", str(source), "--latest", "--config", str(config), "-a", str(art)])
+    assert now.exit_code == 0, now.output
+    [row] = pd.read_csv(io.StringIO(now.stdout), parse_dates=["timestamp", "target_time"]).to_dict("records")
+    assert row["timestamp"] == frame["timestamp"].max() and row["target_time"] == frame["target_time"].max()
+    short = runner.invoke(app, ["predict", "-i", str(write_csv(series.tail(5), tmp_path, "five.csv")), "-a", str(art)])
+    assert short.exit_code == 1 and len(short.stderr.strip().splitlines()) == 1, short.stderr
+    assert f"5 rows, but its champion v1 (LSTM) reads {history_rows + 1} rows per forecast" in short.stderr
+
+    again = runner.invoke(app, ["promote", "v1", "-a", str(art)])
+    assert again.exit_code == 0 and "already" in again.output and "champion is now" not in again.output, again.output
+
+
+@pytest.mark.slow
+def test_predict_into_a_pipe_closed_early_exits_quietly(tmp_path: Path) -> None:
+    """`movavg predict ... | head -3` prints three lines, nothing on stderr, and exit status 0 (pipefail)."""
+    import subprocess
+
+    from tests.cli.test_errors import LEGACY_FEATURES
+    from tests.helpers import FIXTURES, movavg_command
+
+    art = tmp_path / "artifacts"
+    shutil.copytree(FIXTURES / "legacy_artifacts", art)
+    source = write_csv(
+        synthetic_series(3000, seed=1, features=2), tmp_path, "in.csv"
+    )  # ~300 KB: more than a pipe holds
+    command = shlex.join(movavg_command("predict", "-i", str(source), "-a", str(art), *LEGACY_FEATURES))
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"{command} | head -3"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3 and done.stderr == "", done.stderr
 
 
 def test_unknown_version_cannot_be_promoted(tmp_path: Path) -> None:

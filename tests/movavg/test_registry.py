@@ -79,7 +79,7 @@ def test_a_switch_is_a_compare_and_swap(tmp_path: Path) -> None:
 def test_promoting_the_champion_again_changes_nothing(tmp_path: Path) -> None:
     fake_version(tmp_path, "v1", {"a": 1.0})
     assert promote(tmp_path, "v1") == ["a"]
-    promote(tmp_path, "v1")
+    assert promote(tmp_path, "v1") == []  # nothing switched: the CLI says v1 already serves it
     assert len(history(tmp_path, "a")) == 1
 
 
