@@ -97,6 +97,30 @@ def build_deployments(
     ]
 
 
+def next_run(deployment: RunnerDeployment) -> datetime | None:
+    """When a deployment's schedule next starts a run (an interval counts from when it was built); None for
+    one that only an event starts."""
+    from prefect.server.schemas import schedules as server
+
+    if not deployment.schedules:
+        return None
+    schedule = deployment.schedules[0].schedule
+    dates = asyncio.run(getattr(server, type(schedule).__name__).model_validate(schedule.model_dump()).get_dates(1))
+    return dates[0] if dates else None
+
+
+def set_degraded_automation(artifacts_dir: Path, enabled: bool) -> bool:
+    """Enable or pause the project's degraded-series automation (`serve` pauses it with its schedules when it
+    stops, and enables it again when it starts); False when there is none."""
+    from prefect.automations import Automation
+
+    try:
+        automation = Automation.read(name=degraded_automation_name(artifacts_dir))
+    except ValueError:
+        return False
+    return bool(automation.enable() if enabled else automation.disable())
+
+
 def degraded_automation_name(artifacts_dir: Path) -> str:
     """The automation of one project that retrains its degraded series."""
     return f"movavg-retrain-degraded-{project_slug(artifacts_dir)}"
@@ -135,6 +159,7 @@ def ensure_degraded_automation(artifacts_dir: Path, on_data: UUID) -> str:
         return "created"
     existing.trigger = trigger
     existing.actions = [run, *(action for action in existing.actions if not isinstance(action, RunDeployment))]
+    existing.enabled = True  # paused when serve last stopped
     existing.update()
     return "updated"
 

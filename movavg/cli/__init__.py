@@ -16,14 +16,36 @@ from rich.console import Console
 from movavg.cli.tables import Col, cell, print_table
 from movavg.runtime import configure_environment
 
+
+class FlagsWithoutType:
+    """Help that shows a flag as a flag: no `<bool>` type beside `--json`, `--yes` or `--help`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(FlagsWithoutType, typer.core.TyperCommand):
+    """A command whose help reads whole at 80 columns (`FlagsWithoutType`)."""
+
+
+class Group(FlagsWithoutType, typer.core.TyperGroup):
+    """The `movavg` group, `FlagsWithoutType`."""
+
+
 app = typer.Typer(
+    cls=Group,
     help="Keep a Keras LSTM moving-average forecaster fresh as time-series files arrive.\n\n"
     "Drop CSV or Parquet files (columns: timestamp, value[, series_id, features...]) into "
-    "<data-dir>/incoming/ and run `movavg run`. Without PREFECT_API_URL each run uses Prefect's "
+    "DATA_DIR/incoming/ and run `movavg run`. Without PREFECT_API_URL each run uses Prefect's "
     "local ephemeral API; with it, runs show up on that server's UI.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 console = Console()
 err = Console(stderr=True)
@@ -79,14 +101,18 @@ UnusedArtifactsDir = Annotated[
 ConfigFile = Annotated[
     Path | None, typer.Option("--config", "-c", help="JSON, TOML or YAML file with config sections.")
 ]
-Preset = Annotated[str, typer.Option("--preset", "-p", help="default, seed-basic, seed-multifeature or seed-stacked.")]
+Preset = Annotated[
+    str, typer.Option("--preset", "-p", metavar="NAME", help="default, seed-basic, seed-multifeature or seed-stacked.")
+]
 Overrides = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Dotted override, e.g. window.horizon=5 (repeatable).")
+    list[str] | None,
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Dotted override, e.g. window.horizon=5 (repeatable)."),
 ]
 TaskRunnerOption = Annotated[
     str | None,
     typer.Option(
         "--task-runner",
+        metavar="threads|dask",
         help="threads (default: in this process) or dask (a local cluster of worker processes, or the "
         "one at --dask-address); same as --set run.task_runner=...",
     ),
@@ -95,6 +121,7 @@ DaskAddress = Annotated[
     str | None,
     typer.Option(
         "--dask-address",
+        metavar="ADDRESS",
         help="Scheduler of an existing Dask cluster, e.g. tcp://scheduler:8786 (implies --task-runner dask).",
     ),
 ]
@@ -238,7 +265,7 @@ def task_runner_of(run: Any) -> Iterator[Any]:
         yield runner
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     data_dir: DataDir = Path("data"),
     artifacts_dir: ArtifactsDir = Path("artifacts"),
@@ -276,7 +303,7 @@ def require_artifacts_dir(artifacts_dir: Path) -> None:
         fail(f"--artifacts-dir {artifacts_dir} is a file, not a folder: pass the folder for models and champions")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     data_dir: DataDir = Path("data"),
     artifacts_dir: ArtifactsDir = Path("artifacts"),
@@ -310,7 +337,7 @@ def demo(
             console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def models(
     artifacts_dir: ArtifactsDir = Path("artifacts"),
     data_dir: UnusedDataDir = Path("data"),
@@ -369,7 +396,7 @@ def models(
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def status(
     data_dir: DataDir = Path("data"),
     artifacts_dir: ArtifactsDir = Path("artifacts"),
@@ -464,7 +491,7 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else "-" if value is None else cell(value)
 
 
-@app.command()
+@app.command(cls=Command)
 def clean(
     data_dir: DataDir = Path("data"),
     artifacts_dir: ArtifactsDir = Path("artifacts"),
@@ -501,7 +528,7 @@ def clean(
         console.print("movavg: a dry run; pass --yes to do it", highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def promote(
     version: Annotated[str, typer.Argument(help="Version to make champion, e.g. v1.")],
     artifacts_dir: ArtifactsDir = Path("artifacts"),
@@ -536,7 +563,7 @@ def promote(
     )
 
 
-@app.command()
+@app.command(cls=Command)
 def predict(
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet with the model's columns.")],
     out: Annotated[
@@ -611,7 +638,7 @@ def write_forecasts(result: Any, out: Path | None) -> None:
         )
 
 
-@app.command()
+@app.command(cls=Command)
 def ingest(
     data_dir: DataDir = Path("data"),
     artifacts_dir: UnusedArtifactsDir = Path("artifacts"),
@@ -699,7 +726,7 @@ def announce_new_data(data_dir: Path, files: list[str], rows: int, fingerprint: 
     console.print(f"movavg: sent {DATA_ARRIVED} for {data_dir.resolve()}", highlight=False)
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
     interval: Annotated[float | None, typer.Option(help="Seconds between scheduled runs (default 3600).")] = None,
     cron: Annotated[str | None, typer.Option(help="Cron schedule instead of an interval, e.g. '0 * * * *'.")] = None,
@@ -743,14 +770,20 @@ def serve(
         build_deployments,
         degraded_automation_name,
         ensure_degraded_automation,
+        next_run,
         serve_until_stopped,
+        set_degraded_automation,
     )
 
+    deployments = build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron)
     schedule = f"cron {cron!r}" if cron else f"every {interval or 3600:g} s"
+    first = next((when for deployment in deployments if (when := next_run(deployment))), None)
     console.print(
-        f"movavg: serving deployments movavg-retrain/scheduled ({schedule}) and movavg-retrain/on-data; "
-        "stop with Ctrl-C or SIGTERM",
+        f"movavg: serving deployments movavg-retrain/scheduled ({schedule}"
+        + (f"; first run at {first:%Y-%m-%d %H:%M:%S} UTC" if first else "")
+        + ") and movavg-retrain/on-data (a run when new files arrive); stop with Ctrl-C or SIGTERM",
         highlight=False,
+        soft_wrap=True,
     )
 
     def registered(ids: dict[str, Any]) -> None:
@@ -769,14 +802,24 @@ def serve(
         )
 
     serve_until_stopped(
-        build_deployments(config, data_dir, artifacts_dir, None if cron else (interval or 3600.0), cron),
+        deployments,
         report=lambda line: console.print(f"movavg: {cell(line)}", highlight=False, soft_wrap=True),
         registered=registered,
     )
-    console.print("movavg: stopped; schedules paused")
+    try:
+        paused = set_degraded_automation(artifacts_dir, enabled=False)
+    except Exception as error:  # the schedules are paused; the automation stays as it was
+        err.print(f"movavg: automation not paused ({type(error).__name__}: {cell(error)})", highlight=False)
+        paused = False
+    console.print(
+        "movavg: stopped; schedules paused"
+        + (f", automation {degraded_automation_name(artifacts_dir)} paused" if paused else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
-@app.command()
+@app.command(cls=Command)
 def ui(
     port: Annotated[int, typer.Option(help="Port for the API and the UI.")] = 4200,
     host: Annotated[
@@ -796,10 +839,8 @@ def ui(
         "PREFECT_UI_API_URL": f"http://{host}:{port}/api",
         "PREFECT_CLI_PROMPT": "false",
     }
-    console.print(
-        f"movavg: Prefect UI on http://{host}:{port}; in other shells: export PREFECT_API_URL=http://{host}:{port}/api",
-        highlight=False,
-    )
+    console.print(f"movavg: Prefect UI on http://{host}:{port}; in other shells:", highlight=False, soft_wrap=True)
+    console.print(f"export PREFECT_API_URL=http://{host}:{port}/api", highlight=False, soft_wrap=True)
     prefect = str(Path(sys.executable).with_name("prefect"))
     os.execve(prefect, [prefect, "--no-prompt", "server", "start"], env)
 

@@ -481,3 +481,31 @@ def test_ui_in_a_terminal_starts_without_a_prompt_and_leaves_the_profile_alone(t
 def test_every_command_takes_both_folders(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "--data-dir" in result.output and "--artifacts-dir" in result.output, command
+
+
+def test_ui_prints_the_export_line_whole_into_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Piped (no terminal, 80 columns), the line to copy stays one line: `export PREFECT_API_URL=...`."""
+    import os
+
+    def started(*_: object) -> None:
+        raise SystemExit(0)  # where `prefect server start` would replace this process
+
+    monkeypatch.setattr(os, "execve", started)
+    shown = runner.invoke(app, ["ui", "--port", "4321", "--host", "127.0.0.1"], env={"COLUMNS": "80"})
+    assert "export PREFECT_API_URL=http://127.0.0.1:4321/api" in shown.stdout.splitlines(), shown.stdout
+
+
+def test_help_reads_whole_at_80_columns() -> None:
+    """Every command's help fits 80 columns, flags show no `<bool>`, --set no `<list[str]>`, and a docstring's
+    own line breaks never cut a sentence (the commands panel reflows it)."""
+    from movavg.cli import app as cli
+
+    commands = [""] + [command.name or command.callback.__name__ for command in cli.registered_commands]  # type: ignore[union-attr]
+    assert len(commands) == 11
+    for name in commands:
+        shown = runner.invoke(app, [*([name] if name else []), "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert shown.exit_code == 0, (name, shown.output)
+        assert all(len(line) <= 80 for line in shown.output.splitlines()), name
+        assert "<bool>" not in shown.output and "<list[str]>" not in shown.output, name
+    panel = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80).output
+    assert any("and why, what serves it" in line for line in panel.splitlines()), panel  # one sentence, reflowed

@@ -56,8 +56,13 @@ def served(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log.close()
     output = (root / "serve.log").read_text()
     assert code == 0 and "stopped; schedules paused" in output and "Traceback" not in output, output[-3000:]
-    ended = [line for line in output.splitlines() if line.startswith("movavg: scheduled run data-")]
+    assert "(every 20 s; first run at " in output  # when the schedule first runs, said at the start
+    slug = project_slug(root / "artifacts")
+    ended = [line for line in output.splitlines() if line.startswith(f"movavg: scheduled run {slug}-data-")]
     assert ended and any(": Completed: " in line and "champion" in line for line in ended), output[-3000:]
+    name = degraded_automation_name(root / "artifacts")
+    [automation] = [a for a in api(prefect_server, "/automations/filter", {}) if a["name"] == name]
+    assert automation["enabled"] is False and f"automation {name} paused" in output  # paused with the schedules
 
 
 def completed(prefect_server: str, deployment: str) -> list[dict[str, Any]]:
