@@ -374,8 +374,9 @@ class MonitorConfig(Section):
         3,
         ge=0,
         description=(
-            "A series whose newest row is more than this many of its steps older than the newest row of the whole "
-            "store is 'stale'."
+            "A series to which no new rows have arrived (ingest time) for more than this many of its own steps is "
+            "'stale' (an hourly series after 3 hours without new rows, a monthly one after 3 months); never judged "
+            "against other series, so historic data that arrives on schedule is 'ok'."
         ),
     )
     degraded_factor: float = Field(

@@ -30,7 +30,7 @@ from movavg.config import MonitorConfig
 from movavg.forecast import forecast_frame, rows_read
 from movavg.frequency import human_duration, infer_frequency
 from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
-from movavg.rawstore import index_summary
+from movavg.rawstore import arrivals
 from movavg.registry import DamagedState, champion_label, champion_state, history, metrics_of, read_record, series_key
 from movavg.schema import SERIES, TIMESTAMP, Evaluation, HealthState, SeriesHealth
 from movavg.session import keras_session
@@ -335,15 +335,16 @@ def degraded_reasons(figures: dict[str, Any], config: MonitorConfig) -> list[str
     return reasons
 
 
-def data_age(newest: pd.Timestamp, store_newest: pd.Timestamp, step: pd.Timedelta | None) -> float | None:
-    """Steps of the series between its newest row and the newest row of the whole store."""
+def data_age(arrived: pd.Timestamp, now: pd.Timestamp, step: pd.Timedelta | None) -> int | None:
+    """Whole steps of the series' own cadence since rows new to it last arrived (ingest time), never measured
+    against other series: historic data that arrives on schedule is 0 steps old. None without a step."""
     if step is None or step <= pd.Timedelta(0):
         return None
-    return max((store_newest - newest) / step, 0.0)
+    return max(int((now - arrived) // step), 0)
 
 
 def health_state(
-    champion: bool, figures: dict[str, Any], age_steps: float | None, config: MonitorConfig
+    champion: bool, figures: dict[str, Any], age_steps: int | None, config: MonitorConfig
 ) -> tuple[HealthState, list[str]]:
     """The state and its reasons: `no champion`; `degraded` (`degraded_reasons`); `stale` (no new rows for more
     than `stale_after_steps` of its steps); else `ok`."""
@@ -352,7 +353,7 @@ def health_state(
     if reasons := degraded_reasons(figures, config):
         return "degraded", reasons
     if age_steps is not None and age_steps > config.stale_after_steps:
-        return "stale", [f"no new rows for {age_steps:.0f} steps"]
+        return "stale", [f"no new rows arrived for {age_steps} of its steps"]
     return "ok", []
 
 
@@ -362,18 +363,19 @@ def series_health(
     live: pd.DataFrame,
     newest: pd.Timestamp | None,
     step: pd.Timedelta | None,
-    store_newest: pd.Timestamp | None,
+    arrived: pd.Timestamp | None,
     config: MonitorConfig,
     now: pd.Timestamp | None = None,
 ) -> SeriesHealth:
-    """One series' health from its live log and the age of its data, for the champion serving it now."""
+    """One series' health from its live log and the age of its data (whole steps since its rows last
+    `arrived`), for the champion serving it now."""
     champion, _ = champion_state(artifacts_dir, series)
     figures = window_figures(live, config.window)
-    age_steps = data_age(newest, store_newest, step) if newest is not None and store_newest is not None else None
+    now = now or pd.Timestamp.now(tz="UTC")
+    age_steps = data_age(arrived, now, step) if arrived is not None else None
     state, reasons = health_state(champion is not None, figures, age_steps, config)
     health = SeriesHealth(series=series, state=state, reasons=reasons, age_steps=age_steps, **figures)
     if newest is not None:
-        now = now or pd.Timestamp.now(tz="UTC")
         stamp = newest if newest.tzinfo else newest.tz_localize("UTC")
         health.newest, health.age = stamp.isoformat(), human_duration(max(now - stamp, pd.Timedelta(0)))
     if champion is not None:
@@ -409,15 +411,17 @@ def monitor_series(
     series: str,
     processed: Path,
     columns: list[str],
-    store_newest: pd.Timestamp | None,
+    arrived: pd.Timestamp | None,
     config: MonitorConfig,
     champions: Champions,
     latest: pd.DataFrame | None = None,
+    now: pd.Timestamp | None = None,
 ) -> SeriesHealth:
     """Score the series' served forecasts up to its newest complete origin and return its health.
 
-    `processed`: the series' normalized rows (original units, sorted); `latest`: `forecasts/latest.parquet`,
-    whose origin is where the current champion's live scores start when its history does not say.
+    `processed`: the series' normalized rows (original units, sorted); `arrived`: when rows new to it last
+    arrived (`movavg.rawstore.arrivals`; None: not recorded); `latest`: `forecasts/latest.parquet`, whose origin
+    is where the current champion's live scores start when its history does not say.
     """
     rows = pd.read_parquet(processed, columns=[TIMESTAMP, *columns])
     fallback = None
@@ -425,7 +429,8 @@ def monitor_series(
         fallback = pd.Timestamp(mine[TIMESTAMP].iloc[0])
     live, new = score_series(artifacts_dir, series, rows, champions, config.adaptive_rate, fallback)
     newest = pd.Timestamp(rows[TIMESTAMP].iloc[-1]) if len(rows) else None
-    health = series_health(artifacts_dir, series, live, newest, series_step(rows[TIMESTAMP]), store_newest, config)
+    step = series_step(rows[TIMESTAMP])
+    health = series_health(artifacts_dir, series, live, newest, step, arrived, config, now)
     health.scored = len(new)
     return health
 
@@ -528,10 +533,9 @@ def series_resource(artifacts_dir: Path, series: str) -> dict[str, str]:
     }
 
 
-def newest_in_store(raw_dir: Path) -> pd.Timestamp | None:
-    """The newest row of the whole raw store (what each series' age is measured against)."""
-    newest = [pd.Timestamp(last) for _, last in index_summary(raw_dir).values() if last]
-    return max(newest) if newest else None
+def arrival_times(raw_dir: Path) -> dict[str, pd.Timestamp]:
+    """{series: when rows new to it last arrived} (what each series' age is measured from), where recorded."""
+    return {series: pd.Timestamp(when) for series, when in arrivals(raw_dir).items() if when}
 
 
 def fall_back(evaluation: Evaluation, health: SeriesHealth | None, on_degraded: str) -> Evaluation:

@@ -67,6 +67,7 @@ class PartInfo(BaseModel):
     new_rows: int  # rows whose timestamp the series did not have before (the others replaced a value)
     first: str  # ISO timestamps of its first and last row
     last: str
+    arrived: str = ""  # when its rows were ingested (UTC ISO; a compacted part: its newest source's); "" unknown
 
 
 class SeriesEntry(BaseModel):
@@ -81,6 +82,11 @@ class SeriesEntry(BaseModel):
     @property
     def last(self) -> str:
         return max(part.last for part in self.parts)
+
+    @property
+    def arrived(self) -> str:
+        """When rows new to the series last arrived (UTC ISO; "" when no part records it)."""
+        return max((part.arrived for part in self.parts if part.new_rows > 0), default="")
 
 
 class StoreIndex(BaseModel):
@@ -274,9 +280,10 @@ def write_part(
     name = f"part-{seq:08d}-{digest[:12]}{f'-{chunk}' if chunk else ''}.parquet"
     journal(raw_dir, {"part": [series, name]})
     table = pa.Table.from_pandas(rows.drop(columns=[SERIES]).sort_values(TIMESTAMP), preserve_index=False)
-    _write_table(
-        folder / name, table, {"seq": seq, "digests": [digest], "fingerprint": next_fingerprint(previous, seq, digest)}
-    )
+    arrived = utc_now()
+    fingerprint = next_fingerprint(previous, seq, digest)
+    record = {"seq": seq, "digests": [digest], "fingerprint": fingerprint, "arrived": arrived}
+    _write_table(folder / name, table, record)
     return PartInfo(
         name=name,
         seq=seq,
@@ -284,6 +291,7 @@ def write_part(
         new_rows=len(rows) if new_rows is None else new_rows,
         first=rows[TIMESTAMP].min().isoformat(),
         last=rows[TIMESTAMP].max().isoformat(),
+        arrived=arrived,
     )
 
 
@@ -339,6 +347,7 @@ def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int
             "digests": digests[-RECENT_FILES:],
             "fingerprint": entry.fingerprint,
             "merged_from": sources,
+            "arrived": max(p.arrived for p in merged),
         },
     )
     failpoint("compact:before-index")
@@ -349,6 +358,7 @@ def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int
         new_rows=sum(p.new_rows for p in merged),
         first=min(p.first for p in merged),
         last=max(p.last for p in merged),
+        arrived=max(p.arrived for p in merged),
     )
     entry.parts = [part for part in entry.parts if part not in merged] + [compacted]
     commit_index(raw_dir, index)
@@ -362,6 +372,11 @@ def compact_series(raw_dir: Path, series: str, index: StoreIndex, max_parts: int
 def index_summary(raw_dir: Path) -> dict[str, tuple[int, str]]:
     """{series: (distinct timestamps stored, newest timestamp ISO)} from the index."""
     return {series: (entry.rows, entry.last) for series, entry in load_index(raw_dir).series.items() if entry.parts}
+
+
+def arrivals(raw_dir: Path) -> dict[str, str]:
+    """{series: when rows new to it last arrived, UTC ISO} from the index ("" where no part records it)."""
+    return {series: entry.arrived for series, entry in load_index(raw_dir).series.items() if entry.parts}
 
 
 # ---- the journal, recovery and rebuilding the index -----------------------------------------
@@ -535,6 +550,7 @@ def _replay(
                 new_rows=new,
                 first=pd.Timestamp(int(times.min()), tz="UTC").isoformat(),
                 last=pd.Timestamp(int(times.max()), tz="UTC").isoformat(),
+                arrived=str(record.get("arrived", "")),
             )
         )
         entry.fingerprint = record.get("fingerprint") or next_fingerprint(entry.fingerprint, seq, name)

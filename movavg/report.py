@@ -392,7 +392,7 @@ def health_rows(healths: list[SeriesHealth]) -> list[dict[str, Any]]:
             "served_by": h.label or serving_label(h.served_by) or "-",
             "live_ratio": round(h.live_ratio, 3) if h.live_ratio is not None else None,
             "coverage": round(h.live_coverage, 3) if h.live_coverage is not None else None,
-            "age_steps": round(h.age_steps, 1) if h.age_steps is not None else None,
+            "age_steps": h.age_steps,
             "why": "; ".join(h.reasons),
         }
         for h in healths

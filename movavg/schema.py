@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from movavg.scaling import ScalerStats
 
@@ -476,10 +476,16 @@ class SeriesHealth(BaseModel):
     window_publish_mae: float | None = None  # mean test MAE at publish of the versions that served the window
     level: float | None = None  # the interval's nominal coverage
     naive: str | None = None
-    age_steps: float | None = None
+    age_steps: int | None = None  # whole steps of its own cadence since rows new to it last arrived
     age: str | None = None  # wall-clock time since the newest row's timestamp, e.g. "3 d 4 h"
     newest: str | None = None
     interval_margin: float = 0.0  # adaptive widening of the current champion's interval, per side, x its width
     scored: int = 0  # origins scored in this run
     reasons: list[str] = []
     forecast: dict[str, Any] | None = None  # the forward forecast serving now (latest.parquet's row)
+
+    @field_validator("age_steps", mode="before")
+    @classmethod
+    def _whole_steps(cls, value: Any) -> Any:
+        """Ages recorded as fractions by earlier versions read as whole steps."""
+        return int(value // 1) if isinstance(value, float) and value == value else value

@@ -13,10 +13,10 @@ from prefect.events import emit_event
 from movavg.config import MonitorConfig
 from movavg.monitor import (
     Champions,
+    arrival_times,
     event_name,
     event_payload,
     monitor_series,
-    newest_in_store,
     project_slug,
     read_latest,
     record_health,
@@ -37,12 +37,19 @@ def monitor(
     """Not cached: it appends what came true since the last run to each series' live log (never an origin
     twice). A series whose scoring fails is reported and left out of health; it is still retrained."""
     logger, folder = get_run_logger(), Path(artifacts_dir)
-    champions, latest, store_newest = Champions(folder), read_latest(folder), newest_in_store(Path(raw_dir))
+    champions, latest, arrived = Champions(folder), read_latest(folder), arrival_times(Path(raw_dir))
     results: list[SeriesHealth | Skipped] = []
     for member in batch.members:
         try:
             scored = monitor_series(
-                folder, member.series, Path(member.path), member.columns, store_newest, config, champions, latest
+                folder,
+                member.series,
+                Path(member.path),
+                member.columns,
+                arrived.get(member.series),
+                config,
+                champions,
+                latest,
             )
         except Exception as error:  # health is a view of the served forecasts, never a reason to stop one
             logger.warning("series %r: not monitored (%s: %s)", member.series, type(error).__name__, error)

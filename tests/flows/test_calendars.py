@@ -66,6 +66,8 @@ def test_each_series_gets_its_own_calendar_seasons_and_naive_forecasts(tmp_path:
         metrics = metrics_of(Path(current_champion(art, name).path))[name]
         assert row["best_naive"] == metrics["best_baseline"] and row["baseline_mae"] == metrics["baseline_mae"]
     assert rows["monthly"]["best_naive"].startswith("seasonal"), rows["monthly"]
+    ages = {name: (row["health"]["state"], row["health"]["age_steps"]) for name, row in rows.items()}
+    assert ages == {name: ("ok", 0) for name in rows}  # each on its own cadence: the hourly one ends years earlier
     table = CliRunner().invoke(app, ["status", "-d", str(data), "-a", str(art)]).stdout
     line = " ".join(next(line for line in table.splitlines() if line.startswith("quarterly")).split())
     assert line.startswith("quarterly ok naive: seas. change 8 - ") and " seas. change 8 " in line

@@ -79,6 +79,14 @@ def test_live_figures_equal_an_independent_computation_from_predict(tmp_path: Pa
     assert health["publish_mae"] == entry["mae"] and health["age_steps"] == 0
 
 
+def arrived_long_ago(raw_dir: Path, series: str, ago: pd.Timedelta) -> None:
+    """Date the arrival of a series' rows back by `ago` in the store's index (as if they came that long ago)."""
+    index = json.loads((raw_dir / "_index.json").read_text())
+    for part in index["series"][series]["parts"]:
+        part["arrived"] = (pd.Timestamp(part["arrived"]) - ago).isoformat()
+    (raw_dir / "_index.json").write_text(json.dumps(index))
+
+
 def test_a_level_shift_degrades_that_series_and_one_without_new_rows_goes_stale(tmp_path: Path) -> None:
     config = build_config("default", None, [*TINY, "evaluate.require_beat_baseline=true"])
     data, art = tmp_path / "data", tmp_path / "artifacts"
@@ -86,6 +94,7 @@ def test_a_level_shift_degrades_that_series_and_one_without_new_rows_goes_stale(
     frames["b"].loc[420:, "value"] += 40  # a level shift in the new rows of b
     write_csv(pd.concat(f[:400] for f in frames.values()), data / "incoming", "first.csv")
     retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+    arrived_long_ago(data / "raw", "c", pd.Timedelta(hours=150.5))  # c's rows arrived 150 of its steps ago
     write_csv(pd.concat([frames["a"][400:], frames["b"][400:]]), data / "incoming", "second.csv")  # c: no new rows
     state = retrain(config=config, data_dir=str(data), artifacts_dir=str(art), return_state=True)
     assert (state.type.value, state.name) == ("COMPLETED", "Completed, 1 degraded, 1 stale")  # its name says so

@@ -102,7 +102,8 @@ def test_a_champion_change_keeps_the_history_each_row_naming_its_version(tmp_pat
 
 
 def test_a_level_shift_degrades_exactly_that_series_and_one_without_new_rows_goes_stale(tmp_path: Path) -> None:
-    config, store_newest = MonitorConfig(), pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=399)
+    config, now = MonitorConfig(), pd.Timestamp("2026-06-01", tz="UTC")
+    arrived = {"calm": now, "shifted": now - pd.Timedelta(minutes=50), "quiet": now - pd.Timedelta(hours=100.5)}
     healths = {}
     for name, seed, shift, length in (("calm", 3, 0, 400), ("shifted", 4, 80, 400), ("quiet", 5, 0, 300)):
         values = walk(length, seed)
@@ -115,11 +116,12 @@ def test_a_level_shift_degrades_exactly_that_series_and_one_without_new_rows_goe
         test_mae = float(np.mean(np.abs(values[100:200] - ma[102:202])))  # what the test slice scored
         publish_naive(tmp_path, name, "naive_last", test_mae, rows["timestamp"][199])
         healths[name] = monitor_series(
-            tmp_path, name, folder / "series.parquet", ["value"], store_newest, config, Champions(tmp_path)
+            tmp_path, name, folder / "series.parquet", ["value"], arrived[name], config, Champions(tmp_path), now=now
         )
     assert healths["shifted"].state == "degraded" and "x the MAE at publish" in healths["shifted"].reasons[0]
     assert healths["calm"].state == "ok" and healths["calm"].live_windows == 100
-    assert healths["quiet"].state == "stale" and healths["quiet"].age_steps == 100
+    assert healths["quiet"].state == "stale" and healths["quiet"].age_steps == 100  # whole hours since it arrived
+    assert healths["shifted"].age_steps == 0  # its data ends in 2024, but it arrived on schedule: not stale
     assert healths["calm"].live_ratio == pytest.approx(1.0)  # a naive champion against itself
     assert healths["calm"].live_mae < 1.5 * healths["calm"].publish_mae and healths["calm"].age_steps == 0
 

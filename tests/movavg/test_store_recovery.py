@@ -15,7 +15,7 @@ import pytest
 
 from movavg.config import IngestConfig
 from movavg.ingest import ingest_files
-from movavg.rawstore import INDEX, JOURNAL, load_index, read_raw, series_fingerprints, visible_files
+from movavg.rawstore import INDEX, JOURNAL, arrivals, load_index, read_raw, series_fingerprints, visible_files
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv
 
@@ -62,8 +62,11 @@ def test_a_deleted_index_is_rebuilt_and_no_part_is_deleted(tmp_path: Path) -> No
     ingest_files(tmp_path, CONFIG)
     raw = tmp_path / "raw"
     fingerprints, parts = series_fingerprints(raw), sorted(raw.rglob("part-*.parquet"))
+    arrived = arrivals(raw)
+    assert set(arrived) == {"a", "b"} and all(arrived.values())  # when each series' rows came, for staleness
     (raw / INDEX).unlink()
     assert len(read_raw(raw)) == 60 and series_fingerprints(raw) == fingerprints  # readers rebuild in memory
+    assert arrivals(raw) == arrived  # from the parts' footers
     later = synthetic_series(40, seed=1)[30:].assign(series_id="a")
     write_csv(later, tmp_path / "incoming", "a-more.csv")
     result = ingest_files(tmp_path, CONFIG)
