@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import Task, unmapped
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import PrefectFuture, as_completed, wait
 
 from movavg.config import RunConfig, TrainConfig
+from movavg.report import stage_progress
 from movavg.schema import Batch, Skipped
 
 MAX_TASK_RUNS_PER_STAGE = 100
@@ -57,7 +58,15 @@ class Mapped:
 
     def results(self, skipped: list[Skipped]) -> dict[str, Any]:
         """{name: result} of every member of the batches whose task run produced one; the others are appended
-        to `skipped` (every member of a batch whose task run failed)."""
+        to `skipped` (every member of a batch whose task run failed). A stage of several task runs shows its
+        progress in series as they finish (`movavg.report.stage_progress`)."""
+        if len(self.futures) > 1:
+            batches = zip(self.futures, self.batched.values(), strict=True)
+            sizes = {future.task_run_id: len(members) for future, members in batches}
+            advance, end = stage_progress(self.stage, sum(sizes.values()))
+            for future in as_completed(self.futures):
+                advance(sizes[future.task_run_id])
+            end()
         wait(self.futures)
         kept: dict[str, Any] = {}
         for members, future in zip(self.batched.values(), self.futures, strict=True):

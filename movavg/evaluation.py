@@ -58,14 +58,13 @@ def decide(
 
     Every challenger is treated the same way: the LSTM trained this run (when its training and test metrics are
     finite) and, with `require_beat_baseline`, the best naive forecast `baseline` (name, MAE). The better of them
-    on the test windows (on a tie the naive forecast: the model must beat it) serves if it beats the champion by
-    `min_improvement`, or if there is none; otherwise the champion stays. So a series is never served worse than
-    naive, and a non-finite model never wins.
+    on the test windows (on a tie the naive forecast: the model must beat it) serves if it beats the champion, or
+    if there is none; otherwise the champion stays (publishing then asks for more than retraining noise:
+    `movavg.publishing.hold_champion`). So a series is never served worse than naive, and a non-finite model
+    never wins.
     """
     name, baseline_mae = baseline
-    needed = (
-        champion.mae * (1 - config.min_improvement) if champion is not None and math.isfinite(champion.mae) else None
-    )
+    needed = champion.mae if champion is not None and math.isfinite(champion.mae) else None
     finite = finite_training and math.isfinite(model.mae) and math.isfinite(model.rmse)
     challengers: dict[Winner, float] = {"lstm": model.mae} if finite else {}
     if config.require_beat_baseline:
@@ -81,7 +80,7 @@ def decide(
     elif "naive" in challengers and model.mae >= baseline_mae:
         verdict = f"MAE {model.mae:.4g} does not beat the naive {describe_naive(name)} {baseline_mae:.4g}"
     else:
-        verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g} (needed < {needed:.4g})"  # type: ignore[union-attr]
+        verdict = f"MAE {model.mae:.4g} does not beat champion's {champion.mae:.4g}"  # type: ignore[union-attr]
     if winner == "naive":
         return winner, f"model not published ({verdict}); the naive {describe_naive(name)} serves instead"
     return winner, f"not published: {verdict}"

@@ -161,18 +161,31 @@ def newest_forecast(
     return with_interval(forecast_frame(model, bundle, series_id, recent, newest=True), metrics)
 
 
-def forecast_with_champions(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Forecast each series in `rows` with that series' own champion (`model_version` per row).
+def widened(forecasts: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """`forecasts` with each interval widened on each side by `margin` times its width (the adaptive margin in
+    force for the champion, `SeriesHealth.interval_margin`) and that `margin` as a column."""
+    width = forecasts["upper"] - forecasts["lower"]
+    return forecasts.assign(lower=forecasts["lower"] - margin * width, upper=forecasts["upper"] + margin * width)
+
+
+def forecast_with_champions(
+    artifacts_dir: Path, rows: pd.DataFrame, margins: dict[str, tuple[str, float]] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Forecast each series in `rows` with that series' own champion (`model_version` per row), its interval the
+    one served: calibrated, widened by the adaptive margin in force (`margins`: per series (version, margin),
+    applied when that version is the champion), as `latest.parquet` has it and the live log scores it.
 
     Returns the forecasts (empty when none could be made) and one note per series left out and why.
     """
     with keras_session():
-        frames, notes = _forecast_each(artifacts_dir, rows)
+        frames, notes = _forecast_each(artifacts_dir, rows, margins or {})
     columns = [TIMESTAMP, "target_time", SERIES, "horizon", "predicted_ma", "lower", "upper", "model_version"]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)), notes
 
 
-def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.DataFrame], list[str]]:
+def _forecast_each(
+    artifacts_dir: Path, rows: pd.DataFrame, margins: dict[str, tuple[str, float]]
+) -> tuple[list[pd.DataFrame], list[str]]:
     frames: list[pd.DataFrame] = []
     notes: list[str] = []
     loaded: dict[str, Any] = {}  # version -> (model, bundle, metrics), or why it cannot be loaded
@@ -201,8 +214,13 @@ def _forecast_each(artifacts_dir: Path, rows: pd.DataFrame) -> tuple[list[pd.Dat
                 f"the newest {needed}"
             )
             continue
-        frame = forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP))
-        frames.append(with_interval(frame, metrics.get(str(series_id), {})).assign(model_version=champion.version))
+        frame = with_interval(
+            forecast_frame(model, bundle, str(series_id), part.sort_values(TIMESTAMP)), metrics.get(str(series_id), {})
+        )
+        version, margin = margins.get(str(series_id), ("", 0.0))
+        frames.append(
+            widened(frame, margin if version == champion.version else 0.0).assign(model_version=champion.version)
+        )
     return frames, notes
 
 

@@ -15,7 +15,6 @@ the first origin of the champions in the series' history), health.json from the 
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 from collections.abc import Callable
@@ -203,36 +202,22 @@ def score_origins(
 
 
 def adapt_intervals(scored: pd.DataFrame, earlier: pd.DataFrame, rate: float) -> pd.DataFrame:
-    """Adaptive conformal inference (online quantile tracking) on the served interval of one version's origins
-    (`scored`, oldest first; `earlier`: its origins scored before). Each origin's interval is the calibrated one
-    widened on each side by `margin` times its calibrated width. The margin starts at 0 and, as each earlier
-    origin's outcome becomes known (its target_time, up to this origin), moves by rate * (miss - (1 - level)),
-    kept within -0.5 .. MAX_MARGIN (so a long run of misses cannot wind it up): misses widen the interval, hits
-    narrow it, and coverage tracks the level when the noise changes. Fills `lower`, `upper`, `margin` and
-    `covered` in place of the calibrated ones."""
+    """The interval that was served at each of one version's newly scored origins (`scored`; `earlier`: its
+    origins scored before): the calibrated one widened on each side by `margin` times its calibrated width, with
+    the margin in force since the last run, the one `latest.parquet` and `predict` gave (adaptive conformal
+    inference with the feedback of each run: every outcome known by then, replayed in order by `replay_margin`;
+    0 for a version with none yet). Fills `lower`, `upper`, `margin` and `covered`."""
     if scored.empty:
         return scored
     level = float(scored["level"].iloc[0])
     alpha = 1.0 - level if math.isfinite(level) else math.nan
-    origins = pd.DatetimeIndex(scored["origin"]).asi8
-    outcomes = known_outcomes(earlier)
-    margin = replay_margin(0.0, [miss for t, miss in outcomes if t <= origins[0]], alpha, rate)
-    pending = [(t, miss) for t, miss in outcomes if t > origins[0]]
-    heapq.heapify(pending)
-    targets = pd.DatetimeIndex(scored["target_time"]).asi8
-    lower, upper, actual = (scored[c].to_numpy(dtype="float64").copy() for c in ("lower", "upper", "actual"))
-    margins, covered = np.zeros(len(scored)), np.full(len(scored), np.nan)
-    for i, origin in enumerate(origins):
-        while pending and pending[0][0] <= origin:
-            margin = replay_margin(margin, [heapq.heappop(pending)[1]], alpha, rate)
-        if not (math.isfinite(alpha) and math.isfinite(lower[i]) and math.isfinite(upper[i])):
-            covered[i] = float(lower[i] <= actual[i] <= upper[i]) if math.isfinite(alpha) else math.nan
-            continue
-        margins[i] = margin
-        width = upper[i] - lower[i]
-        lower[i], upper[i] = lower[i] - margin * width, upper[i] + margin * width
-        covered[i] = float(lower[i] <= actual[i] <= upper[i])
-        heapq.heappush(pending, (int(targets[i]), 1.0 - covered[i]))
+    margin = replay_margin(0.0, [miss for _, miss in known_outcomes(earlier)], alpha, rate)
+    lower, upper, actual = (scored[c].to_numpy(dtype="float64") for c in ("lower", "upper", "actual"))
+    bounded = np.isfinite(lower) & np.isfinite(upper) & math.isfinite(alpha)
+    margins = np.where(bounded, margin, 0.0)
+    width = np.where(bounded, upper - lower, 0.0)
+    lower, upper = lower - margins * width, upper + margins * width
+    covered = np.where(np.isfinite(alpha), ((lower <= actual) & (actual <= upper)).astype("float64"), np.nan)
     return scored.assign(lower=lower, upper=upper, margin=margins, covered=covered)
 
 
@@ -456,6 +441,20 @@ def read_health(artifacts_dir: Path) -> tuple[dict[str, dict[str, Any]], str | N
     if not isinstance(series, dict):
         return {}, f"{path} holds no health records"
     return series, None
+
+
+def served_margins(artifacts_dir: Path) -> dict[str, tuple[str, float]]:
+    """Per series, (champion, adaptive interval margin) in force since the last run, as health.json recorded
+    them: what `predict` widens that champion's interval by, as the run's `latest.parquet` did."""
+    margins = {}
+    for series, record in read_health(artifacts_dir)[0].items():
+        if (
+            isinstance(record, dict)
+            and record.get("version")
+            and isinstance(record.get("interval_margin"), int | float)
+        ):
+            margins[series] = (str(record["version"]), float(record["interval_margin"]))
+    return margins
 
 
 def previous_health(artifacts_dir: Path) -> dict[str, dict[str, Any]]:

@@ -5,6 +5,7 @@ per-series outcomes, a one-line summary and the reports the Prefect UI shows."""
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ import pyarrow.parquet as pq
 from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, read_spec, save_bundle
 from movavg.config import PublishConfig
 from movavg.evaluation import metrics_record
-from movavg.forecast import newest_forecast
+from movavg.forecast import newest_forecast, widened
 from movavg.model import load_reused
+from movavg.naive import describe_naive
 from movavg.registry import (
     DamagedState,
     champion_label,
@@ -46,6 +48,7 @@ from movavg.schema import (
     SERIES,
     TIMESTAMP,
     ChampionRef,
+    Evaluation,
     IngestResult,
     ModelledSeries,
     RunSummary,
@@ -263,13 +266,7 @@ def write_forecast(
         log.warning("series %r: no forecast written (%s: %s)", series, type(error).__name__, error)
         return None
     extra = margin[1] if margin is not None and margin[0] == champion.version else 0.0
-    width = latest["upper"] - latest["lower"]
-    return latest.assign(
-        lower=latest["lower"] - extra * width,
-        upper=latest["upper"] + extra * width,
-        margin=extra,
-        forecast_path=str(path),
-    )
+    return widened(latest, extra).assign(margin=extra, forecast_path=str(path))
 
 
 def _forecast_once(path: Path, champion: ChampionRef, candidate: ModelledSeries) -> pd.DataFrame:
@@ -410,6 +407,24 @@ def run_problem(candidates: list[ModelledSeries], skipped: list[Skipped]) -> str
     return None
 
 
+def hold_champion(evaluation: Evaluation, min_improvement: float) -> Evaluation:
+    """`evaluation` with its champion kept when the challenger the gate chose (its new model or the best naive
+    forecast) beats the champion's test MAE by `min_improvement` (relative) or less: a gain within retraining
+    noise never replaces a champion, so the same data and config keep the same champion."""
+    champion = evaluation.champion
+    if evaluation.winner not in ("lstm", "naive") or champion is None or not math.isfinite(champion.mae):
+        return evaluation
+    challenger = evaluation.model.mae if evaluation.winner == "lstm" else evaluation.baseline_mae
+    if champion.mae <= 0 or challenger < champion.mae * (1 - min_improvement):
+        return evaluation
+    who = "MAE" if evaluation.winner == "lstm" else f"the naive {describe_naive(evaluation.best_baseline)}'s MAE"
+    reason = (
+        f"not published: {who} {challenger:.4g} is {1 - challenger / champion.mae:.1%} better than champion's "
+        f"{champion.mae:.4g}, within retraining noise (publish.min_improvement {min_improvement:.0%})"
+    )
+    return evaluation.model_copy(update={"winner": "champion", "reason": reason})
+
+
 def publish_run(
     artifacts_dir: Path,
     ingested: IngestResult,
@@ -418,10 +433,15 @@ def publish_run(
     run_config: dict[str, Any],
     config: PublishConfig,
     margins: dict[str, tuple[str, float]] | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> PublishOutcome:
     """Publish every model that passed its series' gate, write the latest forecasts (intervals widened by the
-    adaptive `margins` of the champions they belong to), and report the run."""
+    adaptive `margins` of the champions they belong to), and report the run; `advance(1)` after each series'
+    forecast (a progress bar)."""
     remove_stale_temp(artifacts_dir)
+    candidates = [
+        c.model_copy(update={"evaluation": hold_champion(c.evaluation, config.min_improvement)}) for c in candidates
+    ]
     problems = {c.evaluation.series: champion_problem(artifacts_dir, c.evaluation.series) for c in candidates}
     for series in [name for name, problem in problems.items() if problem]:
         repair_pointer(artifacts_dir, series)
@@ -460,6 +480,8 @@ def publish_run(
                 champion_label(champion),
             )
         )
+        if advance is not None:
+            advance(1)
     write_latest(artifacts_dir, forecasts)
     summary = summarize(outcomes, skipped, ingested.new_rows)
     summary.message += ingested.waiting_line()

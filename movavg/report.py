@@ -76,6 +76,46 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
     return hook, close
 
 
+def stage_progress(stage: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """(advance(done), end()) for a stage's progress over `total` series: a rich bar `evaluate 48/200 series` in a
+    terminal, one plain line when it ends elsewhere (a pipe, a log file), so a long run never sits silent on the
+    last training's bar through backtest, evaluate and publish."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console, started, done = Console(), time.perf_counter(), [0]
+    progress = Progress(
+        TextColumn(f"{stage:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("series"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    bar = progress.add_task(stage, total=total)
+    if console.is_terminal:
+        progress.start()
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if console.is_terminal:
+            progress.update(bar, completed=done[0])
+
+    def end() -> None:
+        if console.is_terminal:
+            progress.stop()
+        else:
+            console.print(
+                f"{stage}: {done[0]} of {total} series in {time.perf_counter() - started:.0f} s",
+                highlight=False,
+                markup=False,
+            )
+
+    return advance, end
+
+
 def named(label: str) -> str:
     """A training's label in a sentence: `series 'east'`, or a batch's `east and 2 more` as it is."""
     return label if BATCH.fullmatch(label) else f"series {label!r}"

@@ -5,6 +5,7 @@ state-change events and the run's, and show health and the latest forecasts in t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -81,6 +82,13 @@ def health(
         resource={"prefect.resource.id": f"movavg.project.{slug}", "movavg.artifacts-dir": str(folder)},
         payload={"status": summary.status, "message": summary.message, "health": counts, "series": len(summary.series)},
     )
+    show_health(folder, refreshed, config, logger)
+    return counts
+
+
+def show_health(folder: Path, refreshed: list[SeriesHealth], config: MonitorConfig, logger: Any) -> None:
+    """The `movavg-health` table and `movavg-latest` markdown artifacts of the project in `folder`."""
+    slug = project_slug(folder)
     try:
         create_table_artifact(
             key=f"movavg-health-{slug}", table=health_rows(refreshed), description="Live health per series"
@@ -92,4 +100,3 @@ def health(
         )
     except Exception as error:  # the health is recorded; the UI just misses this run's views
         logger.warning("health artifacts not created (%s: %s)", type(error).__name__, error)
-    return counts

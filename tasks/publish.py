@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from movavg.config import PublishConfig
 from movavg.monitor import project_slug
 from movavg.publishing import PublishOutcome, publish_run, run_problem
+from movavg.report import stage_progress
 from movavg.schema import IngestResult, ModelledSeries, RunSummary, Skipped
 from movavg.status import record_run, run_key
 from movavg.tasks.policies import transient_io
@@ -29,7 +30,12 @@ def publish(
 ) -> RunSummary:
     """Not cached (it is the side effect); idempotent, so a retry never publishes twice. `margins`: per series,
     (champion, adaptive interval margin) from live monitoring, applied to that champion's forecast."""
-    outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config, margins)
+    advance, end = stage_progress("publish", len(candidates)) if len(candidates) > 1 else (None, None)
+    try:
+        outcome = publish_run(Path(artifacts_dir), ingested, candidates, skipped, run_config, config, margins, advance)
+    finally:
+        if end is not None:
+            end()
     complete = run_problem(candidates, skipped) is None
     key = run_key(run_config, Path(ingested.raw_dir), Path(artifacts_dir)) if complete else None
     record_run(Path(artifacts_dir), outcome.summary, key)

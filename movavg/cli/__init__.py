@@ -589,6 +589,7 @@ def predict(
     """
     configure_environment()
     from movavg.forecast import forecast_with_champions
+    from movavg.monitor import served_margins
     from movavg.validation import ValidationError, read_valid
 
     config = load_config(preset, config_file, overrides)
@@ -599,7 +600,7 @@ def predict(
         rows = read_valid(input_file, config.ingest)
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
-    result, left_out = forecast_with_champions(artifacts_dir, rows)
+    result, left_out = forecast_with_champions(artifacts_dir, rows, served_margins(artifacts_dir))
     if result.empty and all("no champion" in note for note in left_out):
         fail(f"no series of {input_file} has a champion in {artifacts_dir}: run `movavg run` first")
     if result.empty:  # one line: the first series' reason (the rows it needs, or its damaged champion)

@@ -4,6 +4,7 @@ rows for one series redo only its stages; a series that cannot be modelled is sk
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,15 @@ def champions(art: Path) -> dict[str, str | None]:
 
 
 def test_day_one_publishes_every_series_and_day_two_retrains_only_the_changed_one(
-    tmp_path: Path, tiny_config: PipelineConfig
+    tmp_path: Path, tiny_config: PipelineConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(three_series(400), data / "incoming", "day1.csv")
     first = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert first.message == "3 series: 3 models published" and first.counts() == {"published": 3}
+    shown = capsys.readouterr().out  # piped: a line per stage of several task runs, never silent after training
+    for stage in ("normalize", "window", "evaluate", "publish"):
+        assert re.search(rf"^{stage}: 3 of 3 series in \d+ s$", shown, re.MULTILINE), (stage, shown[-2000:])
     assert sorted(champions(art).values()) == ["v1", "v2", "v3"]
     assert (
         len({json.loads((art / "models" / v / "run.json").read_text())["model_key"] for v in ("v1", "v2", "v3")}) == 3

@@ -38,13 +38,19 @@ def naive_by_hand(name: str, value: np.ndarray, at: np.ndarray, ma_window: int, 
 
 
 def test_live_figures_equal_an_independent_computation_from_predict(tmp_path: Path) -> None:
-    config = build_config("default", None, [*TINY, "evaluate.min_improvement=0.99"])  # v1 keeps serving
+    config = build_config("default", None, [*TINY, "publish.min_improvement=0.99"])  # v1 keeps serving
     data, art = tmp_path / "data", tmp_path / "artifacts"
     rows = synthetic_series(560, seed=11).assign(series_id="x")
+    in_force = []  # the adaptive margin each run served (latest.parquet) until the next run
     for name, part in (("a.csv", rows[:400]), ("b.csv", rows[400:520]), ("c.csv", rows[520:])):
         write_csv(part, data / "incoming", name)
         retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+        in_force.append(float(pd.read_parquet(art / "forecasts" / "latest.parquet")["margin"].iloc[0]))
     live = pd.read_parquet(live_path(art, "x"))
+    batches = [part["margin"] for _, part in live.groupby("scored_at", sort=True)]
+    assert len(batches) == 2 and in_force[0] == 0.0 and in_force[1] != 0.0  # scored in runs 2 and 3
+    for margins, served_then in zip(batches, in_force, strict=False):  # the interval served, not one replayed
+        assert (margins == served_then).all(), (margins.unique(), served_then)
     assert set(live["version"]) == {"v1"} and live["origin"].is_unique and live["origin"].is_monotonic_increasing
     stamps = pd.DatetimeIndex(rows["timestamp"]).tz_localize("UTC")
     assert list(live["origin"]) == list(stamps[399:558])  # from v1's first origin to the newest complete one
@@ -53,11 +59,15 @@ def test_live_figures_equal_an_independent_computation_from_predict(tmp_path: Pa
     predicted = CliRunner().invoke(app, ["predict", "-i", str(tmp_path / "all.csv"), "-a", str(art), *TINY_SET])
     assert predicted.exit_code == 0, predicted.stderr
     served = pd.read_csv(io.StringIO(predicted.stdout), parse_dates=["timestamp"]).set_index("timestamp")
+    newest = served.iloc[-1]  # predict serves the interval latest.parquet serves: the margin in force now
+    latest = pd.read_parquet(art / "forecasts" / "latest.parquet").iloc[0]
+    assert newest["lower"] == pytest.approx(latest["lower"]) and newest["upper"] == pytest.approx(latest["upper"])
     served = served.loc[live["origin"]]
     np.testing.assert_allclose(live["predicted_ma"], served["predicted_ma"], rtol=1e-5)
-    width = (served["upper"] - served["lower"]).to_numpy()
-    np.testing.assert_allclose(live["lower"], served["lower"].to_numpy() - live["margin"] * width, rtol=1e-5)
-    np.testing.assert_allclose(live["upper"], served["upper"].to_numpy() + live["margin"] * width, rtol=1e-5)
+    width = (served["upper"] - served["lower"]).to_numpy() / (1 + 2 * in_force[2])  # calibrated width
+    calibrated_lower = served["lower"].to_numpy() + in_force[2] * width
+    np.testing.assert_allclose(live["lower"], calibrated_lower - live["margin"] * width, rtol=1e-5)
+    np.testing.assert_allclose(live["upper"], calibrated_lower + width + live["margin"] * width, rtol=1e-5)
     value = rows["value"].to_numpy()
     at = np.arange(399, 558)
     actual = pd.Series(value).rolling(4).mean().to_numpy()[at + 2]

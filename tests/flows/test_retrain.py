@@ -88,6 +88,21 @@ def test_how_a_folder_is_spelled_never_retrains_or_republishes(
     assert sorted(p.name for p in (project / "artifacts" / "models").iterdir()) == ["v1"]
 
 
+def test_a_gain_within_retraining_noise_never_churns_the_champion(tmp_path: Path, tiny_config: PipelineConfig) -> None:
+    """Retrains on the same rows that differ only in their initial weights (`train.seed`): a challenger better by
+    chance, by less than publish.min_improvement, leaves the champion serving, and the run says why."""
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    write_csv(synthetic_series(600, seed=2), data / "incoming", "day1.csv")
+    assert retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art)).published_version == "v1"
+    messages = []
+    for seed in (1, 2, 3):
+        config = build_config("default", None, [*TINY, f"train.seed={seed}", "publish.min_improvement=0.5"])
+        again = retrain(config=config, data_dir=str(data), artifacts_dir=str(art))
+        assert again.published_version is None and champion_of(art) == "v1", again.message
+        messages.append(again.message)
+    assert any("better than champion's" in m and "within retraining noise" in m for m in messages), messages
+
+
 def test_changing_only_training_config_reuses_earlier_stages(tmp_path: Path, tiny_config: PipelineConfig) -> None:
     data, art = tmp_path / "data", tmp_path / "artifacts"
     write_csv(synthetic_series(500, seed=3), data / "incoming", "a.csv")

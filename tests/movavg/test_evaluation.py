@@ -11,7 +11,8 @@ import pytest
 from movavg.config import EvaluateConfig
 from movavg.evaluation import decide, scores
 from movavg.intervals import conformal_interval, interval_scores
-from movavg.schema import Scores
+from movavg.publishing import hold_champion
+from movavg.schema import Evaluation, Scores
 
 
 def s(mae: float) -> Scores:
@@ -30,8 +31,6 @@ def test_scores() -> None:
         (s(1.0), True, None, EvaluateConfig(), "lstm", "no champion to compare with"),
         (s(0.9), True, s(1.0), EvaluateConfig(), "lstm", "beats champion"),
         (s(1.0), True, s(1.0), EvaluateConfig(), "champion", "does not beat champion"),
-        (s(0.99), True, s(1.0), EvaluateConfig(min_improvement=0.02), "champion", "needed < 0.98"),
-        (s(0.97), True, s(1.0), EvaluateConfig(min_improvement=0.02), "lstm", "beats"),
         (s(math.nan), True, None, EvaluateConfig(), "naive", "not finite"),
         (s(0.5), False, s(1.0), EvaluateConfig(require_beat_baseline=False), "champion", "not finite"),
         (s(2.0), True, None, EvaluateConfig(), "naive", "does not beat the naive seasonal change (48 steps) 1.5"),
@@ -47,6 +46,37 @@ def test_gate(
     decision, reason = decide(model, finite, ("seasonal_change_48", 1.5), champion=champion, config=config)
     assert decision == winner
     assert why in reason
+
+
+@pytest.mark.parametrize(
+    ("winner", "model", "naive", "champion", "kept", "why"),
+    [
+        ("lstm", 0.99, 1.5, 1.0, True, "MAE 0.99 is 1.0% better than champion's 1, within retraining noise"),
+        ("lstm", 0.94, 1.5, 1.0, False, "beats"),
+        ("naive", 1.5, 0.97, 1.0, True, "the naive last value's MAE 0.97 is 3.0% better"),
+        ("naive", 1.5, 0.5, 1.0, False, "serves instead"),
+        ("lstm", 0.99, 1.5, None, False, "beats"),  # nothing to hold: no comparable champion
+    ],
+)
+def test_a_gain_within_retraining_noise_keeps_the_champion(
+    winner: str, model: float, naive: float, champion: float | None, kept: bool, why: str
+) -> None:
+    gate = Evaluation(
+        series="s",
+        model=s(model),
+        baseline_last=s(naive),
+        baseline_ma=s(2.0),
+        champion=s(champion) if champion is not None else None,
+        champion_version="v1" if champion is not None else None,
+        test_windows=10,
+        reason="beats" if winner == "lstm" else "serves instead",
+        predictions_path=None,
+        baselines={"naive_last": s(naive), "naive_ma": s(2.0)},
+        best_baseline="naive_last",
+        winner=winner,
+    )
+    held = hold_champion(gate, min_improvement=0.05)
+    assert (held.winner == "champion") == kept and why in held.reason, held.reason
 
 
 def test_conformal_interval_covers_as_promised() -> None:

@@ -130,9 +130,11 @@ def test_adaptive_intervals_bring_a_too_narrow_interval_back_to_its_level(tmp_pa
     rows = frame(walk(700, seed=6))
     publish_naive(tmp_path / "a", "s", "naive_last", 1.0, rows["timestamp"][299], factor=0.6)  # too narrow
     shutil.copytree(tmp_path / "a", tmp_path / "b")
-    fixed, _ = score(tmp_path / "a", rows, rate=0.0)
-    adaptive, _ = score(tmp_path / "b", rows, rate=0.05)
+    for end in range(320, 701, 20):  # a run every 20 new rows: each serves the margin the outcomes so far give
+        fixed, _ = score(tmp_path / "a", rows.iloc[:end], rate=0.0)
+        adaptive, _ = score(tmp_path / "b", rows.iloc[:end], rate=0.05)
     assert len(fixed) == len(adaptive) > 300
+    assert adaptive["margin"].nunique() <= 20  # one margin per run, the one served until the next (not per origin)
     tail = slice(150, None)  # once it has adapted
     assert fixed["covered"].iloc[tail].mean() < 0.7
     assert abs(adaptive["covered"].iloc[tail].mean() - 0.9) < 0.05
