@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_stack.py
 	$(BIN)/python benchmarks/bench_fold_warm.py
+	$(BIN)/python benchmarks/bench_retrain_noise.py
 
 clean:  ## remove what the pipeline wrote and move its input files back to data/incoming (keeps the venv)
 	@if [ -x $(BIN)/movavg ]; then $(BIN)/movavg clean --yes; else echo "no $(BIN)/movavg: nothing ran here yet"; fi
