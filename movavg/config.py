@@ -574,7 +574,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
     elif path.suffix == ".toml":
         data = tomllib.loads(text)
     elif path.suffix in {".yaml", ".yml"}:
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:  # one line: what and where, as for JSON and TOML
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or type(error).__name__
+            raise ValueError(f"config file {path} is not valid YAML: {problem}{where}") from None
     else:
         raise ValueError(f"config file {path} must end in .json, .toml, .yaml or .yml")
     if not isinstance(data, dict):

@@ -176,10 +176,11 @@ def series_paths(raw_dir: Path, series: str, index: StoreIndex | None = None) ->
     return [part_path(raw_dir, series, part.name) for part in entry.parts] if entry else []
 
 
-def visible_files(raw_dir: Path) -> list[str]:
+def visible_files(raw_dir: Path | str) -> list[str]:
     """Every visible part file, for readers outside movavg: `pyarrow.dataset.dataset(visible_files(raw),
     partitioning="hive", partition_base_dir=raw)` never counts a file a crash left behind, even before the next
-    ingest has cleaned it up."""
+    ingest has cleaned it up. `raw_dir` may be a path or a str, as the README writes it."""
+    raw_dir = Path(raw_dir)
     index = load_index(raw_dir)
     return [str(path) for series in sorted(index.series) for path in series_paths(raw_dir, series, index)]
 

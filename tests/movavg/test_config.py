@@ -31,6 +31,26 @@ def test_file_then_overrides_win_over_preset(tmp_path: Path) -> None:
     assert (config.train.epochs, config.train.batch_size, config.window.lookback) == (3, 16, 5)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("bad.yaml", "window:\n  horizon: [3\n", "is not valid YAML"),
+        ("bad.json", '{"window": ', "Expecting value"),
+        ("bad.toml", "[window\n", "Expected"),
+    ],
+)
+def test_a_malformed_config_file_is_one_line_naming_it(tmp_path: Path, name: str, text: str, says: str) -> None:
+    from typer.testing import CliRunner
+
+    from movavg.cli import app
+
+    (tmp_path / name).write_text(text)
+    result = CliRunner().invoke(app, ["run", "-d", str(tmp_path), "--config", str(tmp_path / name)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("movavg: invalid config") and says in line, line
+
+
 def test_toml_and_yaml_files(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text("[window]\nhorizon = 2\n")
     (tmp_path / "c.yaml").write_text("window:\n  horizon: 3\n")

@@ -30,6 +30,7 @@ def pyarrow_rows(raw: Path) -> int:
 def visible_rows(raw: Path) -> int:
     """Rows counted through the files the index lists."""
     files = visible_files(raw)
+    assert visible_files(str(raw)) == files  # as the README writes it, with a str
     return pa_dataset.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(raw)).count_rows()
 
 
