@@ -99,7 +99,9 @@ def retrain(
         state = retrain.with_options(task_runner=task_runner_for(config.run))(
             config, data_dir, artifacts_dir, lock_wait_seconds, retrain_series, return_state=True
         )
-        return completed(state.result()) if state.is_completed() else incomplete(state.message or "the subflow failed")
+        if not state.is_completed():
+            return incomplete(state.message or "the subflow failed")
+        return Completed(message=state.message, data=state.result(), name=state.name)  # its name says its health
     # every location resolved once: cache keys and records never depend on how a path was spelled
     data_dir, artifacts_dir = str(Path(data_dir).resolve()), str(Path(artifacts_dir).resolve())
     if not Path(data_dir).is_dir():
