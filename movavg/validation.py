@@ -212,8 +212,8 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
         _problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column, "timestamp-range")
     )
     sid = config.series_id_column
-    good[SERIES] = frame[sid].astype(str).str.strip() if sid in frame.columns else config.default_series_id
-    if sid in frame.columns:
+    good[SERIES] = frame[sid].astype(str).fillna("").str.strip() if sid in frame.columns else config.default_series_id
+    if sid in frame.columns:  # a null id (a Parquet null, an empty CSV cell) is a bad row, never a crash
         missing = np.where(good[SERIES].isin(["", "nan", "None"]), "missing series id", "")
         too_long = good[SERIES].map(partition_problem).to_numpy(dtype=object)
         problems.append(_problems(frame, np.where(missing != "", missing, too_long), sid, "series-id"))

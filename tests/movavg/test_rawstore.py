@@ -537,6 +537,22 @@ def test_the_timestamp_range_settings_still_quarantine_with_their_reason(tmp_pat
     ]
 
 
+def test_a_null_series_id_in_parquet_is_a_bad_row_and_the_rest_is_ingested(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    times = list(pd.date_range("2024-01-01", periods=30, freq="h"))
+    frame = pd.DataFrame({"series_id": ["a"] * 30 + [None] + ["b"] * 29, "timestamp": times * 2, "value": range(60)})
+    (tmp_path / "incoming").mkdir()
+    pq.write_table(pa.Table.from_pandas(frame), path := tmp_path / "incoming" / "nulls.parquet")
+    settled(path)
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rule"]) == ("partial", 59, "series-id")
+    bad = pd.read_csv(tmp_path / "quarantine" / "nulls.parquet.rows.csv")
+    assert bad["row"].tolist() == [31] and bad["message"].tolist() == ["missing series id"]
+    assert sorted(read_raw(tmp_path / "raw")["series_id"].unique()) == ["a", "b"]
+
+
 def test_min_value_quarantines_rows_below_it(tmp_path: Path) -> None:
     frame = synthetic_series(20, seed=3)
     frame.loc[[2, 9], "value"] = [-50.0, -0.001]
