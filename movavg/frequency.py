@@ -67,7 +67,7 @@ def _business_days(times: pd.DatetimeIndex, median: pd.Timedelta) -> bool:
 def _calendar_frequency(times: pd.DatetimeIndex, months: int, median: pd.Timedelta) -> Frequency:
     """Monthly, quarterly or yearly: every step a whole number of `months`-month periods, all timestamps on one
     anchor (period starts, period ends, or one day of the month); otherwise irregular."""
-    ordinal = times.year.to_numpy() * 12 + times.month.to_numpy() - 1
+    ordinal = month_ordinals(times)
     moves = np.diff(ordinal)
     if _share((moves > 0) & (moves % months == 0)) < REGULAR_SHARE or len(set(ordinal % months)) != 1:
         return Frequency(kind="irregular", alias="", step_seconds=median.total_seconds())
@@ -112,14 +112,18 @@ def steps_after(last: pd.Timestamp, steps: int, frequency: Frequency) -> list[pd
     return [last + k * offset for k in range(1, steps + 1)]
 
 
+def month_ordinals(times: pd.DatetimeIndex) -> np.ndarray:
+    """Months since January of year 0 of each timestamp, (n,) int64."""
+    return times.year.to_numpy().astype("int64") * 12 + times.month.to_numpy() - 1
+
+
 def step_ordinals(timestamps: pd.Series | pd.DatetimeIndex, frequency: Frequency) -> np.ndarray:
     """Each timestamp's position on the series' calendar in whole steps, (n,) int64: calendar periods since
     year 0 for monthly, quarterly and yearly series (so `ordinal % 12` of a monthly series is its month, `% 4` of
     a quarterly one its quarter), else steps since 1970 (rounded)."""
     times = pd.DatetimeIndex(timestamps)
     if frequency.months:
-        months = times.year.to_numpy().astype("int64") * 12 + times.month.to_numpy() - 1
-        return (months // frequency.months).astype("int64")
+        return month_ordinals(times) // frequency.months
     step = pd.Timedelta(seconds=frequency.step_seconds or DAY.total_seconds())
     steps = (times - pd.Timestamp("1970-01-01", tz=times.tz)) / step
     return np.rint(np.asarray(steps, dtype="float64")).astype("int64")

@@ -31,7 +31,7 @@ from movavg.frequency import human_duration, infer_frequency
 from movavg.naive import NaiveForecast, NaiveSpec, describe_naive, moving_average
 from movavg.rawstore import arrivals
 from movavg.registry import DamagedState, champion_label, champion_state, history, metrics_of, read_record, series_key
-from movavg.schema import SERIES, TIMESTAMP, Evaluation, HealthState, SeriesHealth
+from movavg.schema import SERIES, TIMESTAMP, ChampionRef, Evaluation, HealthState, SeriesHealth
 from movavg.session import keras_session
 from movavg.storage import atomic_write_json, atomic_write_parquet, safe_name, set_aside, sha256_bytes, utc_now
 
@@ -365,16 +365,26 @@ def series_health(
         health.newest, health.age = stamp.isoformat(), human_duration(max(now - stamp, pd.Timedelta(0)))
     if champion is not None:
         health.version = champion.version
-        try:
-            record = metrics_of(Path(champion.path))[series]
-            health.served_by, health.publish_mae = str(record.get("kind", "lstm")), float(record["mae"])
-            health.label = champion_label(champion)
-        except (DamagedState, KeyError, TypeError, ValueError):
-            pass
+        if serving := serving_fields(champion):
+            health = health.model_copy(update=serving)
         own = live[live["version"] == champion.version]
         if len(own):
             health.interval_margin = next_margin(own, config.adaptive_rate)
     return health
+
+
+def serving_fields(champion: ChampionRef) -> dict[str, Any]:
+    """What a series' health says of the champion serving it: `served_by`, `publish_mae` and `label`, from one
+    read of its metrics; {} when its records cannot be read."""
+    try:
+        record = metrics_of(Path(champion.path))[champion.series]
+        return {
+            "served_by": str(record.get("kind", "lstm")),
+            "publish_mae": float(record["mae"]),
+            "label": champion_label(champion, record),
+        }
+    except (DamagedState, KeyError, TypeError, ValueError):
+        return {}
 
 
 def next_margin(own: pd.DataFrame, rate: float) -> float:
@@ -493,12 +503,7 @@ def with_champion(artifacts_dir: Path, health: SeriesHealth, forecast: dict[str,
     if champion.version != health.version:
         update["interval_margin"] = 0.0  # a new champion's interval starts as calibrated
         update["version"] = champion.version
-        try:
-            record = metrics_of(Path(champion.path))[health.series]
-            update["served_by"], update["publish_mae"] = str(record.get("kind", "lstm")), float(record["mae"])
-            update["label"] = champion_label(champion)
-        except (DamagedState, KeyError, TypeError, ValueError):
-            update["served_by"], update["publish_mae"], update["label"] = "", None, ""
+        update |= serving_fields(champion) or {"served_by": "", "publish_mae": None, "label": ""}
     if health.state == "no champion":
         update |= {"state": "ok", "reasons": []}
     return health.model_copy(update=update)

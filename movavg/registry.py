@@ -95,24 +95,28 @@ def metrics_of(version_dir: Path) -> dict[str, dict[str, Any]]:
     return metrics
 
 
-def version_label(version_dir: Path, series: str) -> str:
+def version_label(version_dir: Path, series: str, metrics: dict[str, Any] | None = None) -> str:
     """What the published version in `version_dir` serves `series` with, in words (`movavg.labels.metrics_label`;
-    a global model names its series count); DamagedState, KeyError when its records cannot say."""
-    metrics = metrics_of(version_dir)[series]
+    a global model names its series count); `metrics`: that series' record when already read. DamagedState,
+    KeyError when its records cannot say."""
+    metrics = metrics_of(version_dir)[series] if metrics is None else metrics
     if metrics.get("kind", "lstm") != "lstm":
         return metrics_label(metrics)
     trained_for = read_record(version_dir / "run.json").get("trained_for", [series])
     return metrics_label(metrics, len(trained_for) if isinstance(trained_for, list) else 1)
 
 
-def champion_label(champion: ChampionRef | None) -> str:
+def champion_label(champion: ChampionRef | None, metrics: dict[str, Any] | None = None) -> str:
     """`version_label` of a champion; "" without one or when its records cannot be read."""
-    if champion is None:
-        return ""
+    return "" if champion is None else readable_label(Path(champion.path), champion.series, "", metrics)
+
+
+def readable_label(version_dir: Path, series: str, unreadable: str, metrics: dict[str, Any] | None = None) -> str:
+    """`version_label`, or `unreadable` when the version's records cannot say."""
     try:
-        return version_label(Path(champion.path), champion.series)
+        return version_label(version_dir, series, metrics)
     except (DamagedState, KeyError, TypeError, ValueError):
-        return ""
+        return unreadable
 
 
 def version_metrics(artifacts_dir: Path, version: str) -> dict[str, dict[str, Any]]:
@@ -364,15 +368,8 @@ def registry_rows(artifacts_dir: Path, series: str | None = None) -> list[dict[s
             "kind": row["metrics"].get("kind", "lstm"),
             "ensemble": row["metrics"].get("ensemble", 1),
             "blend": row["metrics"].get("blend"),
-            "label": _label(models_dir(artifacts_dir) / row["version"], row["series"]),
+            "label": readable_label(models_dir(artifacts_dir) / row["version"], row["series"], "?", row["metrics"]),
             "best_naive": row["metrics"].get("best_baseline") or "",
         }
         for row in list_versions(artifacts_dir, series)
     ]
-
-
-def _label(version_dir: Path, series: str) -> str:
-    try:
-        return version_label(version_dir, series)
-    except (DamagedState, KeyError, TypeError, ValueError):
-        return "?"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
 
 
-def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[str], None]]:
+def progress_reporter(shown: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[str], None]]:
     """A rich progress bar for one training (shown from its first epoch, so trainings waiting for their
     turn draw nothing) plus one log line per epoch; returns (hook, close), where `close(note)` ends the bar
     with a note (e.g. why it stopped before the last epoch). Where the output is not a terminal (a pipe, a
@@ -39,7 +38,7 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
 
     console = Console()
     progress = Progress(
-        TextColumn(f"training {named(label)}"),
+        TextColumn(f"training {shown}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -63,10 +62,10 @@ def progress_reporter(label: str, log: Callable[[str], None]) -> tuple[EpochHook
         if console.is_terminal:
             progress.stop()
             if note and last:
-                console.print(f"  {named(label)} {note}", highlight=False, markup=False, style="dim")
+                console.print(f"  {shown} {note}", highlight=False, markup=False, style="dim")
         elif last:
             console.print(
-                f"trained {named(label)}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
+                f"trained {shown}: {last['epoch']}/{last['epochs']} epochs, {last['losses']}"
                 + (f" ({note})" if note else ""),
                 highlight=False,
                 soft_wrap=True,
@@ -114,14 +113,6 @@ def stage_progress(stage: str, total: int) -> tuple[Callable[[int], None], Calla
             )
 
     return advance, end
-
-
-def named(label: str) -> str:
-    """A training's label in a sentence: `series 'east'`, or a batch's `east and 2 more` as it is."""
-    return label if BATCH.fullmatch(label) else f"series {label!r}"
-
-
-BATCH = re.compile(r".+ and \d+ more")
 
 
 def stop_note(result: TrainResult, best_epoch: int | None) -> str:

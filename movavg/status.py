@@ -158,7 +158,7 @@ def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str,
     metrics = metrics_of(folder)[name]
     changes = history(artifacts_dir, name)
     return {
-        "kind": version_label(folder, name),
+        "kind": version_label(folder, name, metrics),
         "served_by": metrics.get("kind", "lstm"),
         "ensemble": metrics.get("ensemble", 1),
         "blend": metrics.get("blend"),

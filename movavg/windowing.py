@@ -305,8 +305,8 @@ def spec_with_notes(frame: pd.DataFrame, target_z: str, config: WindowConfig) ->
 def locate_windows(prepared: PreparedSeries, config: WindowConfig) -> tuple[WindowSpec, pd.DataFrame]:
     """The window spec of a prepared series (`window_spec`) and each split's windows (`split_bounds`). Raises
     UnusableSeries when a split is too short for one window."""
-    spec = window_spec(prepared.frame, z_columns(prepared.columns)[0], config)
-    return spec, split_bounds(prepared.frame, spec)
+    spec, bounds, _ = located_with_notes(prepared, config)
+    return spec, bounds
 
 
 def located_with_notes(prepared: PreparedSeries, config: WindowConfig) -> tuple[WindowSpec, pd.DataFrame, list[str]]:

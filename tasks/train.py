@@ -26,7 +26,8 @@ def train(cache_dir: str, batch: Batch[TrainInput], config: TrainConfig) -> Stat
     the key: on unchanged data the cached model is reused whoever is champion)."""
     members = [(m.group, {**dict(m), "config": config}) for m in batch.members]
     if config.stack > 1 and config.scope == "per-series":
-        together = partial(train_together, batch.label, config)
+        shown = batch.label if len(batch.members) > 1 else f"series {batch.label!r}"  # `east and 2 more`
+        together = partial(train_together, batch.label, shown, config)
         return each_member("train", train_and_save, cache_dir, members, unkeyed=("warm_from",), run_many=together)
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
@@ -37,10 +38,12 @@ def progress_key(label: str) -> str:
     return f"movavg-training-{readable}-{sha256_bytes(label.encode())[:8]}"
 
 
-def train_together(label: str, config: TrainConfig, items: list[tuple[dict[str, Any], Path]]) -> list[TrainResult]:
-    """The models of a batch trained in stacks of `train.stack`: one progress bar, line and artifact update per
-    epoch of a stack."""
-    on_epoch, results = progress(label), []
+def train_together(
+    label: str, shown: str, config: TrainConfig, items: list[tuple[dict[str, Any], Path]]
+) -> list[TrainResult]:
+    """The models of a batch (`label`, named `shown` in sentences) trained in stacks of `train.stack`: one
+    progress bar, line and artifact update per epoch of a stack."""
+    on_epoch, results = progress(label, shown), []
     try:
         models = [(p["windows"], p["normalized"], p["warm_from"], out) for p, out in items]
         results = train_and_save_many(models, config, on_epoch)
@@ -54,7 +57,7 @@ def train_together(label: str, config: TrainConfig, items: list[tuple[dict[str, 
 
 def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
     label, config, result = member["group"], member["config"], None
-    on_epoch = progress(label)
+    on_epoch = progress(label, f"series {label!r}")
     try:
         result = train_and_save(member["windows"], member["normalized"], config, out_dir, on_epoch, member["warm_from"])
     finally:
@@ -63,10 +66,10 @@ def train_one(member: dict[str, Any], out_dir: Path) -> TrainResult:
     return result
 
 
-def progress(label: str) -> Any:
-    """An epoch hook showing a training's progress: a bar (or a line) in the terminal, a log line and the
-    progress artifact `progress_key(label)`; its `close(note, results)` ends both."""
-    show, end = progress_reporter(label, get_run_logger().info)
+def progress(label: str, shown: str) -> Any:
+    """An epoch hook showing a training's progress: a bar (or a line) in the terminal naming it `shown`, a log
+    line and the progress artifact `progress_key(label)`; its `close(note, results)` ends both."""
+    show, end = progress_reporter(shown, get_run_logger().info)
     artifact = create_progress_artifact(0.0, key=progress_key(label), description=f"training {label}: epochs done")
 
     def on_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
