@@ -4,7 +4,8 @@
 Written by the pipeline, and removed: `raw/`, `cache/`, `ledger.jsonl` and the quarantine's `.reason.json` and
 `.rows.csv` records in the data folder; `models/`, `champions/` (with `--keep-models` these two stay: the
 registry), `forecasts/`, `live/`, `runs/` and the single-series layout's `champion.json` and `history.jsonl` in
-the artifacts folder. Nothing else is touched (a README beside them, a user's own files).
+the artifacts folder. Nothing else is touched (a README beside them, a user's own files, a folder someone put
+into `processed/` or `quarantine/`: ingest never moves one there).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def clean_plan(data_dir: Path, artifacts_dir: Path, keep_models: bool = False) -
     taken: set[Path] = set()
     for folder in (data_dir / name for name in MOVED_BY_INGEST):
         for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if path.name.endswith(RECORD_SUFFIXES) or path.is_dir():
+            if path.is_dir():
+                continue  # not the pipeline's: left where it is
+            if path.name.endswith(RECORD_SUFFIXES):
                 plan.remove.append(path)
             else:
                 target = _free_target(data_dir / "incoming" / path.name, taken)

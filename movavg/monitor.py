@@ -453,18 +453,20 @@ def read_health(artifacts_dir: Path) -> tuple[dict[str, dict[str, Any]], str | N
     return series, None
 
 
-def served_margins(artifacts_dir: Path) -> dict[str, tuple[str, float]]:
-    """Per series, (champion, adaptive interval margin) in force since the last run, as health.json recorded
-    them: what `predict` widens that champion's interval by, as the run's `latest.parquet` did."""
+def served_margins(artifacts_dir: Path) -> tuple[dict[str, tuple[str, float]], str | None]:
+    """(per series, (champion, adaptive interval margin) in force since the last run, as health.json recorded
+    them: what `predict` widens that champion's interval by, as the run's `latest.parquet` did; what is wrong
+    with health.json, or None). Unreadable: no margins (the calibrated intervals) until the next run."""
     margins = {}
-    for series, record in read_health(artifacts_dir)[0].items():
+    records, problem = read_health(artifacts_dir)
+    for series, record in records.items():
         if (
             isinstance(record, dict)
             and record.get("version")
             and isinstance(record.get("interval_margin"), int | float)
         ):
             margins[series] = (str(record["version"]), float(record["interval_margin"]))
-    return margins
+    return margins, problem
 
 
 def previous_health(artifacts_dir: Path) -> dict[str, dict[str, Any]]:
@@ -539,7 +541,9 @@ def series_resource(artifacts_dir: Path, series: str) -> dict[str, str]:
 
 def arrival_times(raw_dir: Path) -> dict[str, pd.Timestamp]:
     """{series: when rows new to it last arrived} (what each series' age is measured from), where recorded."""
-    return {series: pd.Timestamp(when) for series, when in arrivals(raw_dir).items() if when}
+    recorded = pd.Series(arrivals(raw_dir), dtype=object)
+    when = pd.to_datetime(recorded, errors="coerce", utc=True, format="ISO8601")  # a damaged value: not recorded
+    return {str(series): stamp for series, stamp in when.dropna().items()}
 
 
 def fall_back(evaluation: Evaluation, health: SeriesHealth | None, on_degraded: str) -> Evaluation:

@@ -600,12 +600,19 @@ def predict(
         rows = read_valid(input_file, config.ingest)
     except (ValidationError, OSError) as error:
         fail(f"cannot use {input_file}: {error}")
-    result, left_out = forecast_with_champions(artifacts_dir, rows, served_margins(artifacts_dir))
+    margins, problem = served_margins(artifacts_dir)
+    result, left_out = forecast_with_champions(artifacts_dir, rows, margins)
     if result.empty and all("no champion" in note for note in left_out):
         fail(f"no series of {input_file} has a champion in {artifacts_dir}: run `movavg run` first")
     if result.empty:  # one line: the first series' reason (the rows it needs, or its damaged champion)
         reason = left_out[0] + (f" (and {len(left_out) - 1} more series)" if len(left_out) > 1 else "")
         fail(f"no series of {input_file} could be forecast: {reason}")
+    if problem:
+        err.print(
+            f"movavg: {cell(problem)}: intervals without the adaptive margin until the next run",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in left_out:
         err.print(f"movavg: left out {cell(note)}", highlight=False, soft_wrap=True)
     if latest:

@@ -29,6 +29,8 @@ def test_clean_removes_what_the_pipeline_wrote_and_the_next_run_starts_anew(
     write_csv(synthetic_series(500, seed=3), data / "incoming", "good.csv")
     settled(data / "incoming" / "bad.csv", "when,what\n1,2\n")  # quarantined whole
     (data / "README.md").write_text("the user's own notes\n")
+    (data / "processed" / "mine").mkdir(parents=True)  # a folder someone put there: never the pipeline's
+    (data / "processed" / "mine" / "notes.txt").write_text("keep me\n")
     assert retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art)).published_version == "v1"
     before = tree(data), tree(art)
     dirs = ["-d", str(data), "-a", str(art)]
@@ -44,7 +46,7 @@ def test_clean_removes_what_the_pipeline_wrote_and_the_next_run_starts_anew(
     done = CliRunner().invoke(app, ["clean", *dirs, "--yes"])
     assert done.exit_code == 0, done.stdout
     assert tree(art) == set()
-    assert tree(data) == {"README.md", "incoming/good.csv", "incoming/bad.csv"}  # inputs back, nothing lost
+    assert tree(data) == {"README.md", "incoming/good.csv", "incoming/bad.csv", "processed/mine/notes.txt"}
     assert "nothing to clean" in CliRunner().invoke(app, ["clean", *dirs]).stdout
 
     again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))

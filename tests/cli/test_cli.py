@@ -83,6 +83,10 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     assert now.exit_code == 0, now.output
     [row] = pd.read_csv(io.StringIO(now.stdout), parse_dates=["timestamp", "target_time"]).to_dict("records")
     assert row["timestamp"] == frame["timestamp"].max() and row["target_time"] == frame["target_time"].max()
+    (art / "live" / "health.json").write_text('{"series": {"default": ')  # torn: one line, calibrated intervals
+    torn = runner.invoke(app, ["predict", "-i", str(source), "--latest", "-a", str(art)])
+    assert torn.exit_code == 0 and "intervals without the adaptive margin until the next run" in torn.stderr
+    assert len(torn.stderr.strip().splitlines()) == 1, torn.stderr
     short = runner.invoke(app, ["predict", "-i", str(write_csv(series.tail(5), tmp_path, "five.csv")), "-a", str(art)])
     assert short.exit_code == 1 and len(short.stderr.strip().splitlines()) == 1, short.stderr
     assert f"5 rows, but its champion v1 (LSTM) reads {history_rows + 1} rows per forecast" in short.stderr

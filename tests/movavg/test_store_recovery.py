@@ -4,6 +4,7 @@ pyarrow reader, once the next ingest ran (and at once through `visible_files`)."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from movavg.config import IngestConfig
 from movavg.ingest import ingest_files
+from movavg.monitor import arrival_times
 from movavg.rawstore import INDEX, JOURNAL, arrivals, load_index, read_raw, series_fingerprints, visible_files
 from movavg.samples import synthetic_series
 from tests.helpers import write_csv
@@ -81,6 +83,18 @@ def test_a_deleted_index_is_rebuilt_and_no_part_is_deleted(tmp_path: Path) -> No
     os.utime(tmp_path / "incoming" / "day0.csv", (0, 0))
     again = ingest_files(tmp_path, CONFIG)
     assert again.files[0]["outcome"] == "duplicate" and again.total_rows == 70
+
+
+def test_a_damaged_arrival_time_is_not_recorded_and_never_fails_monitoring(tmp_path: Path) -> None:
+    two_series_files(tmp_path, days=2)
+    ingest_files(tmp_path, CONFIG)
+    raw = tmp_path / "raw"
+    index = json.loads((raw / INDEX).read_text())
+    for part in index["series"]["a"]["parts"]:
+        part["arrived"] = "not a time"
+    (raw / INDEX).write_text(json.dumps(index))
+    arrived = arrival_times(raw)
+    assert set(arrived) == {"b"} and arrived["b"].tzinfo is not None  # a has no age until its next ingest
 
 
 def test_a_truncated_index_is_rebuilt_and_moved_aside(tmp_path: Path) -> None:
