@@ -29,7 +29,17 @@ from movavg.evaluation import evaluate_series, metrics_record
 from movavg.forecast import forecast_frame, newest_forecast, rows_read, with_interval
 from movavg.model import TrainedModel, model_groups, train_models
 from movavg.registry import read_record, series_key
-from movavg.schema import ROW, SERIES, TIMESTAMP, Backtest, SeriesMetrics, UnusableSeries
+from movavg.schema import (
+    BAD_COLUMN,
+    BAD_MESSAGE,
+    BAD_RULE,
+    ROW,
+    SERIES,
+    TIMESTAMP,
+    Backtest,
+    SeriesMetrics,
+    UnusableSeries,
+)
 from movavg.series import PreparedSeries, choose_series, fill_gaps, prepare_series, select_series
 from movavg.session import keras_session
 from movavg.storage import atomic_directory, atomic_write_json, atomic_write_parquet
@@ -286,12 +296,12 @@ def canonical_rows(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     frame = df.reset_index(drop=True).assign(**{ROW: np.arange(1, len(df) + 1)})
     good, bad, _ = validate_rows(frame, config.ingest)
-    duplicates = bad[bad["rule"] == "duplicate-timestamp"]
-    bad = bad[bad["rule"] != "duplicate-timestamp"]
+    duplicates = bad[bad[BAD_RULE] == "duplicate-timestamp"]
+    bad = bad[bad[BAD_RULE] != "duplicate-timestamp"]
     if len(bad):
         shown = "; ".join(
             f"row {row} ({column}): {message}"
-            for row, column, message in bad[[ROW, "column", "message"]].head(3).itertuples(index=False)
+            for row, column, message in bad[[ROW, BAD_COLUMN, BAD_MESSAGE]].head(3).itertuples(index=False)
         )
         raise ValueError(f"{len(bad)} row(s) cannot be used: {shown}: fix or drop them (rows are numbered from 1)")
     if len(duplicates):

@@ -45,7 +45,7 @@ from movavg.rawstore import (
     remember_file,
     write_part,
 )
-from movavg.schema import ROW, SERIES, TIMESTAMP, FileReport, IngestResult
+from movavg.schema import BAD_COLUMN, BAD_MESSAGE, BAD_RULE, ROW, SERIES, TIMESTAMP, FileReport, IngestResult
 from movavg.storage import (
     append_jsonl,
     atomic_write_json,
@@ -153,7 +153,18 @@ def settled_files(incoming: Path, settle_seconds: float, max_wait: float) -> tup
             break
         newest = max(path.lstat().st_mtime for path in fresh)
         time.sleep(min(max(newest + settle_seconds - time.time(), 0.05), left))
-    return ready, {path.name: waiting_reason(path, settle_seconds) for path in waiting}
+    folders = {path.name: FOLDER_REASON for path in subfolders(incoming)}
+    return ready, {**{path.name: waiting_reason(path, settle_seconds) for path in waiting}, **folders}
+
+
+FOLDER_REASON = "a folder: only files directly in incoming/ are ingested; move its files up into incoming/"
+
+
+def subfolders(incoming: Path) -> list[Path]:
+    """The folders inside `incoming/` (left there, never read), by name."""
+    if not incoming.exists():
+        return []
+    return sorted(path for path in incoming.iterdir() if not path.is_symlink() and path.is_dir())
 
 
 def waiting_reason(path: Path, settle_seconds: float) -> str:
@@ -230,7 +241,7 @@ def ingest_file(
     report.rows_quarantined = len(bad)
     if len(bad):
         report.outcome = "partial" if report.rows_ingested else "quarantined"
-        report.rule = ",".join(sorted(set(bad["rule"])))
+        report.rule = ",".join(sorted(set(bad[BAD_RULE])))
         report.reason = f"{len(bad)} of {report.rows_in} row(s) rejected ({report.rule}); see {path.name}.rows.csv"
     return report, bad, written
 
@@ -240,30 +251,37 @@ def _rejected(
 ) -> pd.DataFrame:
     """The original cells of the `rejected` rows as bad rows; their message is `message` or theirs."""
     rows = chunk[chunk[ROW].isin(rejected[ROW])]
-    text = message if message is not None else rows[ROW].map(dict(zip(rejected[ROW], rejected["message"], strict=True)))
-    return rows.assign(column=column, rule=rule, message=text)
+    text = (
+        message if message is not None else rows[ROW].map(dict(zip(rejected[ROW], rejected[BAD_MESSAGE], strict=True)))
+    )
+    return rows.assign(**{BAD_COLUMN: column, BAD_RULE: rule, BAD_MESSAGE: text})
 
 
 # ---- quarantine ------------------------------------------------------------------------------
 
 
+def quarantine_columns(input_columns: list[str]) -> dict[str, str]:
+    """The rows file's names for movavg's working columns: `row`, `column`, `rule`, `message`, or, when the
+    input already has a column of one of those names, all four prefixed `movavg_` so no input cell is lost."""
+    names = {ROW: "row", BAD_COLUMN: "column", BAD_RULE: "rule", BAD_MESSAGE: "message"}
+    if set(names.values()) & set(input_columns):
+        return {key: f"movavg_{name}" for key, name in names.items()}
+    return names
+
+
 def write_reason(quarantine_dir: Path, name: str, report: FileReport, bad: pd.DataFrame) -> Path:
-    """`<name>.reason.json` (file, rule, message, row problems) and, for bad rows, `<name>.rows.csv`."""
+    """`<name>.reason.json` (file, rule, message, row problems) and, for bad rows, `<name>.rows.csv`: movavg's
+    four columns (`quarantine_columns`) and then the rows' input cells, unchanged."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
-    problems = (
-        [
-            {"row": int(r[ROW]), "column": r["column"], "rule": r["rule"], "message": r["message"]}
-            for _, r in bad.head(MAX_PROBLEMS_IN_REASON).iterrows()
-        ]
-        if len(bad)
-        else []
-    )
+    problems = [
+        {"row": int(r[ROW]), "column": r[BAD_COLUMN], "rule": r[BAD_RULE], "message": r[BAD_MESSAGE]}
+        for _, r in bad.head(MAX_PROBLEMS_IN_REASON).iterrows()
+    ]
     if len(bad):
         rows_path = quarantine_dir / f"{name}.rows.csv"
-        columns = [ROW, "column", "rule", "message"] + [
-            c for c in bad.columns if c not in {ROW, "column", "rule", "message"}
-        ]
-        bad[columns].to_csv(temp := temp_path(rows_path), index=False)
+        names = quarantine_columns([c for c in bad.columns if c not in (ROW, BAD_COLUMN, BAD_RULE, BAD_MESSAGE)])
+        columns = list(names) + [c for c in bad.columns if c not in names]
+        bad[columns].rename(columns=names).to_csv(temp := temp_path(rows_path), index=False)
         commit_file(temp, rows_path)
     record = {
         "file": report.file,

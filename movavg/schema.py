@@ -14,7 +14,12 @@ from movavg.scaling import ScalerStats
 # Columns of the raw dataset and of every per-series frame.
 SERIES = "series_id"
 TIMESTAMP = "timestamp"
-ROW = "row"  # 1-based row number inside an input file
+# Working columns movavg adds to a file's rows while validating them; private names, so that an input column
+# called `row`, `column`, `rule` or `message` is kept as it is (`movavg.ingest.quarantine_columns` names them).
+ROW = "_movavg_row"  # 1-based row number inside an input file
+BAD_COLUMN = "_movavg_column"  # the column a bad row failed on
+BAD_RULE = "_movavg_rule"  # the rule it broke
+BAD_MESSAGE = "_movavg_message"  # what is wrong, in words
 # The chronological split of a series.
 SPLIT = "split"
 SPLITS = ("train", "val", "test")

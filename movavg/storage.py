@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -108,12 +109,33 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextmanager
+def naming_path(path: Path) -> Iterator[None]:
+    """Re-raise an OSError that names no file (pyarrow's and Keras's do not), or a full disk met while writing
+    a temp file for `path`, as one naming `path`, in the system's words for its errno:
+    `[Errno 28] No space left on device: '<path>'`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None and error.errno not in FULL_DISK:
+            raise
+        words = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
+        raise OSError(error.errno, words, str(path)) from error
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    tmp.write_bytes(data)
-    commit_file(tmp, path)
+    try:
+        with naming_path(path):
+            tmp.write_bytes(data)
+            commit_file(tmp, path)
+    finally:  # a full disk leaves no half-written temp file behind
+        tmp.unlink(missing_ok=True)
 
 
 def commit_file(tmp: Path, final: Path) -> None:
@@ -146,7 +168,8 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     tmp = temp_path(final)
     tmp.mkdir()
     try:
-        yield tmp
+        with naming_path(final):
+            yield tmp
         failpoint(f"before-rename:{final.parent.name}")
         for item in tmp.rglob("*"):
             if item.is_file():

@@ -25,7 +25,7 @@ from movavg.config import PANDAS_RANGE, IngestConfig
 from movavg.rawstore import (
     partition_problem,
 )
-from movavg.schema import ROW, SERIES, TIMESTAMP
+from movavg.schema import BAD_COLUMN, BAD_MESSAGE, BAD_RULE, ROW, SERIES, TIMESTAMP
 
 SUPPORTED_SUFFIXES = {".csv", ".parquet"}
 IN_PROGRESS_SUFFIXES = {".tmp", ".part", ".partial", ".crdownload", ".download", ".swp"}
@@ -99,6 +99,11 @@ def check_header(names: list[str], max_columns: int) -> None:
             f"the header has {len(names):,} columns, more than "
             f"ingest.max_columns = {max_columns}: drop the columns movavg does not use",
         )
+    reserved = [name for name in names if str(name).startswith("_movavg_")]
+    if reserved:
+        raise ValidationError(
+            "reserved-columns", f"column name(s) {reserved} are reserved for movavg's own use: rename them"
+        )
     repeated = sorted({name for name in names if names.count(name) > 1}) if len(names) != len(set(names)) else []
     if repeated:
         raise ValidationError(
@@ -109,7 +114,7 @@ def check_header(names: list[str], max_columns: int) -> None:
 
 
 def read_chunks(path: Path, config: IngestConfig) -> Iterator[pd.DataFrame]:
-    """The file's rows as DataFrames with a 1-based `row` column; chunked when the file is large.
+    """The file's rows as DataFrames with a 1-based ROW column; chunked when the file is large.
 
     CSV cells are read as text so nothing is lost before validation; Parquet keeps its types.
     """
@@ -198,10 +203,10 @@ def parse_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Split a chunk (with `row`) into canonical good rows and bad rows with reasons.
+    """Split a chunk (with ROW) into canonical good rows and bad rows with reasons.
 
-    Returns (good, bad, notes). good: `row`, `series_id`, `timestamp` (UTC), the model columns, sorted,
-    one row per (series, timestamp). bad: the original cells plus `column`, `rule`, `message`.
+    Returns (good, bad, notes). good: ROW, `series_id`, `timestamp` (UTC), the model columns, sorted,
+    one row per (series, timestamp). bad: the original cells plus BAD_COLUMN, BAD_RULE, BAD_MESSAGE.
     """
     check_columns(frame, config)
     problems: list[pd.DataFrame] = []
@@ -258,7 +263,7 @@ def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarra
 
 def _problems(frame: pd.DataFrame, problem: Any, column: str, rule: str) -> pd.DataFrame:
     mask = np.asarray(problem) != ""
-    return frame[mask].assign(column=column, rule=rule, message=np.asarray(problem)[mask])
+    return frame[mask].assign(**{BAD_COLUMN: column, BAD_RULE: rule, BAD_MESSAGE: np.asarray(problem)[mask]})
 
 
 def _dedupe_and_sort(good: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -269,9 +274,11 @@ def _dedupe_and_sort(good: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.DataFr
     dropped = good.duplicated([SERIES, TIMESTAMP], keep="last")
     kept_row = good.groupby([SERIES, TIMESTAMP])[ROW].transform("last")
     duplicates = frame.loc[good.index[dropped]].assign(
-        column=TIMESTAMP,
-        rule="duplicate-timestamp",
-        message=[f"duplicate timestamp; row {k} kept" for k in kept_row[dropped]],
+        **{
+            BAD_COLUMN: TIMESTAMP,
+            BAD_RULE: "duplicate-timestamp",
+            BAD_MESSAGE: [f"duplicate timestamp; row {k} kept" for k in kept_row[dropped]],
+        }
     )
     if dropped.any():
         notes.append(f"{int(dropped.sum())} duplicate timestamp(s); the last row of each was kept")
@@ -312,7 +319,7 @@ def split_outliers(
     `message`)."""
     target = config.target_column
     if config.outlier_mads is None or good.empty:
-        return good, good.iloc[0:0].assign(message=pd.Series(dtype=object))
+        return good, good.iloc[0:0].assign(**{BAD_MESSAGE: pd.Series(dtype=object)})
     reference = pd.concat([existing[[SERIES, target]], good[[SERIES, target]]]) if len(existing) else good
     grouped = reference.groupby(SERIES)[target]
     median = good[SERIES].map(grouped.median())
@@ -326,7 +333,7 @@ def split_outliers(
         f"(ingest.outlier_mads = {config.outlier_mads:g})"
         for value, far, mid in zip(good[target][outlier], distance[outlier], median[outlier], strict=True)
     ]
-    return good[~outlier], good[outlier].assign(message=messages)
+    return good[~outlier], good[outlier].assign(**{BAD_MESSAGE: messages})
 
 
 def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
@@ -337,8 +344,8 @@ def read_valid(path: Path, config: IngestConfig) -> pd.DataFrame:
         if len(bad):
             first = bad.iloc[0]
             raise ValidationError(
-                first["rule"],
-                f"{len(bad)} bad row(s); first: row {first[ROW]}, column {first['column']!r}: {first['message']}",
+                first[BAD_RULE],
+                f"{len(bad)} bad row(s); first: row {first[ROW]}, column {first[BAD_COLUMN]!r}: {first[BAD_MESSAGE]}",
             )
         frames.append(good.drop(columns=ROW))
     if not frames or not sum(map(len, frames)):

@@ -10,6 +10,7 @@ member runs again and its new record replaces the old one. Nothing is deleted to
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,16 @@ def transient_io(_task: Any, _task_run: Any, state: Any) -> bool:
     return is_transient(state.data)
 
 
+# A full disk, a quota or a read-only file system does not pass in a retry's two seconds.
+NOT_TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, OSError) and not isinstance(error, NOT_TRANSIENT)
+    return (
+        isinstance(error, OSError)
+        and not isinstance(error, NOT_TRANSIENT)
+        and getattr(error, "errno", None) not in NOT_TRANSIENT_ERRNOS
+    )
 
 
 def stage_task(stage: Stage, **options: Any) -> Any:

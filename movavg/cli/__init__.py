@@ -139,6 +139,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def os_error_line(error: OSError) -> str:
+    """`No space left on device: /data/cache/...: free some space there and run again`, from an OSError."""
+    import errno
+
+    words = error.strerror or str(error)
+    where = f": {error.filename}" if error.filename else ""
+    advice = {
+        errno.ENOSPC: ": free some space on that disk and run again",
+        errno.EDQUOT: ": free some space on that disk and run again",
+        errno.EACCES: ": give this user write access there",
+        errno.EROFS: ": that file system is read-only; point --data-dir / --artifacts-dir elsewhere",
+    }
+    return f"{words}{where}{advice.get(error.errno or 0, '')}"
+
+
 def load_config(
     preset: str,
     config_file: Path | None,
@@ -218,6 +233,8 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
             )
     except RunIncomplete as error:  # what could be published was; the report names every series
         fail(f"run incomplete: {error}")
+    except OSError as error:  # a full disk, no permission: the path and what to do
+        fail(f"run failed: {os_error_line(error)}")
     except Exception as error:  # the flow already logged the traceback
         fail(f"run failed: {type(error).__name__}: {error}")
     console.print(f"[bold green]movavg:[/] {cell(summary.message)}", highlight=False, soft_wrap=True)
@@ -637,7 +654,7 @@ def write_forecasts(result: Any, out: Path | None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
     except OSError as error:  # a full disk, no permission
-        fail(f"cannot write the forecasts to {out or 'standard output'}: {error.strerror or error}")
+        fail(f"cannot write the forecasts to {out or 'standard output'}: {os_error_line(error)}")
     if out is not None:
         versions = ", ".join(sorted(set(result["model_version"])))
         err.print(

@@ -8,18 +8,24 @@ from __future__ import annotations
 import logging
 
 from prefect.logging.handlers import PrefectConsoleHandler
-from rich.markup import escape
 
 HANDLER = "movavg.cli.logs.TerminalHandler"
+# Prefect's own lines about a failed task or flow: the command's last line says the same once, by series
+# (`run incomplete: ...`) or for the run (`run failed: ...`); `--verbose` shows them with their tracebacks.
+ENGINE_ECHOES = ("Task run failed with ", "Finished in state ", "Encountered exception during execution")
 
 
 class TerminalHandler(PrefectConsoleHandler):
-    """One line per record, `movavg: <level>: <message>`, word-wrapped by rich; never raises."""
+    """One line per record, `movavg: <level>: <message>`, word-wrapped by rich, printed as it is (no markup);
+    never raises."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = escape(record.getMessage())
-            self.console.print(f"movavg: {record.levelname.lower()}: {text}", soft_wrap=False, highlight=False)
+            text = record.getMessage()
+            if record.levelno >= logging.ERROR and text.startswith(ENGINE_ECHOES):
+                return
+            line = f"movavg: {record.levelname.lower()}: {text}"
+            self.console.print(line, soft_wrap=False, highlight=False, markup=False)
         except RecursionError:
             raise
         except Exception:

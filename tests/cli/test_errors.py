@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from movavg.ingest import ingest_files
 from movavg.lock import run_lock
 from movavg.registry import champion_dir, set_champion
 from movavg.samples import synthetic_series
-from tests.helpers import FIXTURES, write_csv
+from tests.helpers import FIXTURES, client_env, movavg_command, tiny_args, write_csv
 
 runner = CliRunner()
 LEGACY_FEATURES = ["--set", 'ingest.feature_columns=["feature_1","feature_2"]']
@@ -187,3 +188,41 @@ def test_the_server_of_a_killed_run_is_stopped_by_the_next_run(tmp_path: Path) -
     assert "stopped 1 local Prefect API server(s) left running by a killed run" in again.stderr, again.stderr
     time.sleep(1)
     assert server not in ephemeral_servers(home) and ephemeral_servers(home) == []
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_full_disk_ends_the_run_in_one_line_naming_where(
+    prefect_server: str, full_disk: Path, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in client_env(prefect_server, tmp_path / "home").items() if k != "MOVAVG_VERBOSE"}
+    write_csv(synthetic_series(300, seed=2), tmp_path / "data" / "incoming", "a.csv")
+    dirs = ["-d", str(tmp_path / "data"), "-a", str(full_disk / "artifacts")]
+    done = subprocess.run(
+        movavg_command("run", *dirs, *tiny_args()), env=env, capture_output=True, text=True, timeout=300
+    )
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower() or "failed" in line]
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"movavg: run failed: No space left on device: {full_disk / 'artifacts'}")
+    assert errors[0].endswith("free some space on that disk and run again") and "\\[" not in done.stderr
+
+
+def test_quiet_log_lines_print_brackets_as_they_are_and_skip_prefects_failure_echoes() -> None:
+    import io
+    import logging
+
+    from movavg.cli.logs import TerminalHandler
+
+    stream = io.StringIO()
+    handler = TerminalHandler(stream=stream)
+    for level, message in [
+        (logging.WARNING, "a.csv: [errno 28] [bold]not markup[/bold]"),
+        (logging.ERROR, "Task run failed with exception: OSError(28) - Retries are exhausted"),
+        (logging.ERROR, "Finished in state Failed('...')"),
+        (logging.ERROR, "series b: train failed"),
+    ]:
+        handler.emit(logging.LogRecord("prefect.task_runs", level, __file__, 1, message, None, None))
+    assert stream.getvalue().splitlines() == [
+        "movavg: warning: a.csv: [errno 28] [bold]not markup[/bold]",
+        "movavg: error: series b: train failed",
+    ]

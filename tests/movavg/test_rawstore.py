@@ -22,6 +22,7 @@ from movavg.config import IngestConfig
 from movavg.ingest import has_data, ingest_files
 from movavg.rawstore import fingerprint, load_index, read_raw, series_fingerprints, series_paths
 from movavg.samples import synthetic_series
+from movavg.schema import BAD_MESSAGE, ROW
 from movavg.storage import sha256_file
 from movavg.validation import parse_numbers, parse_timestamps, validate_rows
 from tests.helpers import CORPUS, settled, write_csv
@@ -104,11 +105,11 @@ def test_parquet_and_series_ids(tmp_path: Path, series: pd.DataFrame) -> None:
 
 def test_validation_sorts_and_keeps_the_last_duplicate() -> None:
     frame = pd.DataFrame(
-        {"row": [1, 2, 3], "timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": ["3", "1", "2"]}
+        {ROW: [1, 2, 3], "timestamp": ["2024-01-03", "2024-01-01", "2024-01-01"], "value": ["3", "1", "2"]}
     )
     good, bad, notes = validate_rows(frame, IngestConfig())
     assert good["value"].tolist() == [2.0, 3.0]
-    assert bad["row"].tolist() == [2] and bad["message"].iloc[0] == "duplicate timestamp; row 3 kept"
+    assert bad[ROW].tolist() == [2] and bad[BAD_MESSAGE].iloc[0] == "duplicate timestamp; row 3 kept"
     assert any("sorted" in note for note in notes)
 
 
@@ -570,3 +571,41 @@ def test_nulls_of_typed_columns_are_missing_not_malformed() -> None:
     assert numbers.tolist() == ["", "missing value", "missing value", "not a number"]
     stamps = parse_timestamps(pd.Series(["2024-01-01T00:00Z", None, "soon"], dtype=object))[1]
     assert stamps.tolist() == ["", "missing timestamp", "not a timestamp"]
+
+
+@pytest.mark.parametrize("name", ["row", "column", "rule", "message"])
+def test_input_columns_named_like_movavgs_own_are_kept_and_the_files_after_them_handled(
+    tmp_path: Path, name: str
+) -> None:
+    frame = synthetic_series(20, seed=4).assign(**{name: [f"cell {i}" for i in range(20)]})
+    frame.loc[5, "value"] = float("nan")
+    write_csv(frame, tmp_path / "incoming", "a.csv")
+    write_csv(synthetic_series(20, seed=5).assign(series_id="later"), tmp_path / "incoming", "b.csv")
+    result = ingest_files(tmp_path, IngestConfig(outlier_mads=None))
+    assert [(f["file"], f["outcome"], f["rows_ingested"]) for f in result.files] == [
+        ("a.csv", "partial", 19),
+        ("b.csv", "ingested", 20),
+    ]
+    bad = pd.read_csv(tmp_path / "quarantine" / "a.csv.rows.csv")
+    assert list(bad.columns[:4]) == ["movavg_row", "movavg_column", "movavg_rule", "movavg_message"]
+    assert bad[name].tolist() == ["cell 5"]  # the input's cell, not movavg's
+    assert (bad["movavg_row"].tolist(), bad["movavg_message"].tolist()) == ([6], ["missing value"])
+    reason = json.loads((tmp_path / "quarantine" / "a.csv.reason.json").read_text())
+    assert reason["problems"] == [{"row": 6, "column": "value", "rule": "number", "message": "missing value"}]
+
+
+def test_a_column_named_like_movavgs_working_columns_is_refused_with_its_name(tmp_path: Path) -> None:
+    write_csv(synthetic_series(10, seed=1).assign(_movavg_row=1), tmp_path / "incoming", "odd.csv")
+    report = ingest_files(tmp_path, IngestConfig()).files[0]
+    assert (report["outcome"], report["rule"]) == ("quarantined", "reserved-columns")
+    assert "['_movavg_row'] are reserved" in report["reason"]
+
+
+def test_a_folder_in_incoming_is_left_there_and_named(tmp_path: Path) -> None:
+    write_csv(synthetic_series(10, seed=1), tmp_path / "incoming" / "2024-01", "inside.csv")
+    write_csv(synthetic_series(10, seed=2), tmp_path / "incoming", "top.csv")
+    result = ingest_files(tmp_path, IngestConfig(max_wait_seconds=0))
+    assert result.new_files == ["top.csv"] and result.waiting == ["2024-01"]
+    assert "a folder: only files directly in incoming/ are ingested" in result.waiting_why["2024-01"]
+    assert "2024-01: a folder" in result.waiting_line()
+    assert (tmp_path / "incoming" / "2024-01" / "inside.csv").exists()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from movavg.storage import (
     append_jsonl,
     atomic_directory,
+    atomic_write_bytes,
     atomic_write_json,
     frame_hash,
     read_json,
@@ -61,3 +63,14 @@ def test_frame_hash_follows_content() -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0]})
     assert frame_hash(frame) == frame_hash(frame.copy())
     assert frame_hash(frame) != frame_hash(frame.assign(a=[1.0, 2.5]))
+
+
+def test_a_full_disk_names_the_path_and_leaves_no_temp_file(full_disk: Path) -> None:
+    with pytest.raises(OSError) as caught:
+        atomic_write_bytes(full_disk / "big.bin", b"x" * 100_000)
+    assert caught.value.filename == str(full_disk / "big.bin") and caught.value.strerror == "No space left on device"
+    with pytest.raises(OSError) as caught, atomic_directory(full_disk / "models" / "v1") as folder:
+        pd.DataFrame({"x": np.random.default_rng(0).random(50_000)}).to_parquet(folder / "a.parquet")
+    assert caught.value.filename == str(full_disk / "models" / "v1")
+    assert str(caught.value) == f"[Errno 28] No space left on device: '{full_disk / 'models' / 'v1'}'"
+    assert sorted(p.name for p in full_disk.rglob("*")) == ["filler", "models"]

@@ -108,6 +108,8 @@ def test_members_run_together_and_one_bad_member_fails_only_itself(tmp_path: Pat
         (TimeoutError("slow disk"), True),
         (FileNotFoundError("data/incomming"), False),
         (PermissionError("read-only"), False),
+        (OSError(28, "No space left on device"), False),
+        (OSError(30, "Read-only file system"), False),
         (ValueError("the val slice has 5 rows"), False),
         (RuntimeError("another run holds the lock"), False),
     ],
