@@ -13,7 +13,7 @@ from prefect import Task, unmapped
 from prefect.futures import PrefectFuture, as_completed, wait
 
 from movavg.config import RunConfig, TrainConfig
-from movavg.report import stage_progress
+from movavg.report import batch_label, stage_progress
 from movavg.schema import Batch, Skipped
 
 MAX_TASK_RUNS_PER_STAGE = 100
@@ -40,12 +40,6 @@ def batches(names: Sequence[str], size: int) -> dict[str, list[str]]:
     """{task run label: its names} (`batch_label`)."""
     chunks = [list(names[start : start + size]) for start in range(0, len(names), size)]
     return {batch_label(chunk): chunk for chunk in chunks}
-
-
-def batch_label(names: Sequence[str]) -> str:
-    """How a batch of series is named in task runs, logs and artifacts: `east`, or `east and 2 more` (never
-    `east+2`, which reads like a series id)."""
-    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
 
 @dataclass

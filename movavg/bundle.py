@@ -105,13 +105,31 @@ def save_bundle(model: keras.Model | None, spec: BundleSpec, folder: Path) -> No
     atomic_write_json(folder / BUNDLE_FILE, spec.model_dump(mode="json"))
 
 
+KERAS_MEMBERS = ("config.json", "metadata.json")  # and the weights, in one of WEIGHTS_MEMBERS
+WEIGHTS_MEMBERS = ("model.weights.h5", "model.weights.npz")
+
+
 def bundle_intact(folder: Path) -> bool:
-    """Cheap check that a bundle's files are there and whole (the .keras file is a zip archive; a baseline
-    bundle has none)."""
+    """Cheap check that a bundle's files are there and whole: the .keras file is a zip archive holding what
+    Keras loads (config, metadata, weights) with every member's checksum right; a baseline bundle has none.
+    A model only Keras can judge further (weights of another shape) fails at load, where callers catch it."""
     if not (folder / BUNDLE_FILE).exists():
         return False
     model = folder / MODEL_FILE
-    return (model.exists() and zipfile.is_zipfile(model)) or (not model.exists() and _is_baseline(folder))
+    if not model.exists():
+        return _is_baseline(folder)
+    return keras_archive_whole(model)
+
+
+def keras_archive_whole(path: Path) -> bool:
+    """`path` is a zip with Keras's config, metadata and weights, none of them torn (CRC checked)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            complete = set(KERAS_MEMBERS) <= names and bool(names & set(WEIGHTS_MEMBERS))
+            return complete and archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
 
 
 def _is_baseline(folder: Path) -> bool:

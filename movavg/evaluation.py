@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from movavg.bundle import BundleSpec, bundle_intact
+from movavg.bundle import BundleSpec
 from movavg.cache import stage_output
 from movavg.config import EvaluateConfig
 from movavg.forecast import score_frame
@@ -170,7 +170,7 @@ def _score_champion(
 def already_champion(candidate: TrainResult, champion: ChampionRef | None) -> Evaluation | None:
     """When the candidate *is* the series' champion (same data, config and code), or already lost to the naive
     forecast that is its champion, nothing needs scoring."""
-    if champion is None or not bundle_intact(Path(champion.path)):
+    if champion is None or not champion.loadable:
         return None
     try:
         challenger = read_record(Path(champion.path) / "run.json").get("challengers", {}).get(champion.series)

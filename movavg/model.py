@@ -281,7 +281,10 @@ def warm_start_weights(config: TrainConfig, champion_dir: str | None, spec: Bund
                 "leave train.warm_start empty to start cold in that case"
             )
         return None
-    return load_reused(Path(champion_dir))[0].get_weights()
+    try:
+        return load_reused(Path(champion_dir))[0].get_weights()
+    except Exception:  # a champion Keras cannot load: the evaluation reports it and the candidate replaces it
+        return None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, bundle_intact, read_spec, save_bundle
+from movavg.bundle import BUNDLE_FILE, MODEL_FILE, baseline_bundle, read_spec, save_bundle
 from movavg.config import PublishConfig
 from movavg.evaluation import metrics_record
 from movavg.forecast import newest_forecast, widened
@@ -195,18 +195,14 @@ def newest_row(candidate: ModelledSeries) -> str | None:
 def _served_by(artifacts_dir: Path, candidate: ModelledSeries) -> str | None:
     """The naive forecast serving the candidate's series now, if its champion is a baseline bundle."""
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
-    if champion is None or not bundle_intact(Path(champion.path)):
+    if champion is None or not champion.loadable:
         return None
     return read_spec(Path(champion.path)).baselines.get(candidate.evaluation.series)
 
 
 def _is_champion(artifacts_dir: Path, candidate: ModelledSeries) -> bool:
     champion = current_champion(artifacts_dir, candidate.evaluation.series)
-    return (
-        champion is not None
-        and champion.model_key == candidate.trained.model_key
-        and bundle_intact(Path(champion.path))
-    )
+    return champion is not None and champion.model_key == candidate.trained.model_key and champion.loadable
 
 
 def _write_series_files(
@@ -257,7 +253,7 @@ def write_forecast(
     """
     series = candidate.normalized.series
     champion = current_champion(artifacts_dir, series)
-    if champion is None or not bundle_intact(Path(champion.path)):
+    if champion is None or not champion.loadable:
         return None
     path = artifacts_dir / "forecasts" / f"{series_key(series)}-{champion.version}-{fingerprint[:12]}.parquet"
     try:

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from movavg.bundle import bundle_intact
 from movavg.labels import metrics_label
 from movavg.lock import folder_lock, run_lock
 from movavg.schema import ChampionRef
@@ -168,8 +169,9 @@ def _ref(artifacts_dir: Path, series: str, record: dict[str, Any]) -> ChampionRe
         raise DamagedState(f"champion record without a valid version ({type(error).__name__}: {error})") from None
     if not (models_dir(artifacts_dir) / version / "metrics.json").is_file():
         raise DamagedState(f"{version} is not a published version (no metrics.json)")
+    folder = models_dir(artifacts_dir) / version
     return ChampionRef(
-        series=series, version=version, model_key=model_key, path=str(models_dir(artifacts_dir) / version)
+        series=series, version=version, model_key=model_key, path=str(folder), loadable=bundle_intact(folder)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,12 @@ from movavg.schema import (
 
 PLOT_FILE = "forecast_vs_actual.png"
 SHOWN_IN_SUMMARY = 5
+
+
+def batch_label(names: Sequence[str]) -> str:
+    """How a batch of series is named in task runs, logs and artifacts: `east`, or `east and 2 more` (never
+    `east+2`, which reads like a series id)."""
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
 
 def progress_reporter(shown: str, log: Callable[[str], None]) -> tuple[EpochHook, Callable[[str], None]]:

@@ -266,6 +266,7 @@ class ChampionRef(BaseModel):
     version: str
     model_key: str
     path: str
+    loadable: bool = True  # its bundle is whole (`movavg.bundle.bundle_intact`); a key input of the stages given it
 
 
 class Interval(BaseModel):

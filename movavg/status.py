@@ -85,6 +85,8 @@ def series_status(data_dir: Path, artifacts_dir: Path, series: str | None = None
     rows = [_one(name, data, last.get(name), artifacts_dir) for name in names]
     for row in rows:
         row["health"] = health_entry(row, healths.get(row["series"]))
+        if row.pop("unloadable"):  # nothing can serve from it: said as such, and why
+            row["health"] |= {"state": "no champion", "reasons": [row["problem"]]}
     return sorted(rows, key=lambda row: worst_first(row["health"]["state"], row["health"]["live_ratio"]))
 
 
@@ -142,14 +144,25 @@ def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_d
         "published": None,
         "last_run": last,
         "problem": problem,
+        "unloadable": False,
     }
     if champion is None:
         return entry
+    if not champion.loadable:
+        return entry | {"unloadable": True, "problem": unloadable_problem(champion.version)}
     try:
         entry |= _champion_figures(name, Path(champion.path), artifacts_dir)
     except (DamagedState, KeyError, TypeError, ValueError) as error:
         entry["problem"] = f"{champion.version}'s records cannot be read ({type(error).__name__}: {error})"
     return entry
+
+
+def unloadable_problem(version: str) -> str:
+    """Why a champion whose bundle is incomplete serves nothing, and what replaces it."""
+    return (
+        f"champion {version}'s model cannot be loaded (its files are incomplete or damaged): the next "
+        "`movavg run` retrains the series and publishes a new champion, or `movavg promote` an earlier version"
+    )
 
 
 def _champion_figures(name: str, folder: Path, artifacts_dir: Path) -> dict[str, Any]:

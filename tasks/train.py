@@ -13,7 +13,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from movavg.config import TrainConfig
 from movavg.model import best_epoch, train_and_save, train_and_save_many
-from movavg.report import progress_reporter, stack_note, stop_note, trained_line
+from movavg.report import batch_label, progress_reporter, stack_note, stop_note, trained_line
 from movavg.schema import Batch, Skipped, TrainInput, TrainResult
 from movavg.storage import sha256_bytes
 from movavg.tasks.policies import each_member, stage_task
@@ -26,8 +26,7 @@ def train(cache_dir: str, batch: Batch[TrainInput], config: TrainConfig) -> Stat
     the key: on unchanged data the cached model is reused whoever is champion)."""
     members = [(m.group, {**dict(m), "config": config}) for m in batch.members]
     if config.stack > 1 and config.scope == "per-series":
-        shown = batch.label if len(batch.members) > 1 else f"series {batch.label!r}"  # `east and 2 more`
-        together = partial(train_together, batch.label, shown, config)
+        together = partial(train_together, config)
         return each_member("train", train_and_save, cache_dir, members, unkeyed=("warm_from",), run_many=together)
     return each_member("train", train_and_save, cache_dir, members, train_one, unkeyed=("warm_from",))
 
@@ -38,12 +37,11 @@ def progress_key(label: str) -> str:
     return f"movavg-training-{readable}-{sha256_bytes(label.encode())[:8]}"
 
 
-def train_together(
-    label: str, shown: str, config: TrainConfig, items: list[tuple[dict[str, Any], Path]]
-) -> list[TrainResult]:
-    """The models of a batch (`label`, named `shown` in sentences) trained in stacks of `train.stack`: one
-    progress bar, line and artifact update per epoch of a stack."""
-    on_epoch, results = progress(label, shown), []
+def train_together(config: TrainConfig, items: list[tuple[dict[str, Any], Path]]) -> list[TrainResult]:
+    """The models of a batch that missed the cache trained in stacks of `train.stack`: one progress bar, line
+    and artifact update per epoch of a stack, named after the series trained (`east and 2 more`)."""
+    label = batch_label([parameters["group"] for parameters, _ in items])
+    on_epoch, results = progress(label, label if len(items) > 1 else f"series {label!r}"), []
     try:
         models = [(p["windows"], p["normalized"], p["warm_from"], out) for p, out in items]
         results = train_and_save_many(models, config, on_epoch)

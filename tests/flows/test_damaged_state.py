@@ -82,3 +82,36 @@ def test_a_lost_raw_index_retrains_nothing(tmp_path: Path, tiny_config: Pipeline
     again = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
     assert {o.series: o.status for o in again.series} == {"a": "unchanged", "b": "unchanged"}
     assert (data / "raw" / INDEX).exists()
+
+
+def test_a_champion_keras_cannot_load_is_shown_unusable_and_replaced_by_the_next_run(
+    tmp_path: Path, tiny_config: PipelineConfig
+) -> None:
+    import zipfile
+
+    from movavg.status import series_status
+
+    data, art = tmp_path / "data", tmp_path / "artifacts"
+    full = two_series(460)
+    write_csv(pd.concat([frame[:400] for frame in full.values()]), data / "incoming", "day1.csv")
+    retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))
+    damaged = current_champion(art, "a")
+    assert damaged is not None and damaged.loadable
+    model = Path(damaged.path) / "model.keras"
+    with zipfile.ZipFile(model) as archive:
+        config_only = archive.read("config.json")
+    model.unlink()
+    with zipfile.ZipFile(model, "w") as archive:  # a valid zip, but Keras finds no weights in it
+        archive.writestr("config.json", config_only)
+    assert current_champion(art, "a").loadable is False  # type: ignore[union-attr]
+    health = {row["series"]: row["health"] for row in series_status(data, art)}
+    assert health["a"]["state"] == "no champion" and f"champion {damaged.version}'s model cannot be loaded" in (
+        health["a"]["reasons"][0]
+    )
+    assert health["b"]["state"] != "no champion"
+    write_csv(full["a"][400:], data / "incoming", "day2-a.csv")  # warm start from it would fail: starts cold
+    second = retrain(config=tiny_config, data_dir=str(data), artifacts_dir=str(art))  # raises if the run failed
+    outcomes = {o.series: o for o in second.series}
+    assert outcomes["a"].status == "published" and "the champion's files are unreadable" in outcomes["a"].message
+    replaced = current_champion(art, "a")
+    assert replaced is not None and replaced.loadable and replaced.version != damaged.version
