@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from movavg.bundle import BundleSpec, load_bundle, read_spec
 from movavg.config import MonitorConfig
@@ -82,6 +84,21 @@ def live_path(artifacts_dir: Path, series: str) -> Path:
     return live_dir(artifacts_dir) / f"{series_key(series)}.parquet"
 
 
+LIVE_TEXT = {SERIES, "version", "served_by", "naive", "scored_at"}
+LIVE_TIMES = {"origin", "target_time"}  # the others are numbers
+
+
+def _live_type_ok(column: str, kind: pa.DataType) -> bool:
+    """A live-log column holds what scoring writes there (or only nulls)."""
+    if pa.types.is_null(kind):
+        return True
+    if column in LIVE_TEXT:
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if column in LIVE_TIMES:
+        return pa.types.is_timestamp(kind)
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
 def read_live(artifacts_dir: Path, series: str) -> pd.DataFrame:
     """The series' live log (empty with LIVE_COLUMNS before its first scored origin). A log that cannot be read
     is set aside (`.damaged`, kept) and started again: it is derived from the champions and the data."""
@@ -91,10 +108,13 @@ def read_live(artifacts_dir: Path, series: str) -> pd.DataFrame:
     try:
         if not path.is_file():
             raise ValueError("not a regular file")
-        live = pd.read_parquet(path)
-        if missing := [column for column in LIVE_COLUMNS if column not in live.columns]:
+        table = pq.read_table(path)
+        if missing := [column for column in LIVE_COLUMNS if column not in table.column_names]:
             raise ValueError(f"no column(s) {missing}")
-        return live
+        types = {column: table.schema.field(column).type for column in LIVE_COLUMNS}
+        if wrong := [f"{column} ({kind})" for column, kind in types.items() if not _live_type_ok(column, kind)]:
+            raise ValueError(f"column(s) of the wrong type: {', '.join(wrong)}")
+        return table.to_pandas()
     except Exception as error:
         aside = set_aside(path)
         log.warning("series %r: live log %s unreadable (%s): set aside as %s, scored again", series, path, error, aside)
@@ -107,14 +127,27 @@ def serving_timeline(artifacts_dir: Path, series: str, fallback_origin: pd.Times
     switch before it; when none has one, the current champion serves from `fallback_origin` (the origin of the
     forecast `latest.parquet` holds)."""
     timeline: list[tuple[str, Any]] = []
-    for line in history(artifacts_dir, series):
-        start = pd.Timestamp(line["first_origin"]) if line.get("first_origin") else None
+    damaged: list[str] = []
+    for line in history(artifacts_dir, series, damaged):
+        start = _timestamp_or_none(line.get("first_origin"))
         if start is None and timeline:
             start = timeline[-1][1]
         timeline.append((str(line.get("version")), start))
+    if damaged:
+        log.warning(
+            "series %r: %d line(s) of its champion history cannot be read; scored from the rest", series, len(damaged)
+        )
     if timeline and all(start is None for _, start in timeline):
         timeline = [(timeline[-1][0], fallback_origin)]
     return [(version, start) for version, start in timeline if start is not None]
+
+
+def _timestamp_or_none(value: Any) -> pd.Timestamp | None:
+    try:
+        stamp = pd.Timestamp(value) if value else None
+    except (ValueError, TypeError):  # a hand-edited record: that switch takes over from the one before
+        return None
+    return None if stamp is None or pd.isna(stamp) else stamp
 
 
 def version_at(timeline: list[tuple[str, Any]], origins: pd.DatetimeIndex) -> np.ndarray:

@@ -270,10 +270,25 @@ def promote(
     return switched
 
 
-def history(artifacts_dir: Path, series: str) -> list[dict[str, Any]]:
-    """Champion changes of one series, oldest first (with those of the one-series layout before them)."""
+def history(artifacts_dir: Path, series: str, damaged: list[str] | None = None) -> list[dict[str, Any]]:
+    """Champion changes of one series, oldest first (with those of the one-series layout before them); the
+    records inside a damaged line are recovered (`movavg.storage.read_jsonl`), what is left of it goes into
+    `damaged`."""
     legacy = [h for h in read_jsonl(artifacts_dir / HISTORY) if _holds(artifacts_dir, h.get("version"), series)]
-    return legacy + read_jsonl(champion_dir(artifacts_dir, series) / HISTORY)
+    return legacy + read_jsonl(champion_dir(artifacts_dir, series) / HISTORY, damaged)
+
+
+def history_problem(artifacts_dir: Path, series: str) -> str | None:
+    """One line on the series' champion history when some of it cannot be read (None when all of it can)."""
+    damaged: list[str] = []
+    kept = history(artifacts_dir, series, damaged)
+    if not damaged:
+        return None
+    path = champion_dir(artifacts_dir, series) / HISTORY
+    return (
+        f"{len(damaged)} line(s) of {path} cannot be read ({len(kept)} change(s) read): the file is left as it "
+        "is; origins served by a version only those lines name are not scored live"
+    )
 
 
 def _holds(artifacts_dir: Path, version: Any, series: str) -> bool:

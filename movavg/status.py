@@ -18,6 +18,7 @@ from movavg.registry import (
     champion_state,
     check_version,
     history,
+    history_problem,
     metrics_of,
     models_dir,
     read_record,
@@ -129,6 +130,7 @@ def health_entry(row: dict[str, Any], recorded: dict[str, Any] | None) -> dict[s
 
 def _one(name: str, data: pd.DataFrame, last: dict[str, Any] | None, artifacts_dir: Path) -> dict[str, Any]:
     champion, problem = champion_state(artifacts_dir, name)
+    problem = problem or history_problem(artifacts_dir, name)
     entry: dict[str, Any] = {
         "series": name,
         "rows": int(data.loc[name, "rows"]) if name in data.index else 0,

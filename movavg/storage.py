@@ -185,25 +185,60 @@ def atomic_directory(final: Path) -> Iterator[Path]:
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line with a single write + fsync (a torn last line is skipped by `read_jsonl`)."""
+    """Append one JSON line with a single write + fsync (a torn last line is skipped by `read_jsonl`, and the
+    next record starts on a line of its own instead of running on from it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    with path.open("a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        torn = handle.tell() > 0 and (handle.seek(-1, os.SEEK_END), handle.read(1))[1] != b"\n"
+        line = ("\n" if torn else "") + json.dumps(record, sort_keys=True, default=str) + "\n"
+        with naming_path(path):
+            handle.write(line.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file, skipping a torn (unparseable) line left by a crash."""
+def read_jsonl(path: Path, damaged: list[str] | None = None) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, in order. A line that is not one object (a torn last line, two
+    records run together, bytes a crash zeroed or an editor mangled) gives the whole objects found inside it;
+    what is left unreadable is appended to `damaged`, when given, one entry per line."""
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    records: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
             continue
+        found, left = objects_in(line)
+        records.extend(found)
+        if left.strip("\x00 \t\r") and damaged is not None:
+            damaged.append(line)
     return records
+
+
+def objects_in(text: str) -> tuple[list[dict[str, Any]], str]:
+    """The whole top-level JSON objects in `text`, scanning from each `{` that no found object covers and that
+    does not open a value inside another object (after `:`, `,` or `[`), and the characters no object covered."""
+    decoder, found, left, at = json.JSONDecoder(), [], [], 0
+    while (start := text.find("{", at)) != -1:
+        inside = text[:start].rstrip("\x00 \t\r")[-1:] in (":", ",", "[")
+        try:
+            if inside:
+                raise json.JSONDecodeError("a nested value", text, start)
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            left.append(text[at : start + 1])
+            at = start + 1
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+        left.append(text[at:start])
+        at = end
+    return found, "".join(left) + text[at:]
 
 
 def read_json(path: Path) -> Any:

@@ -105,8 +105,9 @@ def test_a_champion_keras_cannot_load_is_shown_unusable_and_replaced_by_the_next
         archive.writestr("config.json", config_only)
     assert current_champion(art, "a").loadable is False  # type: ignore[union-attr]
     health = {row["series"]: row["health"] for row in series_status(data, art)}
-    assert health["a"]["state"] == "no champion" and f"champion {damaged.version}'s model cannot be loaded" in (
-        health["a"]["reasons"][0]
+    assert (
+        health["a"]["state"] == "no champion"
+        and f"champion {damaged.version}'s model cannot be loaded" in (health["a"]["reasons"][0])
     )
     assert health["b"]["state"] != "no champion"
     write_csv(full["a"][400:], data / "incoming", "day2-a.csv")  # warm start from it would fail: starts cold

@@ -161,6 +161,20 @@ def test_a_damaged_live_log_is_set_aside_and_scored_again(tmp_path: Path) -> Non
     assert path.with_suffix(".parquet.damaged").read_bytes() == b"not parquet"  # nothing set aside is lost
 
 
+def test_a_live_log_of_the_right_columns_but_wrong_types_is_set_aside_and_scored_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = frame(walk(200, seed=7))
+    publish_naive(tmp_path, "s", "naive_ma", 1.0, rows["timestamp"][99])
+    live, _ = score(tmp_path, rows.iloc[:150])
+    path = live_path(tmp_path, "s")
+    live.astype({"origin": str, "abs_error": str}).to_parquet(path)  # e.g. rewritten by a spreadsheet tool
+    again, new = score(tmp_path, rows)  # scored from scratch and written, never an ArrowTypeError
+    assert len(new) == len(again) == 99 and path.with_suffix(".parquet.damaged").is_file()
+    assert read_live(tmp_path, "s")["origin"].dtype == live["origin"].dtype
+    assert "column(s) of the wrong type: origin (large_string), abs_error (large_string)" in caplog.text
+
+
 def test_a_torn_health_record_is_named_in_one_line_and_rebuilt(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -219,3 +233,23 @@ def test_events_fire_on_entering_degraded_or_stale_and_on_recovering() -> None:
     assert event_name("ok", "degraded") == event_name("ok", "stale") == "movavg.series.recovered"
     assert event_name("ok", None) is None and event_name("ok", "no champion") is None
     assert event_name("no champion", None) is None
+
+
+def test_a_damaged_champion_history_still_scores_every_version_it_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from movavg.registry import champion_dir, history_problem
+
+    rows = frame(walk(200, seed=3))
+    publish_naive(tmp_path, "s", "naive_ma", 1.0, rows["timestamp"][99])
+    publish_naive(tmp_path, "s", "naive_last", 1.0, rows["timestamp"][149])
+    path = champion_dir(tmp_path, "s") / "history.jsonl"
+    first, second = path.read_bytes().splitlines()
+    path.write_bytes(b"\x00" * 16 + first + b'{"version": "v9", "torn' + b"\n" + second + b"\n")  # a crash's damage
+    live, _ = score(tmp_path, rows)
+    assert sorted(set(live["version"])) == ["v1", "v2"] and len(live) == 99
+    assert (live["version"] == "v2").sum() == 49  # from its own first origin on
+    assert "1 line(s) of its champion history cannot be read" in caplog.text
+    problem = history_problem(tmp_path, "s")
+    assert problem is not None and problem.startswith(f"1 line(s) of {path} cannot be read (2 change(s) read)")
+    assert path.read_bytes().startswith(b"\x00" * 16)  # left as it is

@@ -57,6 +57,23 @@ def test_stale_temp_files_are_removed_and_torn_lines_skipped(tmp_path: Path) -> 
     with (tmp_path / "h.jsonl").open("a") as handle:
         handle.write('{"v": 2')  # torn by a crash
     assert read_jsonl(tmp_path / "h.jsonl") == [{"v": 1}]
+    append_jsonl(tmp_path / "h.jsonl", {"v": 3})  # starts a line of its own, never runs on from the torn one
+    damaged: list[str] = []
+    assert read_jsonl(tmp_path / "h.jsonl", damaged) == [{"v": 1}, {"v": 3}] and damaged == ['{"v": 2']
+
+
+def test_records_run_together_or_zeroed_by_a_crash_are_recovered(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(
+        b'{"v": 1}\n'
+        b'{"v": 2, "torn": {"x": 1}{"v": 3}{"v": 4}\n'  # two records run on from a torn one (an old append)
+        b"\x00\x00\x00\x00\n"  # a block a crash zeroed
+        b'\x00\x00{"v": 5, "nested": {"a": [1, {"b": 2}]}}\n'
+    )
+    damaged: list[str] = []
+    records = read_jsonl(path, damaged)
+    assert [r["v"] for r in records] == [1, 3, 4, 5] and records[3]["nested"] == {"a": [1, {"b": 2}]}
+    assert damaged == ['{"v": 2, "torn": {"x": 1}{"v": 3}{"v": 4}']  # the zeros alone lose nothing
 
 
 def test_frame_hash_follows_content() -> None:
