@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,27 +193,30 @@ class Forecaster:
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
-        """A forecaster saved by `save`; its models load in Keras' safe mode."""
+        """A forecaster saved by `save`; its models load in Keras' safe mode. A folder that is not one, or whose
+        files are damaged or were edited, raises ValueError naming the file."""
         folder = Path(path)
-        index = read_record(folder / INDEX_FILE)
-        if index.get("format", 0) > SAVED_FORMAT:
-            raise ValueError(f"{folder} was saved by a newer movavg (format {index['format']}): upgrade movavg")
-        forecaster = cls(PipelineConfig.model_validate(index["config"]))
-        forecaster.skipped_ = dict(index.get("skipped", {}))
-        data = pd.read_parquet(folder / DATA_FILE)
+        with _reading(folder / INDEX_FILE):
+            index = read_record(folder / INDEX_FILE)
+            if index.get("format", 0) > SAVED_FORMAT:
+                raise ValueError(f"saved by a newer movavg (format {index['format']}): upgrade movavg")
+            forecaster = cls(PipelineConfig.model_validate(index["config"]))
+            forecaster.skipped_ = dict(index.get("skipped", {}))
+            members = {str(name): str(bundle_folder) for name, bundle_folder in dict(index["series"]).items()}
+        with _reading(folder / DATA_FILE):
+            data = pd.read_parquet(folder / DATA_FILE)
         loaded: dict[str, tuple[Any, BundleSpec, dict[str, Any]]] = {}
         with keras_session():
-            for name, bundle_folder in index["series"].items():
-                if bundle_folder not in loaded:
-                    loaded[bundle_folder] = (
-                        *load_bundle(folder / bundle_folder),
-                        read_record(folder / bundle_folder / "metrics.json"),
+            for name, bundle_folder in members.items():
+                with _reading(folder / bundle_folder):
+                    if bundle_folder not in loaded:
+                        metrics = read_record(folder / bundle_folder / "metrics.json")
+                        loaded[bundle_folder] = (*load_bundle(folder / bundle_folder), metrics)
+                    model, bundle, metrics = loaded[bundle_folder]
+                    frame = data[data[SERIES] == name].reset_index(drop=True)
+                    forecaster.series_[name] = FittedSeries(
+                        model, bundle, SeriesMetrics.model_validate(metrics[name]), frame
                     )
-                model, bundle, metrics = loaded[bundle_folder]
-                frame = data[data[SERIES] == name].reset_index(drop=True)
-                forecaster.series_[name] = FittedSeries(
-                    model, bundle, SeriesMetrics.model_validate(metrics[name]), frame
-                )
         return forecaster
 
     def _prepare(self, rows: pd.DataFrame, names: list[str]) -> dict[str, PreparedSeries]:
@@ -287,6 +292,23 @@ def write_bundle(folder: Path, fitted: dict[str, FittedSeries]) -> None:
     with keras_session():
         save_bundle(first.model, first.bundle, folder)
     atomic_write_json(folder / "metrics.json", {name: f.metrics.model_dump() for name, f in fitted.items()})
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Any failure while reading a saved forecaster's `path` as one ValueError naming it."""
+    try:
+        yield
+    except Exception as error:
+        what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if isinstance(error, KeyError):
+            what = f"no entry {error}"
+        where = f"{path}: "
+        if str(path) in str(error):  # a registry record's own message names the file already
+            where, what = "", str(error)
+        raise ValueError(
+            f"cannot load the saved forecaster: {where}{what.splitlines()[0]} (damaged or edited: save it again)"
+        ) from None
 
 
 def canonical_rows(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,6 +133,30 @@ def test_a_damaged_saved_record_ends_with_one_line_naming_it(fitted: Forecaster,
     with pytest.raises(ValueError, match=rf"{damaged} cannot be read \(JSONDecodeError\)") as raised:
         Forecaster.load(folder)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tamper", "named", "words"),
+    [
+        (lambda index, folder: index["series"].update(s0="elsewhere"), "elsewhere", "metrics.json cannot be read"),
+        (lambda index, folder: index.update(series=[1, 2]), "forecaster.json", "TypeError"),
+        (lambda index, folder: index["config"].update(window="wide"), "forecaster.json", "ValidationError"),
+        (lambda index, folder: (folder / "data.parquet").write_bytes(b"PAR1"), "data.parquet", "smaller than the minimum file footer"),
+        (lambda index, folder: index["series"].update(ghost=index["series"]["s0"]), "", "no entry 'ghost'"),
+    ],
+)
+def test_a_tampered_save_ends_with_one_line_naming_the_file(
+    fitted: Forecaster, tmp_path: Path, tamper: Any, named: str, words: str
+) -> None:
+    folder = fitted.save(tmp_path / "saved")
+    index = json.loads((folder / "forecaster.json").read_text())
+    tamper(index, folder)
+    (folder / "forecaster.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="cannot load the saved forecaster: ") as raised:
+        Forecaster.load(folder)
+    message = str(raised.value)
+    assert str(folder / named) in message and words in message and "\n" not in message, message
 
 
 @pytest.mark.slow
