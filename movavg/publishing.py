@@ -21,6 +21,7 @@ from movavg.evaluation import metrics_record
 from movavg.forecast import newest_forecast, widened
 from movavg.model import load_reused
 from movavg.naive import describe_naive
+from movavg.rawstore import index_summary
 from movavg.registry import (
     DamagedState,
     champion_label,
@@ -29,6 +30,7 @@ from movavg.registry import (
     metrics_of,
     models_dir,
     next_version,
+    promoted_by_hand,
     registry_rows,
     repair_pointer,
     series_files,
@@ -421,6 +423,28 @@ def hold_champion(evaluation: Evaluation, min_improvement: float) -> Evaluation:
     return evaluation.model_copy(update={"winner": "champion", "reason": reason})
 
 
+def hold_promoted(
+    evaluation: Evaluation, promoted: dict[str, Any] | None, newest: str | None, new_rows: int
+) -> Evaluation:
+    """`evaluation` with its champion kept when that champion was promoted by hand (`promoted`: its pointer) and
+    the challenger saw no row newer than the series' newest at the promotion (`newest`: the series' newest row
+    now; without a recorded one, no new rows this run): a rollback holds until new data produces a challenger."""
+    if promoted is None or evaluation.winner not in ("lstm", "naive"):
+        return evaluation
+    then = promoted.get("first_origin")
+    try:
+        newer = pd.Timestamp(newest) > pd.Timestamp(then) if then and newest else new_rows > 0
+    except (ValueError, TypeError):
+        newer = new_rows > 0
+    if newer:
+        return evaluation
+    reason = (
+        f"not published: {promoted.get('version')} was promoted by hand ({str(promoted.get('since', ''))[:16]}) "
+        "and serves until rows newer than those it was promoted on arrive"
+    )
+    return evaluation.model_copy(update={"winner": "champion", "reason": reason})
+
+
 def publish_run(
     artifacts_dir: Path,
     ingested: IngestResult,
@@ -435,8 +459,19 @@ def publish_run(
     adaptive `margins` of the champions they belong to), and report the run; `advance(1)` after each series'
     forecast (a progress bar)."""
     remove_stale_temp(artifacts_dir)
+    newest = {name: last for name, (_, last) in index_summary(Path(ingested.raw_dir)).items()}
     candidates = [
-        c.model_copy(update={"evaluation": hold_champion(c.evaluation, config.min_improvement)}) for c in candidates
+        c.model_copy(
+            update={
+                "evaluation": hold_promoted(
+                    hold_champion(c.evaluation, config.min_improvement),
+                    promoted_by_hand(artifacts_dir, c.evaluation.series),
+                    newest.get(c.evaluation.series),
+                    ingested.new_rows,
+                )
+            }
+        )
+        for c in candidates
     ]
     problems = {c.evaluation.series: champion_problem(artifacts_dir, c.evaluation.series) for c in candidates}
     for series in [name for name, problem in problems.items() if problem]:

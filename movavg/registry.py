@@ -19,6 +19,7 @@ what is wrong, for `status`, `models` and the run's line.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -208,11 +209,18 @@ def repair_pointer(artifacts_dir: Path, series: str) -> bool:
 
 
 def set_champion(
-    artifacts_dir: Path, series: str, version: str, reason: str, expected: str | None, first_origin: str | None = None
+    artifacts_dir: Path,
+    series: str,
+    version: str,
+    reason: str,
+    expected: str | None,
+    first_origin: str | None = None,
+    by_hand: bool = False,
 ) -> None:
     """Point `series` at `version` if its champion is still `expected` (compare-and-swap), atomically, and
     record the change in its history. A promote of the current champion changes nothing. `first_origin` is the
-    newest row of the series when the switch happened: the first origin the new champion serves (live scores)."""
+    newest row of the series when the switch happened: the first origin the new champion serves (live scores).
+    `by_hand`: a promotion, which holds against challengers until newer rows arrive (`promoted_by_hand`)."""
     folder = models_dir(artifacts_dir) / check_version(version)
     if not (folder / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
@@ -233,6 +241,7 @@ def set_champion(
             "since": utc_now(),
             "reason": reason,
             **({"first_origin": first_origin} if first_origin else {}),
+            **({"by_hand": True} if by_hand else {}),
         }
         atomic_write_json(target / POINTER, record)
         append_jsonl(target / HISTORY, {**record, "previous": now})
@@ -244,11 +253,13 @@ def promote(
     series: str | None = None,
     wait_seconds: float = 60.0,
     newest: dict[str, str] | None = None,
+    then: Callable[[list[str]], None] | None = None,
 ) -> list[str]:
     """Make `version` champion of `series` (default: every series it was published for), under the run
     lock so a promote never interleaves with a run's publish; returns the series switched (a series `version`
     already serves is left as it is, its history unchanged). `newest` (per series, its newest row) marks where
-    the promoted version's live scores start."""
+    the promoted version's live scores start; `then(switched)` runs under the same lock (the outputs that name
+    what serves: `movavg.promotion.serve_promoted`)."""
     if not (models_dir(artifacts_dir) / check_version(version) / "metrics.json").exists():
         raise ValueError(f"no published model {version!r}; see `movavg models` for the versions there are")
     names = [series] if series is not None else sorted(version_metrics(artifacts_dir, version))
@@ -266,8 +277,21 @@ def promote(
                 f"promoted by hand to {version}",
                 current.version if current else None,
                 (newest or {}).get(name),
+                by_hand=True,
             )
+        if then is not None and switched:
+            then(switched)
     return switched
+
+
+def promoted_by_hand(artifacts_dir: Path, series: str) -> dict[str, Any] | None:
+    """The champion pointer of `series` when its champion was promoted by hand (`since`, `version` and, when the
+    data was known, `first_origin`: its newest row then); None otherwise, or when the pointer cannot be read."""
+    try:
+        record = read_record(champion_dir(artifacts_dir, series) / POINTER)
+    except DamagedState:
+        return None
+    return record if record.get("by_hand") is True else None
 
 
 def history(artifacts_dir: Path, series: str, damaged: list[str] | None = None) -> list[dict[str, Any]]:

@@ -556,6 +556,7 @@ def promote(
     series it was published for; recorded in that series' history, its live scores starting at the newest row
     in --data-dir. Waits for a running run to finish."""
     from movavg.lock import RunLockedError
+    from movavg.promotion import serve_promoted
     from movavg.rawstore import index_summary
     from movavg.registry import ChampionChangedError
     from movavg.registry import promote as promote_version
@@ -565,19 +566,48 @@ def promote(
         newest = {name: last for name, (_, last) in index_summary(data_dir / "raw").items()}
     except Exception:  # no data folder here: the promoted version's live scores start where the next run finds
         newest = {}
+    served: list[Any] = []
+
+    def serve(switched: list[str]) -> None:  # under the run lock: latest.parquet and health.json name it now
+        try:
+            served.extend(serve_promoted(artifacts_dir, data_dir / "raw", switched))
+        except Exception as error:  # the promotion holds; the next run writes these outputs
+            problem = f"latest forecast and health not refreshed ({type(error).__name__}: {error}): the next run does"
+            served.extend(([], [problem]))
+
     try:
-        switched = promote_version(artifacts_dir, version, series, newest=newest)
+        switched = promote_version(artifacts_dir, version, series, newest=newest, then=serve)
     except (ValueError, RunLockedError, ChampionChangedError) as error:
         fail(str(error))
     if not switched:
         which = f"series {series!r}" if series is not None else "every series it was published for"
         console.print(f"movavg: {version} already serves {cell(which)}: nothing changed", highlight=False)
         return
+    healths, notes = served
+    for note in notes:
+        err.print(f"movavg: {cell(note)}", highlight=False, soft_wrap=True)
+    show_promoted_health(artifacts_dir, healths)
     console.print(
         f"[bold green]movavg:[/] champion is now {version}"
-        + (f" for {cell(', '.join(switched))}" if series is not None or len(switched) > 1 else ""),
+        + (f" for {cell(', '.join(switched))}" if series is not None or len(switched) > 1 else "")
+        + "; it serves until newer rows arrive and a model trained on them beats it",
         highlight=False,
     )
+
+
+def show_promoted_health(artifacts_dir: Path, healths: list[Any]) -> None:
+    """With a Prefect server (PREFECT_API_URL), the project's health and latest-forecast artifacts again, so the
+    UI names the promoted champion; without one there is no UI to update."""
+    import logging
+    import os
+
+    if not os.environ.get("PREFECT_API_URL") or not healths:
+        return
+    configure_environment()
+    from movavg.config import MonitorConfig
+    from movavg.tasks.monitor import show_health
+
+    show_health(artifacts_dir, healths, MonitorConfig(), logging.getLogger("movavg.cli"))
 
 
 @app.command(cls=Command)

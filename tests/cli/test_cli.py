@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from movavg.cli import app
-from movavg.registry import history
+from movavg.registry import current_champion, history
 from movavg.samples import synthetic_series
 from tests.helpers import CORPUS, tiny_args, write_csv
 
@@ -50,12 +50,19 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
     blend = listing[0]["metrics"]["blend"]  # train.combine_naive is on by default
     assert listing[0]["metrics"]["ensemble"] == 1 and blend["naive"] and 0 <= blend["weight"] <= 1
 
-    promoted = runner.invoke(app, ["promote", "v1", "-a", str(art)])
+    promoted = runner.invoke(app, ["promote", "v1", *dirs])
     assert promoted.exit_code == 0 and "champion is now v1" in promoted.output
     listing = json.loads(runner.invoke(app, ["models", "--json", "-a", str(art)]).stdout)
     assert [row["champion"] for row in listing] == [True, False]
     changes = history(art, "default")
     assert [h["version"] for h in changes] == ["v1", "v2", "v1"] and changes[-1]["previous"] == "v2"
+    latest = pd.read_parquet(art / "forecasts" / "latest.parquet")  # every output names what serves now
+    assert latest["model_version"].tolist() == ["v1"] and latest["horizon"].tolist() == [2]
+    assert json.loads((art / "live" / "health.json").read_text())["series"]["default"]["version"] == "v1"
+    held = runner.invoke(app, ["run", *dirs, *tiny_args(), "--set", "window.horizon=3"])  # no new data: v1 holds
+    outcome = json.loads((art / "runs" / "last.json").read_text())["series"]["default"]
+    assert held.exit_code == 0 and outcome["status"] == "kept" and "v1 was promoted by hand" in outcome["message"]
+    assert current_champion(art, "default").version == "v1"  # type: ignore[union-attr]
 
     source = write_csv(series.tail(200), tmp_path, "recent.csv")
     out = tmp_path / "pred.parquet"
@@ -93,6 +100,9 @@ def test_run_models_promote_predict(tmp_path: Path) -> None:
 
     again = runner.invoke(app, ["promote", "v1", "-a", str(art)])
     assert again.exit_code == 0 and "already" in again.output and "champion is now" not in again.output, again.output
+    write_csv(synthetic_series(560, seed=6).tail(60), data / "incoming", "b.csv")  # newer rows than at the promote
+    newer = runner.invoke(app, ["run", *dirs, *tiny_args(), "--set", "window.horizon=3"])
+    assert newer.exit_code == 0 and "champion is now v3" in newer.output, newer.output
 
 
 @pytest.mark.slow
