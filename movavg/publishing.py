@@ -30,6 +30,7 @@ from movavg.registry import (
     metrics_of,
     models_dir,
     next_version,
+    pointer_record,
     promoted_by_hand,
     registry_rows,
     repair_pointer,
@@ -58,6 +59,7 @@ from movavg.schema import (
     Skipped,
 )
 from movavg.session import keras_session
+from movavg.status import last_outcomes
 from movavg.storage import (
     atomic_directory,
     atomic_write_json,
@@ -182,6 +184,7 @@ def _publish_version(
             evaluation.champion_version,
             newest_row(candidate),
         )
+    failpoint("publish:after-champion")
     return version
 
 
@@ -336,6 +339,25 @@ def series_outcome(
             evaluation, candidate.trained, candidate.normalized.rows, baseline=served_by.startswith("baseline")
         ).model_dump(),
         forecast_path=forecast,
+    )
+
+
+def unreported_switch(artifacts_dir: Path, outcome: SeriesOutcome, reported: Any) -> SeriesOutcome:
+    """An `unchanged` outcome whose champion differs from the one the last completed run reported, without a
+    promotion: a run switched it and was stopped before it finished (a SIGKILL, a lost machine). It is reported
+    now, as `published`, rather than as no new data."""
+    before = reported.get("champion", outcome.champion_version) if isinstance(reported, dict) else None
+    if outcome.status != "unchanged" or before in (None, outcome.champion_version):
+        return outcome
+    pointer = pointer_record(artifacts_dir, outcome.series) or {}
+    if pointer.get("by_hand") or pointer.get("version") != outcome.champion_version:
+        return outcome
+    message = (
+        f"published by a run stopped before it finished ({str(pointer.get('since', ''))[:16]}): "
+        f"{pointer.get('reason', '')}; champion is now {outcome.champion_version} (was {before})"
+    )
+    return outcome.model_copy(
+        update={"status": "published", "message": message, "published_version": outcome.champion_version}
     )
 
 
@@ -514,6 +536,8 @@ def publish_run(
         if advance is not None:
             advance(1)
     write_latest(artifacts_dir, forecasts)
+    reported = last_outcomes(artifacts_dir)
+    outcomes = [unreported_switch(artifacts_dir, o, reported.get(o.series)) for o in outcomes]
     summary = summarize(outcomes, skipped, ingested.new_rows)
     summary.message += ingested.waiting_line()
     if damaged := sorted(name for name, problem in problems.items() if problem):

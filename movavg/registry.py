@@ -284,14 +284,19 @@ def promote(
     return switched
 
 
+def pointer_record(artifacts_dir: Path, series: str) -> dict[str, Any] | None:
+    """The champion pointer of `series` (`version`, `since`, `reason`, ...); None without a readable one."""
+    try:
+        return read_record(champion_dir(artifacts_dir, series) / POINTER)
+    except DamagedState:
+        return None
+
+
 def promoted_by_hand(artifacts_dir: Path, series: str) -> dict[str, Any] | None:
     """The champion pointer of `series` when its champion was promoted by hand (`since`, `version` and, when the
     data was known, `first_origin`: its newest row then); None otherwise, or when the pointer cannot be read."""
-    try:
-        record = read_record(champion_dir(artifacts_dir, series) / POINTER)
-    except DamagedState:
-        return None
-    return record if record.get("by_hand") is True else None
+    record = pointer_record(artifacts_dir, series)
+    return record if record is not None and record.get("by_hand") is True else None
 
 
 def history(artifacts_dir: Path, series: str, damaged: list[str] | None = None) -> list[dict[str, Any]]:

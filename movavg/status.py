@@ -37,7 +37,10 @@ def record_run(artifacts_dir: Path, summary: RunSummary, key: str | None) -> Non
     path = artifacts_dir / LAST_RUN
     earlier = last_outcomes(artifacts_dir)
     now = utc_now()
-    outcomes = {o.series: {"status": o.status, "message": o.message, "at": now} for o in summary.series}
+    outcomes = {
+        o.series: {"status": o.status, "message": o.message, "at": now, "champion": o.champion_version}
+        for o in summary.series
+    }
     atomic_write_json(
         path,
         {

@@ -3,6 +3,7 @@ recovers, and two runs at once never collide."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import zipfile
@@ -99,6 +100,25 @@ def test_killed_between_model_and_champion_switch_keeps_the_old_champion(prefect
     code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")
     assert code == 0 and "champion is now v3" in output, output[-2000:]
     assert_consistent(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_killed_after_the_champion_switch_the_rerun_reports_the_publish(prefect_server: str, tmp_path: Path) -> None:
+    series = synthetic_series(ROWS + 300, seed=13)
+    write_csv(series[:ROWS], tmp_path / "data" / "incoming", "a.csv")
+    assert run_to_end(tmp_path, prefect_server)[0] == 0
+    write_csv(series[ROWS:], tmp_path / "data" / "incoming", "b.csv")
+    code, _ = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3", failpoint="publish:after-champion")
+    assert code == -signal.SIGKILL and current_champion(tmp_path / "artifacts", "default").version == "v2"  # type: ignore[union-attr]
+    code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")  # no new file: never "no new data"
+    assert code == 0 and "published by a run stopped before it finished" in output, output[-2000:]
+    assert "champion is now v2 (was v1)" in output
+    art = tmp_path / "artifacts"
+    assert json.loads((art / "live" / "health.json").read_text())["series"]["default"]["version"] == "v2"
+    assert pq.read_table(art / "forecasts" / "latest.parquet").column("model_version").to_pylist() == ["v2"]
+    code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")
+    assert code == 0 and "no new data; champion v2 unchanged" in output, output[-2000:]
 
 
 @pytest.mark.slow

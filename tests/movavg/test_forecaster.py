@@ -142,7 +142,11 @@ def test_a_damaged_saved_record_ends_with_one_line_naming_it(fitted: Forecaster,
         (lambda index, folder: index["series"].update(s0="elsewhere"), "elsewhere", "metrics.json cannot be read"),
         (lambda index, folder: index.update(series=[1, 2]), "forecaster.json", "TypeError"),
         (lambda index, folder: index["config"].update(window="wide"), "forecaster.json", "ValidationError"),
-        (lambda index, folder: (folder / "data.parquet").write_bytes(b"PAR1"), "data.parquet", "smaller than the minimum file footer"),
+        (
+            lambda index, folder: (folder / "data.parquet").write_bytes(b"PAR1"),
+            "data.parquet",
+            "smaller than the minimum file footer",
+        ),
         (lambda index, folder: index["series"].update(ghost=index["series"]["s0"]), "", "no entry 'ghost'"),
     ],
 )
