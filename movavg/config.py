@@ -27,6 +27,14 @@ class Section(BaseModel):
 
 class IngestConfig(Section):
     timestamp_column: str = Field("timestamp", description="Column holding the timestamps.")
+    timestamp_format: str | None = Field(
+        None,
+        description=(
+            "How every timestamp of a file is written, as a strftime format (e.g. '%d/%m/%Y %H:%M') or 'ISO8601'; "
+            "rows not in it are quarantined. Empty: read by content, one day/month order per file (a date such as "
+            "07/01/2024 that the file's other rows do not settle is quarantined)."
+        ),
+    )
     target_column: str = Field("value", description="Numeric column whose moving average is predicted.")
     feature_columns: list[str] = Field(
         default_factory=list,

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from movavg.config import PANDAS_RANGE, IngestConfig
+from movavg.dates import parse_dates
 from movavg.rawstore import (
     partition_problem,
 )
@@ -175,20 +176,21 @@ def check_columns(frame: pd.DataFrame, config: IngestConfig) -> None:
 OUT_OF_PANDAS = "outside the timestamps pandas represents in nanoseconds (1677-09-22 .. 2262-04-11), e.g. a placeholder"
 
 
-def parse_timestamps(column: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC timestamps and a per-row problem ('' when fine): unparseable, missing, or naive among aware."""
+def parse_timestamps(column: pd.Series, timestamp_format: str | None = None) -> tuple[pd.Series, pd.Series, list[str]]:
+    """UTC timestamps, a per-row problem ('' when fine: unparseable, missing, ambiguous day and month, or naive
+    among aware) and notes on how the file's dates were read (`movavg.dates`)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = column.dt.tz_localize("UTC") if column.dt.tz is None else column.dt.tz_convert("UTC")
-        return parsed, pd.Series(np.where(parsed.isna(), "missing timestamp", ""), index=column.index)
+        return parsed, pd.Series(np.where(parsed.isna(), "missing timestamp", ""), index=column.index), []
     text = column.astype(str).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
-    problem = pd.Series("", index=column.index, dtype=object)
-    problem[column.isna() | text.eq("") | text.str.lower().isin(["nan", "nat", "none", "null"])] = "missing timestamp"
+    missing = column.isna() | text.eq("") | text.str.lower().isin(["nan", "nat", "none", "null"])
+    parsed, problem, notes = parse_dates(text.where(~missing, ""), timestamp_format)
+    problem[missing] = "missing timestamp"
     problem[parsed.isna() & problem.eq("")] = "not a timestamp"
     aware = text.str.contains(TZ_SUFFIX, na=False)
     if aware.any() and (~aware & problem.eq("")).any():
         problem[~aware & problem.eq("")] = "timestamp without a timezone in a file whose other timestamps have one"
-    return parsed, problem
+    return parsed, problem, notes
 
 
 def parse_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -211,7 +213,7 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     check_columns(frame, config)
     problems: list[pd.DataFrame] = []
     good = pd.DataFrame({ROW: frame[ROW].to_numpy()}, index=frame.index)
-    good[TIMESTAMP], problem = parse_timestamps(frame[config.timestamp_column])
+    good[TIMESTAMP], problem, date_notes = parse_timestamps(frame[config.timestamp_column], config.timestamp_format)
     problems.append(_problems(frame, problem, config.timestamp_column, "timestamp"))
     problems.append(
         _problems(frame, _time_range_problems(good[TIMESTAMP], config), config.timestamp_column, "timestamp-range")
@@ -231,6 +233,7 @@ def validate_rows(frame: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFra
     bad = pd.concat(problems).drop_duplicates(ROW) if problems else frame.iloc[0:0]
     good = good[~good[ROW].isin(bad[ROW])]
     good, duplicates, notes = _dedupe_and_sort(good, frame)
+    notes = date_notes + notes
     return good.reset_index(drop=True), pd.concat([bad, duplicates]).sort_values(ROW), notes
 
 
