@@ -93,6 +93,15 @@ class IngestConfig(Section):
             "before any row is parsed: one file can never cost unbounded time or memory."
         ),
     )
+    max_future_days: float | None = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Rows stamped more than this many days after the moment they are ingested are quarantined (rule "
+            "'timestamp-range'): an observation cannot come from the future, and one year typo (2124 for 2024) "
+            "would otherwise end its series 100 years ahead. Empty: no limit (e.g. simulated data)."
+        ),
+    )
     earliest_timestamp: datetime = Field(
         PANDAS_RANGE[0],
         description=(

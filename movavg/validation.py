@@ -246,7 +246,21 @@ def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
     problem[(stamps > pd.Timestamp(latest)).to_numpy()] = f"after ingest.latest_timestamp {latest:%Y-%m-%d}"
     beyond = ((stamps < pd.Timestamp(PANDAS_RANGE[0])) | (stamps > pd.Timestamp(PANDAS_RANGE[1]))).to_numpy()
     problem[beyond & (problem != "")] = OUT_OF_PANDAS
+    if config.max_future_days is not None:
+        now = pd.Timestamp.now(tz="UTC")
+        ahead = ((stamps - now) > pd.Timedelta(days=config.max_future_days)).to_numpy() & (problem == "")
+        problem[ahead] = [
+            f"{stamp:%Y-%m-%d %H:%M} is {human_ahead(stamp - now)} after it was ingested (ingest.max_future_days = "
+            f"{config.max_future_days:g}): a typo in the year? fix the row and drop the file in again"
+            for stamp in stamps[ahead]
+        ]
     return problem
+
+
+def human_ahead(delta: pd.Timedelta) -> str:
+    """`97 years`, `3 days`: how far ahead of now a timestamp lies."""
+    days = delta / pd.Timedelta(days=1)
+    return f"{days / 365.25:.0f} years" if days >= 730 else f"{days:.0f} days"
 
 
 def _range_problems(values: pd.Series, config: IngestConfig | None) -> np.ndarray:

@@ -431,7 +431,7 @@ def test_outliers_are_judged_per_series_and_can_be_switched_off(tmp_path: Path) 
     large = synthetic_series(100, seed=7).assign(series_id="large", value=lambda f: f["value"] * 1e6)
     write_csv(pd.concat([small, large]), tmp_path / "incoming", "mixed.csv")
     assert ingest_files(tmp_path, IngestConfig()).files[0]["rows_quarantined"] == 0
-    spike = synthetic_series(3, seed=8, start="2030-01-01").assign(series_id="small", value=[10.0, 5e6, 11.0])
+    spike = synthetic_series(3, seed=8, start="2020-01-01").assign(series_id="small", value=[10.0, 5e6, 11.0])
     write_csv(spike, tmp_path / "incoming", "spike.csv")
     assert ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]["rows_quarantined"] == 0
 
@@ -609,3 +609,23 @@ def test_a_folder_in_incoming_is_left_there_and_named(tmp_path: Path) -> None:
     assert "a folder: only files directly in incoming/ are ingested" in result.waiting_why["2024-01"]
     assert "2024-01: a folder" in result.waiting_line()
     assert (tmp_path / "incoming" / "2024-01" / "inside.csv").exists()
+
+
+def test_a_year_typo_is_quarantined_and_never_ends_its_series_a_century_ahead(tmp_path: Path) -> None:
+    from movavg.rawstore import index_summary
+
+    frame = pd.concat(
+        [synthetic_series(48, seed=1).assign(series_id="a"), synthetic_series(48, seed=2).assign(series_id="b")]
+    ).reset_index(drop=True)
+    frame.loc[20, "timestamp"] = pd.Timestamp("2124-01-01 20:00")  # 2124 typed for 2024
+    write_csv(frame, tmp_path / "incoming", "typo.csv")
+    report = ingest_files(tmp_path, IngestConfig(outlier_mads=None)).files[0]
+    assert (report["outcome"], report["rows_ingested"], report["rule"]) == ("partial", 95, "timestamp-range")
+    bad = pd.read_csv(tmp_path / "quarantine" / "typo.csv.rows.csv")
+    assert bad["row"].tolist() == [21] and "is 97 years after it was ingested" in bad["message"].iloc[0]
+    assert "a typo in the year?" in bad["message"].iloc[0]
+    newest = {name: last[:10] for name, (_, last) in index_summary(tmp_path / "raw").items()}
+    assert newest == {"a": "2024-01-02", "b": "2024-01-02"}
+    simulated = IngestConfig(outlier_mads=None, max_future_days=None)  # e.g. simulated data: no limit
+    write_csv(frame[frame["series_id"] == "a"].assign(series_id="sim"), tmp_path / "incoming", "sim.csv")
+    assert ingest_files(tmp_path, simulated).files[0]["rows_ingested"] == 48
