@@ -35,6 +35,7 @@ from movavg.model import model_groups
 from movavg.monitor import fall_back, project_slug
 from movavg.publishing import RunIncomplete, run_problem
 from movavg.registry import current_champion
+from movavg.runtime import bound_stop_on_signal
 from movavg.schema import (
     BacktestInput,
     ChampionRef,
@@ -102,6 +103,7 @@ def retrain(
         if not state.is_completed():
             return incomplete(state.message or "the subflow failed")
         return Completed(message=state.message, data=state.result(), name=state.name)  # its name says its health
+    bound_stop_on_signal()  # a CLI run stops soon after Ctrl-C or SIGTERM, over Prefect's own handler
     # every location resolved once: cache keys and records never depend on how a path was spelled
     data_dir, artifacts_dir = str(Path(data_dir).resolve()), str(Path(artifacts_dir).resolve())
     if not Path(data_dir).is_dir():

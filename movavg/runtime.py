@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 VERBOSE = "MOVAVG_VERBOSE"
 DEFAULTS = {
@@ -61,3 +62,58 @@ def import_tensorflow() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+
+STOP_GRACE_ENV = "MOVAVG_STOP_GRACE_SECONDS"  # set by the CLI: a run it started stops this soon after a signal
+
+
+def bound_stop_on_signal() -> None:
+    """With MOVAVG_STOP_GRACE_SECONDS set, make Ctrl-C (SIGINT) and SIGTERM end this process within that many
+    seconds: each handler in place now (Python's, Prefect's flow-run bridge) still runs first, so the run is
+    interrupted as before; if the process is still alive when the grace ends (a training thread, Prefect
+    retrying calls to a local API the same signal stopped), it exits with 128 + the signal's number, and a
+    second signal exits at once. Every write is a temp file renamed into place, so what the run wrote is whole
+    and the next run goes on from it, as after a SIGKILL. Call it from the main thread (else it does nothing);
+    calling it again wraps only handlers installed since."""
+    import signal
+    import threading
+
+    grace = os.environ.get(STOP_GRACE_ENV)
+    if not grace or threading.current_thread() is not threading.main_thread():
+        return
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(number)
+        if not getattr(previous, "bounded_stop", False):
+            signal.signal(number, _bounded(previous, float(grace)))
+
+
+_STOPPING = {"since": 0.0}
+
+
+def _bounded(previous: Any, grace: float) -> Any:
+    import signal
+    import threading
+    import time
+
+    def handler(signum: int, frame: Any) -> None:
+        code = 128 + signum
+        if _STOPPING["since"]:
+            os._exit(code)
+        _STOPPING["since"] = time.monotonic()
+        sys.stderr.write(
+            f"movavg: {signal.Signals(signum).name}: stopping the run; what it wrote is whole and the next run "
+            "goes on from it\n"
+        )
+        sys.stderr.flush()
+        timer = threading.Timer(grace, os._exit, args=(code,))
+        timer.daemon = True
+        timer.start()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL and signum == signal.SIGTERM:
+            os._exit(code)
+        else:
+            raise KeyboardInterrupt
+
+    handler.bounded_stop = True  # type: ignore[attr-defined]
+    return handler

@@ -227,7 +227,7 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
     from movavg.publishing import RunIncomplete
 
     try:
-        with tags(RUN_TAG, project_tag(artifacts_dir)), task_runner_of(config.run) as runner:
+        with stops_on_signal(), tags(RUN_TAG, project_tag(artifacts_dir)), task_runner_of(config.run) as runner:
             summary = retrain.with_options(task_runner=runner)(
                 config=config, data_dir=str(data_dir), artifacts_dir=str(artifacts_dir)
             )
@@ -239,6 +239,28 @@ def run_pipeline(config: Any, data_dir: Path, artifacts_dir: Path) -> Any:
         fail(f"run failed: {type(error).__name__}: {error}")
     console.print(f"[bold green]movavg:[/] {cell(summary.message)}", highlight=False, soft_wrap=True)
     return summary
+
+
+STOP_GRACE_SECONDS = 5  # after Ctrl-C or SIGTERM, how long a run may take to stop before it is ended
+
+
+@contextmanager
+def stops_on_signal() -> Iterator[None]:
+    """A run this command starts stops within STOP_GRACE_SECONDS of Ctrl-C or SIGTERM
+    (`movavg.runtime.bound_stop_on_signal`, armed here and again inside the flow run, over Prefect's handler)."""
+    import os
+    import signal
+
+    from movavg.runtime import STOP_GRACE_ENV, bound_stop_on_signal
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    os.environ.setdefault(STOP_GRACE_ENV, str(STOP_GRACE_SECONDS))
+    bound_stop_on_signal()
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def champion_line(artifacts_dir: Path, series: str) -> str | None:

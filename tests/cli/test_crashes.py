@@ -141,6 +141,45 @@ def test_sigkill_during_training_then_recovery(prefect_server: str, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_to_the_process_group_ends_the_run_within_seconds(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """On the embedded API, as `timeout 40 movavg run` or Ctrl-C do: the local API stops with the same signal, and
+    the run must not go on training while Prefect retries calls to it."""
+    import os
+    import time
+
+    write_csv(synthetic_series(ROWS, seed=14), tmp_path / "data" / "incoming", "a.csv")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "home"), "MOVAVG_VERBOSE": "1", "PREFECT_LOGGING_LEVEL": "INFO"}
+    dirs = ["-d", str(tmp_path / "data"), "-a", str(tmp_path / "artifacts")]
+    command = movavg_command("run", *dirs, *tiny_args(), "--set", "train.epochs=4000")
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "epoch 3/4000" in line:
+            break
+    os.killpg(process.pid, stop)
+    started = time.monotonic()
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 20 and process.returncode == 128 + stop, (process.returncode, output[-2000:])
+    assert f"movavg: {stop.name}: stopping the run" in output
+    assert_consistent(tmp_path)
+    env.pop("MOVAVG_VERBOSE")
+    done = subprocess.run(
+        movavg_command("run", *dirs, *tiny_args()), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "champion is now v1" in done.stdout + done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.slow
 @pytest.mark.server
 def test_two_runs_at_once_never_double_publish(prefect_server: str, tmp_path: Path) -> None:
     write_csv(synthetic_series(ROWS, seed=12), tmp_path / "data" / "incoming", "a.csv")
