@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from movavg.scaling import ScalerStats
 from movavg.schema import NaiveBlend, WindowSpec
-from movavg.storage import atomic_write_json, read_json
+from movavg.storage import atomic_write_json, parsed_once, read_json
 
 if TYPE_CHECKING:
     import keras
@@ -93,8 +93,9 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_spec(folder: Path) -> BundleSpec:
-    """The spec of the bundle in `folder`, upgraded to the current format."""
-    return BundleSpec.model_validate(upgrade(read_json(folder / BUNDLE_FILE)))
+    """The spec of the bundle in `folder`, upgraded to the current format; parsed once per version of the file
+    and shared (`movavg.storage.parsed_once`): do not change it."""
+    return parsed_once(folder / BUNDLE_FILE, lambda path: BundleSpec.model_validate(upgrade(read_json(path))))
 
 
 def save_bundle(model: keras.Model | None, spec: BundleSpec, folder: Path) -> None:

@@ -372,6 +372,14 @@ class EvaluateConfig(Section):
 
 class PublishConfig(Section):
     plot: bool = Field(True, description="Save a PNG of forecast vs actual on the test slice with each model.")
+    max_plots: int = Field(
+        50,
+        ge=0,
+        description=(
+            "At most this many series get that plot per run (the first by id; a warning says when some get none): "
+            "a PNG costs ~0.1 s, and thousands are most of a run of short series."
+        ),
+    )
     min_improvement: float = Field(
         MIN_IMPROVEMENT,
         ge=0,

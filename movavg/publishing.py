@@ -85,7 +85,11 @@ class PublishOutcome:
 
 
 def publish_model(
-    artifacts_dir: Path, winners: list[ModelledSeries], run: dict[str, Any], config: PublishConfig
+    artifacts_dir: Path,
+    winners: list[ModelledSeries],
+    run: dict[str, Any],
+    config: PublishConfig,
+    plotted: set[str] | None = None,
 ) -> str:
     """Write `models/<version>/` for one trained model in one rename, then make it champion of every series
     in `winners` (each a compare-and-swap from the champion it was scored against); return the version.
@@ -109,11 +113,16 @@ def publish_model(
         config,
         bundle,
         baseline=False,
+        plotted=plotted,
     )
 
 
 def publish_baselines(
-    artifacts_dir: Path, winners: list[ModelledSeries], run: dict[str, Any], config: PublishConfig
+    artifacts_dir: Path,
+    winners: list[ModelledSeries],
+    run: dict[str, Any],
+    config: PublishConfig,
+    plotted: set[str] | None = None,
 ) -> str:
     """Write one `models/<version>/` in which, for every series of `winners`, its best naive forecast is the
     model (a bundle without `model.keras`), and make it champion of those series; return the version.
@@ -141,6 +150,7 @@ def publish_baselines(
         config,
         lambda tmp: save_bundle(None, spec, tmp),
         baseline=True,
+        plotted=plotted,
     )
 
 
@@ -151,9 +161,11 @@ def _publish_version(
     config: PublishConfig,
     write_bundle: Callable[[Path], None],
     baseline: bool,
+    plotted: set[str] | None = None,
 ) -> str:
     """Write the next version (its bundle by `write_bundle`, metrics, `run.json`, per-series files) in one rename,
-    then switch each pending series' champion to it (compare-and-swap); return the version."""
+    then switch each pending series' champion to it (compare-and-swap); return the version. `plotted`: the
+    series that get a plot (None: every one, as `publish.plot` says)."""
     version = next_version(artifacts_dir)
     with atomic_directory(models_dir(artifacts_dir) / version) as tmp:
         write_bundle(tmp)
@@ -170,7 +182,7 @@ def _publish_version(
                 tmp / "series" / series_key(candidate.evaluation.series),
                 candidate,
                 version,
-                config,
+                config.plot and (plotted is None or candidate.evaluation.series in plotted),
                 candidate.evaluation.best_baseline if baseline else None,
             )
     failpoint("publish:before-champion")
@@ -211,7 +223,7 @@ def _is_champion(artifacts_dir: Path, candidate: ModelledSeries) -> bool:
 
 
 def _write_series_files(
-    folder: Path, candidate: ModelledSeries, version: str, config: PublishConfig, baseline: str | None = None
+    folder: Path, candidate: ModelledSeries, version: str, plot: bool, baseline: str | None = None
 ) -> None:
     """One series' test-slice predictions and plot inside a version being written; for a baseline version the
     naive forecast `baseline` is what was predicted (its interval around it)."""
@@ -227,7 +239,7 @@ def _write_series_files(
             upper=predictions[baseline] + interval.upper_factor * scale,
         )
     predictions.to_parquet(folder / "predictions.parquet", index=False)
-    if config.plot:
+    if plot:
         plot_or_skip(
             predictions, evaluation.series, version, candidate.normalized.columns[0], folder / PLOT_FILE, baseline
         )
@@ -445,6 +457,20 @@ def hold_champion(evaluation: Evaluation, min_improvement: float) -> Evaluation:
     return evaluation.model_copy(update={"winner": "champion", "reason": reason})
 
 
+def plotted_series(by_model: dict[str, list[ModelledSeries]], config: PublishConfig) -> set[str]:
+    """The series whose published version gets a test-slice plot this run: the first `publish.max_plots` by id
+    (a PNG costs ~0.1 s; thousands of them would be most of a run of short series); logged when some get none."""
+    names = sorted(c.evaluation.series for winners in by_model.values() for c in winners)
+    if config.plot and len(names) > config.max_plots:
+        log.warning(
+            "plots drawn for %d of the %d series published (publish.max_plots = %d), the first by id",
+            config.max_plots,
+            len(names),
+            config.max_plots,
+        )
+    return set(names[: config.max_plots]) if config.plot else set()
+
+
 def hold_promoted(
     evaluation: Evaluation, promoted: dict[str, Any] | None, newest: str | None, new_rows: int
 ) -> Evaluation:
@@ -504,13 +530,14 @@ def publish_run(
             key = candidate.trained.model_key if candidate.evaluation.winner == "lstm" else "baseline"
             by_model.setdefault(key, []).append(candidate)
     published: dict[str, str] = {}
+    plotted = plotted_series(by_model, config)
     for key, winners in by_model.items():
         run = {
             "config": run_config,
             "data_fingerprints": {c.normalized.series: ingested.series.get(c.normalized.series) for c in winners},
         }
         publisher = publish_baselines if key == "baseline" else publish_model
-        version = publisher(artifacts_dir, winners, run, config)
+        version = publisher(artifacts_dir, winners, run, config, plotted)
         published |= {c.evaluation.series: version for c in winners}
     outcomes, forecasts = [], []
     for candidate in candidates:

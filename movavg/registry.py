@@ -27,7 +27,16 @@ from movavg.bundle import bundle_intact
 from movavg.labels import metrics_label
 from movavg.lock import folder_lock, run_lock
 from movavg.schema import ChampionRef
-from movavg.storage import append_jsonl, atomic_write_json, read_json, read_jsonl, safe_name, sha256_bytes, utc_now
+from movavg.storage import (
+    append_jsonl,
+    atomic_write_json,
+    parsed_once,
+    read_json,
+    read_jsonl,
+    safe_name,
+    sha256_bytes,
+    utc_now,
+)
 
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
 POINTER = "champion.json"
@@ -90,8 +99,12 @@ def read_record(path: Path) -> dict[str, Any]:
 
 
 def metrics_of(version_dir: Path) -> dict[str, dict[str, Any]]:
-    """{series: metrics} of a published version folder (one of the one-series layout has one entry)."""
-    metrics = read_record(version_dir / "metrics.json")
+    """{series: metrics} of a published version folder (one of the one-series layout has one entry); parsed
+    once per version of the file and shared (`movavg.storage.parsed_once`): do not change it."""
+    try:
+        metrics = parsed_once(version_dir / "metrics.json", read_record)
+    except OSError:
+        metrics = read_record(version_dir / "metrics.json")  # raises DamagedState naming the file
     if "mae" in metrics:  # written before many series were modelled: one series, named in run.json
         return {read_record(version_dir / "run.json").get("series", "default"): metrics}
     return metrics

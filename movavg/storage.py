@@ -241,6 +241,24 @@ def objects_in(text: str) -> tuple[list[dict[str, Any]], str]:
     return found, "".join(left) + text[at:]
 
 
+_PARSED: dict[str, tuple[tuple[int, int, int], Any]] = {}  # path -> (its stat when parsed, what it parsed to)
+
+
+def parsed_once(path: Path, parse: Any) -> Any:
+    """`parse(path)`, computed once per version of the file (inode, size, modification time: every write here
+    replaces a file whole) and shared: callers must not change what it returns. For records read once per
+    series that hold every series (a global model's bundle spec and metrics), which made reading them
+    quadratic in the series count."""
+    stat = path.stat()
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _PARSED.get(str(path))
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    value = parse(path)
+    _PARSED[str(path)] = (version, value)
+    return value
+
+
 def read_json(path: Path) -> Any:
     """Read a JSON file."""
     return json.loads(path.read_text(encoding="utf-8"))

@@ -1,11 +1,10 @@
 """Cache and retry policies shared by the stage tasks: the Prefect side of `movavg.cache`.
 
-A stage task handles a batch of series. It is not cached itself: each member (series, or model group) is, on
-its own key (`movavg.cache.stage_key`: the stage, the library code, the member's inputs and the stage's config),
-as a Prefect transaction whose JSON record is the member's result. So a batch in which one series changed redoes
-only that series, and a batch whose every member was a cache hit ends in the state `Cached`. A member's output
-folder is named by its key; a record whose folder is gone or incomplete, or that is torn, is not trusted: the
-member runs again and its new record replaces the old one. Nothing is deleted to get there.
+A stage task handles a batch of series. It is not cached itself: each member (series, or model group) is, on its
+own key (`movavg.cache.stage_key`: stage, library code, the member's inputs, the stage's config), as a Prefect
+transaction whose JSON record is the member's result: a batch in which one series changed redoes only that series,
+one whose every member was a cache hit ends `Cached`. A member's output folder is named by its key; a record whose
+folder is gone, incomplete or torn is not trusted: the member runs again and its new record replaces the old one.
 """
 
 from __future__ import annotations
@@ -26,24 +25,16 @@ from movavg.cache import is_complete, stage_dir, stage_key
 from movavg.schema import Skipped, Stage
 
 NOT_TRANSIENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a full or read-only disk does not pass in two seconds
 
 
 def transient_io(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry condition: only I/O errors that may pass (a busy disk, a network file system), never
-    bad input, bad config or a missing path."""
+    """Retry condition: only I/O errors that may pass (a busy or network disk), never bad input or a full disk."""
     return is_transient(state.data)
 
 
-# A full disk, a quota or a read-only file system does not pass in a retry's two seconds.
-NOT_TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
 def is_transient(error: BaseException) -> bool:
-    return (
-        isinstance(error, OSError)
-        and not isinstance(error, NOT_TRANSIENT)
-        and getattr(error, "errno", None) not in NOT_TRANSIENT_ERRNOS
-    )
+    return isinstance(error, OSError) and not isinstance(error, NOT_TRANSIENT) and error.errno not in FULL
 
 
 def stage_task(stage: Stage, **options: Any) -> Any:

@@ -87,3 +87,14 @@ def movavg_command(*args: str) -> list[str]:
 def tiny_args() -> list[str]:
     """TINY as repeated --set options."""
     return [arg for item in TINY for arg in ("--set", item)]
+
+
+def stand_in_bundle(folder: Path) -> None:
+    """A `bundle.json` and a `model.keras` zip holding Keras' three members: whole as far as `bundle_intact`
+    looks, for registry and status tests that never load the model."""
+    import zipfile
+
+    (folder / "bundle.json").write_text("{}")
+    with zipfile.ZipFile(folder / "model.keras", "w") as archive:
+        for member in ("config.json", "metadata.json", "model.weights.h5"):
+            archive.writestr(member, "{}")

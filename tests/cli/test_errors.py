@@ -19,7 +19,7 @@ from movavg.ingest import ingest_files
 from movavg.lock import run_lock
 from movavg.registry import champion_dir, set_champion
 from movavg.samples import synthetic_series
-from tests.helpers import FIXTURES, client_env, movavg_command, tiny_args, write_csv
+from tests.helpers import FIXTURES, client_env, movavg_command, stand_in_bundle, tiny_args, write_csv
 
 runner = CliRunner()
 LEGACY_FEATURES = ["--set", 'ingest.feature_columns=["feature_1","feature_2"]']
@@ -100,6 +100,7 @@ def test_a_damaged_pointer_is_reported_and_the_other_series_listed(tmp_path: Pat
     metrics = {"mae": 0.5, "rmse": 0.6, "baseline_mae": 0.7}
     (folder / "metrics.json").write_text(json.dumps({"a": metrics, "b": metrics}))
     (folder / "run.json").write_text(json.dumps({"model_key": "k", "created": "2026-01-01T00:00:00+00:00"}))
+    stand_in_bundle(folder)
     set_champion(art, "a", "v1", "published", None)
     set_champion(art, "b", "v1", "published", None)
     (champion_dir(art, "a") / "champion.json").write_text('{"version": ')

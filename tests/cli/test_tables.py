@@ -15,7 +15,7 @@ from movavg.config import IngestConfig
 from movavg.ingest import ingest_files
 from movavg.registry import set_champion
 from movavg.samples import synthetic_series
-from tests.helpers import movavg_command, write_csv
+from tests.helpers import movavg_command, stand_in_bundle, write_csv
 
 LONG = "a-rather-long-series-identifier-for-meter-0042"
 
@@ -40,6 +40,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     metrics["east"] |= {"best_baseline": "seasonal_change_336"}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "run.json").write_text(json.dumps({"model_key": "k", "created": "2026-01-01T00:00:00+00:00"}))
+    stand_in_bundle(folder)
     for name in metrics:
         set_champion(art, name, "v1", "published", None)
     return data, art

@@ -13,7 +13,7 @@ from movavg.registry import set_champion
 from movavg.samples import synthetic_series
 from movavg.schema import RunSummary, SeriesOutcome
 from movavg.status import nothing_to_do, record_run, replay, run_key, series_status
-from tests.helpers import write_csv
+from tests.helpers import stand_in_bundle, write_csv
 
 
 def summary(*outcomes: tuple[str, str]) -> RunSummary:
@@ -42,6 +42,7 @@ def test_status_joins_data_champions_and_the_last_outcome_of_each_series(tmp_pat
         )
     )
     (version / "run.json").write_text(json.dumps({"model_key": "k", "created": "x", "trained_for": ["a", "b"]}))
+    stand_in_bundle(version)
     set_champion(art, "a", "v1", "published", None)
     record_run(art, summary(("a", "published"), ("b", "skipped")), None)
     record_run(art, summary(("a", "unchanged")), None)  # b was not in this run: its earlier outcome stays
