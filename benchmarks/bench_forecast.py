@@ -68,7 +68,13 @@ def cases(seeds: int, weeks: list[int], groups: list[str]) -> list[tuple[str, st
             out.append(("(e) monthly, 30 years", f"seed {seed}", calendar_series(360, "MS", seed=300 + seed)))
             walk = calendar_series(240, "ME", seed=400 + seed, kind="walk")
             out.append(("(e) monthly random walk, 20 years", f"seed {seed}", walk))
-            out.append(("(e) quarterly, 40 years", f"seed {seed}", calendar_series(160, "QS", seed=500 + seed)))
+            out.append(
+                (
+                    "(e) quarterly, 40 years",
+                    f"seed {seed}",
+                    calendar_series(160, "QS", seed=500 + seed, start="1980-01-01"),
+                )
+            )
             yearly = calendar_series(300, "YS", seed=600 + seed, start="1700-01-01")
             out.append(("(e) yearly from 1700", f"seed {seed}", yearly))
     return out

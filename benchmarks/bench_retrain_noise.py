@@ -33,7 +33,7 @@ def series() -> pd.DataFrame:
         synthetic_series(48 * 7 * 6, seed=3, freq="30min", kind="seasonal").assign(series_id="half-hourly"),
         synthetic_series(2 * 365, seed=4, freq="D", kind="yearly").assign(series_id="daily"),
         calendar_series(360, "MS", seed=5).assign(series_id="monthly"),
-        calendar_series(160, "QS", seed=6).assign(series_id="quarterly"),
+        calendar_series(160, "QS", seed=6, start="1980-01-01").assign(series_id="quarterly"),
         synthetic_series(900, seed=7, kind="walk").assign(series_id="walk-2"),
         co2.assign(series_id="co2"),
     ]

@@ -251,7 +251,7 @@ def _time_range_problems(stamps: pd.Series, config: IngestConfig) -> np.ndarray:
         ahead = ((stamps - now) > pd.Timedelta(days=config.max_future_days)).to_numpy() & (problem == "")
         problem[ahead] = [
             f"{stamp:%Y-%m-%d %H:%M} is {human_ahead(stamp - now)} after it was ingested (ingest.max_future_days = "
-            f"{config.max_future_days:g}): a typo in the year? fix the row and drop the file in again"
+            f"{config.max_future_days:g}; null for simulated data): a typo in the year? fix the row"
             for stamp in stamps[ahead]
         ]
     return problem

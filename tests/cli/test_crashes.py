@@ -85,17 +85,22 @@ def test_killed_run_leaves_old_state_and_next_run_recovers(prefect_server: str, 
     assert [v["version"] for v in list_versions(tmp_path / "artifacts")] == ["v1"]
 
 
+def killed_second_publish(root: Path, base: str, seed: int, point: str) -> None:
+    """A first run publishes v1; a second, on new rows with another target (so its model is publishable whatever
+    its score), is killed at `point` of its publish."""
+    series = synthetic_series(ROWS + 300, seed=seed)
+    write_csv(series[:ROWS], root / "data" / "incoming", "a.csv")
+    assert run_to_end(root, base)[0] == 0
+    write_csv(series[ROWS:], root / "data" / "incoming", "b.csv")
+    code, _ = run_to_end(root, base, "--set", "window.horizon=3", failpoint=point)
+    assert code == -signal.SIGKILL
+    assert_consistent(root)
+
+
 @pytest.mark.slow
 @pytest.mark.server
 def test_killed_between_model_and_champion_switch_keeps_the_old_champion(prefect_server: str, tmp_path: Path) -> None:
-    series = synthetic_series(ROWS + 300, seed=10)
-    write_csv(series[:ROWS], tmp_path / "data" / "incoming", "a.csv")
-    assert run_to_end(tmp_path, prefect_server)[0] == 0
-    write_csv(series[ROWS:], tmp_path / "data" / "incoming", "b.csv")
-    # A different target makes the new model publishable whatever its score.
-    code, _ = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3", failpoint="publish:before-champion")
-    assert code == -signal.SIGKILL
-    assert_consistent(tmp_path)
+    killed_second_publish(tmp_path, prefect_server, 10, "publish:before-champion")
     assert current_champion(tmp_path / "artifacts", "default").version == "v1"  # type: ignore[union-attr]
     code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")
     assert code == 0 and "champion is now v3" in output, output[-2000:]
@@ -105,12 +110,8 @@ def test_killed_between_model_and_champion_switch_keeps_the_old_champion(prefect
 @pytest.mark.slow
 @pytest.mark.server
 def test_killed_after_the_champion_switch_the_rerun_reports_the_publish(prefect_server: str, tmp_path: Path) -> None:
-    series = synthetic_series(ROWS + 300, seed=13)
-    write_csv(series[:ROWS], tmp_path / "data" / "incoming", "a.csv")
-    assert run_to_end(tmp_path, prefect_server)[0] == 0
-    write_csv(series[ROWS:], tmp_path / "data" / "incoming", "b.csv")
-    code, _ = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3", failpoint="publish:after-champion")
-    assert code == -signal.SIGKILL and current_champion(tmp_path / "artifacts", "default").version == "v2"  # type: ignore[union-attr]
+    killed_second_publish(tmp_path, prefect_server, 13, "publish:after-champion")
+    assert current_champion(tmp_path / "artifacts", "default").version == "v2"  # type: ignore[union-attr]
     code, output = run_to_end(tmp_path, prefect_server, "--set", "window.horizon=3")  # no new file: never "no new data"
     assert code == 0 and "published by a run stopped before it finished" in output, output[-2000:]
     assert "champion is now v2 (was v1)" in output

@@ -146,7 +146,7 @@ def gated(frame: pd.DataFrame, *overrides: str) -> tuple[Forecaster, dict]:
     [("MS", 240, 12, "seasonal"), ("QS", 160, 8, "seasonal"), ("ME", 240, 12, "walk")],
 )
 def test_a_calendar_series_is_gated_against_its_seasonal_naive(freq: str, rows: int, season: int, kind: str) -> None:
-    forecaster, row = gated(calendar_series(rows, freq, seed=3, kind=kind))
+    forecaster, row = gated(calendar_series(rows, freq, seed=3, kind=kind, start="1980-01-01"))
     fitted = forecaster.series_["default"]
     spec = fitted.bundle.window_for("default")
     assert spec.seasons == [season] and spec.frequency is not None and spec.frequency.alias.startswith(freq[0])
