@@ -38,11 +38,13 @@ def serve_promoted(artifacts_dir: Path, raw_dir: Path, names: list[str]) -> tupl
             notes.append(f"{name}: no forecast from the promoted champion ({type(error).__name__}: {error})")
     replace_latest(artifacts_dir, names, fresh)
     forward = {str(frame[SERIES].iloc[0]): frame.iloc[0].to_dict() for frame in fresh}
-    records = previous_health(artifacts_dir)
-    healths = [SeriesHealth.model_validate(records[name]) for name in names if isinstance(records.get(name), dict)]
-    record_health(artifacts_dir, healths, lambda h: with_champion(artifacts_dir, h, forward.get(h.series)))
-    every = previous_health(artifacts_dir)
-    return [SeriesHealth.model_validate(record) for record in every.values() if isinstance(record, dict)], notes
+    records = {name: r for name, r in previous_health(artifacts_dir).items() if isinstance(r, dict)}
+    healths = [SeriesHealth.model_validate(records[name]) for name in names if name in records]
+    fresh_healths, _ = record_health(
+        artifacts_dir, healths, lambda h: with_champion(artifacts_dir, h, forward.get(h.series))
+    )
+    refreshed = {h.series: h for h in fresh_healths}
+    return [refreshed.get(name) or SeriesHealth.model_validate(record) for name, record in records.items()], notes
 
 
 def promoted_forecast(artifacts_dir: Path, raw_dir: Path, series: str) -> pd.DataFrame:

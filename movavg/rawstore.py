@@ -39,6 +39,7 @@ from movavg.storage import (
     atomic_write_json,
     commit_file,
     failpoint,
+    parsed_once,
     read_jsonl,
     sha256_file,
     stable_hash,
@@ -129,28 +130,18 @@ def read_committed_index(raw_dir: Path) -> StoreIndex | None:
         raise ValueError(f"{path} cannot be read ({type(error).__name__})") from None
 
 
-_READ_INDEXES: dict[str, tuple[tuple[int, int, int], StoreIndex]] = {}  # path -> (its stat, parsed)
-
-
 def load_index(raw_dir: Path) -> StoreIndex:
     """The visible parts, for reading only (do not change it: writers open the store with `open_store`): the
     committed index, or, when it is missing while parts exist or cannot be read, one rebuilt from the parts in
-    memory (the next ingest commits it). A committed index is parsed once per version of the file (its inode,
-    size and modification time; every commit replaces the file): with 5,000 series it is 2 MB, and parsing it
-    for every series read made reading the store quadratic in the series count."""
-    path = raw_dir / INDEX
+    memory (the next ingest commits it). A committed index is parsed once per version of the file
+    (`movavg.storage.parsed_once`): with 5,000 series it is 2 MB, and parsing it for every series read made
+    reading the store quadratic in the series count."""
+    if not (raw_dir / INDEX).exists():
+        return _load_index(raw_dir)
     try:
-        stat = path.stat()
-        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        version = None
-    cached = _READ_INDEXES.get(str(path))
-    if version is not None and cached is not None and cached[0] == version:
-        return cached[1]
-    index = _load_index(raw_dir)
-    if version is not None and path.exists():
-        _READ_INDEXES[str(path)] = (version, index)
-    return index
+        return parsed_once(raw_dir / INDEX, lambda _: _load_index(raw_dir))
+    except OSError:  # replaced or removed meanwhile: read it as it is now
+        return _load_index(raw_dir)
 
 
 def _load_index(raw_dir: Path) -> StoreIndex:

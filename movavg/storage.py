@@ -110,6 +110,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
+FULL_OR_READ_ONLY = FULL_DISK | {errno.EROFS}  # errors a retry seconds later cannot get past
 
 
 @contextmanager

@@ -9,7 +9,6 @@ folder is gone, incomplete or torn is not trusted: the member runs again and its
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,9 @@ from prefect.transactions import transaction
 
 from movavg.cache import is_complete, stage_dir, stage_key
 from movavg.schema import Skipped, Stage
+from movavg.storage import FULL_OR_READ_ONLY
 
 NOT_TRANSIENT = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
-FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}  # a full or read-only disk does not pass in two seconds
 
 
 def transient_io(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -34,7 +33,7 @@ def transient_io(_task: Any, _task_run: Any, state: Any) -> bool:
 
 
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, OSError) and not isinstance(error, NOT_TRANSIENT) and error.errno not in FULL
+    return isinstance(error, OSError) and not isinstance(error, NOT_TRANSIENT) and error.errno not in FULL_OR_READ_ONLY
 
 
 def stage_task(stage: Stage, **options: Any) -> Any:
